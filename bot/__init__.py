@@ -1,0 +1,1 @@
+"""The question side of storybot: the answering core, its renderers and the chat adapters."""

@@ -1,0 +1,376 @@
+"""The answering core: ``Answerer.answer(question) -> Answer``. Knows nothing of chat platforms.
+
+Extractive by default: the answer is the story's own sentence(s) that answer the question,
+each with a numbered citation whose quote is checked, character for character, against the
+stored story before it is shown. When the story does not answer, the core says so, names
+the closest topic it does cover, and cites nothing. With an LLM configured, the LLM writes
+the answer in the asker's language from the same cited passages (bot/llm.py); any fault
+falls back to the extractive answer.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import prompts
+from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, forms, mentioned
+from bot.types import Answer, Citation
+from index.errors import StoreUnavailable, StoryIndexError
+from index.keyword import PREFIX, tokenize, words
+from index.refresh import Progress, RefreshReport, Refresher
+from index.search import Passage, SentenceHit, search
+from index.store import Snapshot, Store
+
+if TYPE_CHECKING:
+    from bot.answerlog import AnswerLog
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+CANDIDATE_PASSAGES = 6  # passages the answer step reads
+NAME_BONUS = 0.02
+PASSAGE_KW = 0.5  # tuned on eval/ (40 answerable): hit@1 .90, hit@3 1.0
+SENT_KW = 0.04
+SEE_ALSO_MARGIN = 0.05  # a further citation must score within this of the best sentence
+SECOND_SENTENCE_MARGIN = 0.012  # ... and within this to be part of the answer text
+KEYWORD_SUPPORT = 0.1  # BM25 score below which a passage shares no real keyword with the question
+UNSUPPORTED_MARGIN = 0.075  # how much higher an unsupported question must score (min_score + this)
+FOLLOW_UP_WORDS = 6
+_FOLLOW_UP_START = re.compile(r"^(and|et|what about|how about|et pour|et concernant|also|aussi)\b", re.I)
+EXAMPLE_QUESTION = {"en": "Why not Baidu?", "fr": "Pourquoi pas Baidu ?"}
+
+
+@dataclass(frozen=True)
+class _Pick:
+    passage: Passage
+    sentence: SentenceHit
+    score: float
+
+
+class Answerer:
+    """Owns the index handle, the answer log and the refresh of one process.
+
+    Contract used by every adapter (CLI, Discord, Slack):
+
+    - ``answer(question, *, context=None, source="cli", user=None) -> Answer``: blocking,
+      thread-safe; call it from a worker thread in async code. ``context`` is the previous
+      question of a conversation, used for retrieval when ``question`` is short ("and
+      Tencent?"). Raises ``index.errors.StoryIndexError`` subclasses (safe messages) when the
+      index is unavailable. Never raises for bad questions: empty / huge / odd input gets an
+      Answer whose text explains (``abstained=True``, no citations).
+    - ``refresh(full=False, progress=None) -> RefreshReport``: re-reads the stories and swaps
+      the new index in at once; questions keep being answered from the old index meanwhile.
+      Raises ``RefreshInProgress`` if a refresh is already running.
+      ``RefreshReport.summary()`` is a one-line human text; ``.to_json()`` a dict.
+    - ``refreshing`` (bool property).
+    - ``vote(answer_id, user, value) -> bool``: +1 / -1, one vote per user per answer,
+      changeable; False when the answer id is unknown.
+    - ``Answerer.from_settings(settings)`` builds the real one (Chroma + e5).
+    """
+
+    def __init__(self, store: Store | None = None, refresher: Refresher | None = None, *, top_k: int = 3,
+                 min_score: float = 0.76, max_question_chars: int = 1000, answer_log: "AnswerLog | None" = None,
+                 llm=None):
+        self.store = store
+        self.refresher = refresher
+        self.top_k = top_k
+        self.min_score = min_score
+        self.max_question_chars = max_question_chars
+        self.answer_log = answer_log
+        self.llm = llm
+        self._first_build = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Answerer":
+        """The real answerer: Chroma (embedded or server), the configured embedder, the
+        answer log in the data dir, and the LLM writer when one is configured."""
+        from bot.answerlog import AnswerLog
+        from index.embed import get_embedder
+
+        key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
+        embedder = get_embedder(settings.embed_model, base_url=settings.embed_base_url, api_key=key,
+                                batch_size=settings.embed_batch)
+        store = Store.open(embedder, data_dir=settings.data_dir, chroma_host=settings.chroma_host,
+                           chroma_port=settings.chroma_port, chroma_ssl=settings.chroma_ssl,
+                           chroma_headers=settings.chroma_header_dict)
+        refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch)
+        answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3") if settings.log_answers else None
+        llm = None
+        if settings.llm_provider != "none":
+            from bot.llm import LLMWriter
+
+            llm = LLMWriter.from_settings(settings)
+        return cls(store, refresher, top_k=settings.top_k, min_score=settings.min_score,
+                   max_question_chars=settings.max_question_chars, answer_log=answer_log, llm=llm)
+
+    # -- index ----------------------------------------------------------------------------
+    @property
+    def refreshing(self) -> bool:
+        return bool(self.refresher and self.refresher.running)
+
+    def refresh(self, *, full: bool = False, progress: Progress | None = None) -> RefreshReport:
+        """Re-read the stories and swap the new index in at once (see ``Refresher``)."""
+        return self.refresher.refresh(full=full, progress=progress)
+
+    def ensure_index(self, progress: Progress | None = None) -> RefreshReport | None:
+        """Build the index if there is none yet (the first question of a new install)."""
+        with self._first_build:
+            if self.store.active() is None:
+                log.info("no index yet: building it from %s", self.refresher.stories_dir)
+                return self.refresh(progress=progress)
+        return None
+
+    def _snapshot(self) -> Snapshot:
+        try:
+            snap = self.store.snapshot()
+            if snap is None:
+                self.ensure_index()
+                snap = self.store.snapshot()
+        except StoryIndexError:
+            raise
+        except Exception as exc:
+            log.exception("the story index could not be read")
+            raise StoreUnavailable("The story index is unavailable right now; try again shortly.") from exc
+        if snap is None:
+            raise StoreUnavailable("The story index is empty; run `storybot refresh`.")
+        return snap
+
+    def vote(self, answer_id: int, user: str, value: int) -> bool:
+        """Record a 👍 (+1) or 👎 (-1) on an answer; one per user, changeable."""
+        return bool(self.answer_log and self.answer_log.vote(answer_id, user, value))
+
+    def close(self) -> None:
+        if self.answer_log:
+            self.answer_log.close()
+        if self.store:
+            self.store.close()
+
+    # -- answering ------------------------------------------------------------------------
+    def answer(self, question: str, *, context: str | None = None, source: str = "cli", user: str | None = None,
+               story: str | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
+        """Answer one question from the stories. See the class docstring for the contract."""
+        t0 = time.perf_counter()
+        q = analyse(question if isinstance(question, str) else str(question or ""), self.max_question_chars)
+        note = prompts.render("truncated", q.lang, limit=self.max_question_chars) if q.truncated else None
+        if q.empty:
+            text = prompts.render("empty_question", q.lang, example=EXAMPLE_QUESTION[q.lang])
+            return Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
+                          took_ms=(time.perf_counter() - t0) * 1000)
+
+        snap = self._snapshot()
+        retrieval = q.text
+        if context and _is_follow_up(q.text):
+            ctx, _ = _clean_context(context, self.max_question_chars)
+            retrieval = f"{ctx} {q.text}"
+        try:
+            qv = self.store.embedder.embed_query(retrieval)
+            passages = search(self.store, retrieval, k=CANDIDATE_PASSAGES, snapshot=snap, query_vec=qv, story=story)
+        except StoryIndexError:
+            raise
+        except Exception as exc:
+            log.exception("retrieval failed")
+            raise StoreUnavailable("The story index is unavailable right now; try again shortly.") from exc
+
+        result = self._extract(q, passages, snap)
+        answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
+        if self.llm is not None and not answer.abstained:
+            answer = self._write_with_llm(answer, on_text)
+        answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
+        return self._record(answer, source)
+
+    def _extract(self, q: Question, passages: list[Passage], snap: Snapshot) -> dict:
+        """The extractive answer, or an abstention: returns Answer fields."""
+        if not passages:
+            return self._abstain("off_topic", q, None, snap)
+        top = passages[0]
+        vocab, prefixes = _vocabulary(snap)
+        known = [n for n in q.names if mentioned(n, vocab, prefixes)]
+        # Short sentences resemble almost any question a little, so a cosine threshold alone
+        # lets chit-chat through ("hello" scores 0.80). A question the story supports names
+        # something in it or shares keywords with it; one that does neither must score higher.
+        supported = bool(known) or max(p.keyword for p in passages) >= KEYWORD_SUPPORT
+        if top.dense < self.min_score or (not supported and top.dense < self.min_score + UNSUPPORTED_MARGIN):
+            return self._abstain("off_topic", q, top, snap)
+        missing = [n for n in q.names if n not in known]
+        missing += [n for n in q.numbers if n not in vocab]
+        if missing:
+            return self._abstain("not_mentioned", q, top, snap, missing=missing)
+
+        picks = self._pick(q, passages, snap)
+        if not picks:
+            return self._abstain("not_in_story", q, top, snap)
+        citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
+        best = picks[0].score
+        parts = [f"{citations[0].quote} [1]"]
+        extra = [c for c, p in zip(citations[1:], picks[1:]) if p.score >= best - SECOND_SENTENCE_MARGIN][:1]
+        parts += [f"{c.quote} [{c.n}]" for c in extra]
+        rest = [f"[{c.n}]" for c in citations[1 + len(extra):]]
+        if rest:
+            parts.append(prompts.render("see_also", q.lang, refs=", ".join(rest)))
+        return {"text": " ".join(parts), "abstained": False, "citations": tuple(citations)}
+
+    def _pick(self, q: Question, passages: list[Passage], snap: Snapshot) -> list[_Pick]:
+        """The best verified sentence of each passage that carries what the question asks
+        for, best first, at most ``top_k``, within ``SEE_ALSO_MARGIN`` of the best."""
+        # Only names that set passages apart earn a bonus: in a story about Apple and Alibaba,
+        # "Apple" in the question says nothing about which sentence answers it.
+        name_forms = [forms(n) for n in q.names if _rare(snap, n)]
+        best_per_passage: list[_Pick] = []
+        qtokens = set(tokenize(q.text))
+        qmax = sum(_idf(snap, t) for t in qtokens) or 1.0
+        for p in passages:
+            bonus = PASSAGE_KW * (p.score - p.dense)  # the passage's keyword share of the fused score
+            options = []
+            for s in p.sentences:
+                if s.kind != "body" or not _carries(q, s.text):
+                    continue
+                sw = set(words(s.text))
+                hits = sum(any(all(w in sw or w[:PREFIX] in {x[:PREFIX] for x in sw} for w in seq) for seq in f)
+                           for f in name_forms)
+                kw = SENT_KW * _overlap(snap, qtokens, s.text) / qmax
+                options.append(_Pick(p, s, s.dense + bonus + kw + NAME_BONUS * hits))
+            options.sort(key=lambda o: -o.score)
+            for o in options:
+                if _verified(snap, p, o.sentence):
+                    best_per_passage.append(o)
+                    break
+        best_per_passage.sort(key=lambda o: -o.score)
+        if not best_per_passage or best_per_passage[0].sentence.dense < self.min_score - 0.02:
+            return []
+        best = best_per_passage[0].score
+        return [o for o in best_per_passage if o.score >= best - SEE_ALSO_MARGIN][: self.top_k]
+
+    def _abstain(self, kind: str, q: Question, top: Passage | None, snap: Snapshot, missing=()) -> dict:
+        topic = (top.section or top.title) if top else (snap.metas[0]["title"] if snap.metas else "")
+        if kind == "off_topic":
+            topic = top.title if top else topic
+        values = {"topic": topic}
+        if kind == "not_mentioned":
+            values["missing"] = _join(missing, q.lang)
+        return {"text": prompts.render(kind, q.lang, **values), "abstained": True, "citations": (),
+                "closest_topic": topic}
+
+    def _write_with_llm(self, answer: Answer, on_text) -> Answer:
+        from bot.llm import LLMFailure, LLMPassage
+
+        passages = [LLMPassage(c.n, c.title, c.section, c.passage) for c in answer.citations]
+        try:
+            result = self.llm.write(answer.question, passages, answer.lang, on_text=on_text)
+        except LLMFailure as exc:
+            log.warning("LLM answer not used (%s); answering extractively", exc.reason)
+            return replace(answer, mode=f"extractive (fallback: {exc.reason})",
+                           note=_join_notes(answer.note, f"(Written answer unavailable: {exc.reason}; "
+                                                         "showing the story's own words.)"))
+        return replace(answer, text=result.text, mode="llm")
+
+    def _record(self, answer: Answer, source: str) -> Answer:
+        if not self.answer_log:
+            return answer
+        try:
+            rid = self.answer_log.record(
+                question=answer.question, abstained=answer.abstained,
+                citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
+                index_version=answer.index_version, mode=answer.mode, source=source)
+        except Exception:  # the log must never cost the user their answer
+            log.exception("could not write the answer log")
+            return answer
+        return replace(answer, answer_id=rid)
+
+
+def _carries(q: Question, text: str) -> bool:
+    """Does a sentence carry the kind of fact the question asks for?"""
+    if q.wants_money and not CURRENCY.search(text):
+        return False
+    if q.wants_number and not q.wants_money and not NUMBER.search(text):
+        return False
+    if q.wants_time and not TIME.search(text):
+        return False
+    return True
+
+
+def _verified(snap: Snapshot, p: Passage, s: SentenceHit) -> bool:
+    """The quote must be exactly the story's text at its offsets, and the passage shown
+    around it must be the story's text too; a corrupted record is never quoted."""
+    story_text = snap.story_text(p.story)
+    ok = story_text is not None and story_text[s.start:s.end] == s.text and s.text in p.text
+    if ok:
+        ok = all(story_text[h.start:h.end] in p.text for h in p.sentences)
+    if not ok:
+        log.warning("stored passage %s does not match its story text: not quoted", p.chunk_id)
+    return ok
+
+
+def _citation(n: int, pick: _Pick) -> Citation:
+    p, s = pick.passage, pick.sentence
+    return Citation(n=n, quote=s.text, passage=p.text, story=p.story, title=p.title, section=p.section,
+                    start=s.start, end=s.end, score=pick.score, dense=s.dense, keyword=p.keyword,
+                    chunk_id=p.chunk_id, outlet=p.outlet, date=p.date, url=p.url)
+
+
+def _vocabulary(snap: Snapshot) -> tuple[set[str], set[str]]:
+    """Every folded word of the live index, and their 5-letter prefixes (cached per version)."""
+    if "vocab" not in snap.cache:
+        vocab: set[str] = set()
+        for doc, meta in zip(snap.docs, snap.metas):
+            vocab.update(words(doc))
+            vocab.update(words(meta.get("title", "")))
+        snap.cache["vocab"] = (vocab, {w[:PREFIX] for w in vocab if len(w) >= PREFIX})
+    return snap.cache["vocab"]
+
+
+def _idf(snap: Snapshot, token: str) -> float:
+    if "df" not in snap.cache:
+        df: dict[str, int] = {}
+        for doc in snap.docs:
+            for t in set(tokenize(doc)):
+                df[t] = df.get(t, 0) + 1
+        snap.cache["df"] = df
+    import math
+
+    n = len(snap.docs)
+    return math.log(1 + (n - snap.cache["df"].get(token, 0) + 0.5) / (snap.cache["df"].get(token, 0) + 0.5))
+
+
+def _overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
+    return sum(_idf(snap, t) for t in qtokens & set(tokenize(text)))
+
+
+def _rare(snap: Snapshot, name: str, share: float = 0.25) -> bool:
+    """A name found in at most ``share`` of the chunks (at least one chunk allowed)."""
+    key = ("df", name)
+    if key not in snap.cache:
+        seqs = forms(name)
+        df = 0
+        for doc in snap.docs:
+            dw = set(words(doc))
+            df += any(seq and all(w in dw for w in seq) for seq in seqs)
+        snap.cache[key] = df <= max(1, share * len(snap.docs))
+    return snap.cache[key]
+
+
+def _is_follow_up(text: str) -> bool:
+    return len(text.split()) <= FOLLOW_UP_WORDS or bool(_FOLLOW_UP_START.match(text))
+
+
+def _clean_context(context: str, limit: int) -> tuple[str, bool]:
+    from bot.question import clean
+
+    return clean(context, limit)
+
+
+def _join(items, lang: str) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    word = " et " if lang == "fr" else " and "
+    return ", ".join(items[:-1]) + word + items[-1]
+
+
+def _join_notes(*notes: str | None) -> str | None:
+    kept = [n for n in notes if n]
+    return " ".join(kept) if kept else None

@@ -1,0 +1,302 @@
+"""The ``storybot`` command line. Each command's docstring is its ``--help``."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bot.errors import StorybotError, StoryIndexError, user_message
+
+log = logging.getLogger("storybot")
+
+
+def _settings(ctx: click.Context, *, log_default: str = "WARNING", **overrides):
+    from bot.config import load_settings
+    from bot.logs import setup_logging
+
+    obj = ctx.ensure_object(dict)
+    settings = load_settings(**{**obj.get("overrides", {}), **overrides})
+    setup_logging(settings, "DEBUG" if obj.get("verbose") else None, default=log_default)
+    return settings
+
+
+def _answerer(settings):
+    from bot.answer import Answerer
+
+    return Answerer.from_settings(settings)
+
+
+class StorybotGroup(click.Group):
+    """Turns our error types into one clean line and exit code 1 (no trace); anything
+    unexpected is logged with its trace and reported in one line with exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (StorybotError, StoryIndexError) as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            log.exception("unexpected error")
+            click.secho(f"Error: {user_message(exc)}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=StorybotGroup)
+@click.option("--stories", type=click.Path(path_type=Path), help="Stories folder (env STORYBOT_STORIES).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Index and logs folder (env STORYBOT_DATA_DIR).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="storybot")
+@click.pass_context
+def cli(ctx, stories, data_dir, verbose):
+    """storybot: answers questions about a news story, quoting it word for word."""
+    ctx.ensure_object(dict)
+    ctx.obj["overrides"] = {"stories_dir": stories, "data_dir": data_dir}
+    ctx.obj["verbose"] = verbose
+
+
+def _progress_printer(console):
+    """A rich progress bar on a terminal, one plain line otherwise (both on stderr)."""
+    if not console.is_terminal:
+        console.print("Building the story index…")
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("[bold]indexing"), BarColumn(), TextColumn("{task.completed}/{task.total} sentences"),
+                    TimeRemainingColumn(), console=console, transient=True)
+    task = prog.add_task("index", total=None)
+
+    def update(done: int, total: int) -> None:
+        prog.update(task, completed=done, total=total)
+
+    return prog, update
+
+
+def _run_refresh(answerer, *, full: bool, first: bool = False):
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    prog, update = _progress_printer(err)
+    if prog:
+        with prog:
+            return answerer.ensure_index(update) if first else answerer.refresh(full=full, progress=update)
+    return answerer.ensure_index() if first else answerer.refresh(full=full)
+
+
+def _ensure_index(answerer) -> None:
+    if answerer.store.active() is None:
+        report = _run_refresh(answerer, full=False, first=True)
+        if report:
+            click.echo(report.summary(), err=True)
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (one per line in batch mode).")
+@click.option("--story", help="Only this story id.")
+@click.pass_context
+def ask(ctx, question, as_json, story):
+    """Answer QUESTION from the stories, with numbered citations.
+
+    Without QUESTION and with stdin not a terminal, reads one question per line and
+    answers each (with --json: one JSON object per line), in one process.
+    """
+    settings = _settings(ctx)
+    answerer = _answerer(settings)
+    try:
+        _ensure_index(answerer)
+        if question is None:
+            if sys.stdin.isatty():
+                raise click.UsageError("Give a question, or pipe questions in, one per line.")
+            for line in sys.stdin:
+                if line.strip():
+                    _print_answer(_safe_answer(answerer, line.rstrip("\n"), story), as_json)
+            return
+        _print_answer(answerer.answer(question, source="cli", story=story), as_json)
+    finally:
+        answerer.close()
+
+
+def _safe_answer(answerer, question: str, story: str | None):
+    """In batch mode one failing question must not lose the others: report it and go on."""
+    from bot.types import Answer
+
+    try:
+        return answerer.answer(question, source="cli", story=story)
+    except Exception as exc:  # noqa: BLE001 - reported per line, trace logged
+        if not isinstance(exc, (StorybotError, StoryIndexError)):
+            log.exception("question failed: %r", question[:80])
+        return Answer(question=question, text=user_message(exc), abstained=True, mode="error")
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    from bot.render import print_answer
+
+    print_answer(answer)
+
+
+@cli.command()
+@click.pass_context
+def chat(ctx):
+    """Ask questions interactively (empty line or Ctrl-D to quit).
+
+    A short follow-up ("and Tencent?") is read with the previous question as context."""
+    from rich.console import Console
+
+    from bot.render import print_answer
+
+    settings = _settings(ctx)
+    answerer = _answerer(settings)
+    console = Console()
+    previous = None
+    try:
+        _ensure_index(answerer)
+        console.print("[bold]storybot[/bold] — ask about the story (empty line to quit).")
+        while True:
+            try:
+                question = console.input("[bold cyan]? [/bold cyan]")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question.strip():
+                break
+            try:
+                print_answer(answerer.answer(question, context=previous, source="cli-chat"), console)
+                previous = question
+            except (StorybotError, StoryIndexError) as exc:
+                console.print(f"[red]{exc}[/red]")
+    finally:
+        answerer.close()
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Re-embed everything (after changing EMBED_MODEL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def refresh(ctx, full, as_json):
+    """Re-read the stories and update the index: only changed text is embedded again,
+    and the new index replaces the old one at once."""
+    settings = _settings(ctx)
+    answerer = _answerer(settings)
+    try:
+        report = answerer.refresh(full=full) if as_json else _run_refresh(answerer, full=full)
+    finally:
+        answerer.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=5, show_default=True, help="How many passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx, question, k, as_json):
+    """Print the passages ranked for QUESTION, with their dense and keyword scores."""
+    from index.search import search as run_search
+
+    settings = _settings(ctx)
+    answerer = _answerer(settings)
+    try:
+        _ensure_index(answerer)
+        passages = run_search(answerer.store, question, k=k)
+    finally:
+        answerer.close()
+    if as_json:
+        click.echo(json.dumps([{"rank": p.rank, "chunk": p.chunk_id, "score": p.score, "dense": p.dense,
+                                "keyword": p.keyword, "title": p.title, "section": p.section, "text": p.text}
+                               for p in passages], ensure_ascii=False))
+        return
+    from bot.render import print_passages
+
+    print_passages(passages)
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics (and rows) as JSON.")
+@click.option("--rows", is_flag=True, help="Also list every question.")
+@click.pass_context
+def eval_cmd(ctx, file, as_json, rows):
+    """Score answers on FILE (JSON lines with "q" and "gold"): hit@1, hit@3, MRR,
+    abstentions and latency."""
+    from bot.evaluate import evaluate, load_questions
+
+    questions = load_questions(file)
+    settings = _settings(ctx, log_answers=False)
+    answerer = _answerer(settings)
+    try:
+        _ensure_index(answerer)
+        result = evaluate(answerer, questions)
+    finally:
+        answerer.close()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    from bot.render import print_eval
+
+    print_eval(result, rows=rows)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def report(ctx, limit, as_json):
+    """The questions the bot could not answer most often, and answer/vote counts."""
+    from bot.answerlog import AnswerLog
+
+    settings = _settings(ctx)
+    path = Path(settings.data_dir) / "answers.sqlite3"
+    if not path.exists():
+        raise StorybotError(f"No answers logged yet in {settings.data_dir}.")
+    alog = AnswerLog(path)
+    try:
+        data = alog.report(limit)
+    finally:
+        alog.close()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    from bot.render import print_report
+
+    print_report(data)
+
+
+@cli.command()
+@click.pass_context
+def discord(ctx):
+    """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord")."""
+    from bot.discord_app import run_discord
+
+    run_discord(_settings(ctx, log_default="INFO"))
+
+
+@cli.command()
+@click.option("--http", is_flag=True, help="HTTP mode (Events API) instead of Socket Mode.")
+@click.option("--port", default=3000, show_default=True, help="HTTP mode port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP mode address.")
+@click.pass_context
+def slack(ctx, http, port, host):
+    """Run the Slack bot: Socket Mode by default (SLACK_BOT_TOKEN + SLACK_APP_TOKEN), or
+    --http with request signature checks (SLACK_SIGNING_SECRET)."""
+    from bot.slack_app import run_slack
+
+    run_slack(_settings(ctx, log_default="INFO"), http=http, port=port, host=host)
+
+
+def main() -> None:
+    cli(prog_name="storybot")
+
+
+if __name__ == "__main__":
+    main()

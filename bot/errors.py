@@ -1,0 +1,46 @@
+"""Error types of the answering core and adapters, and the one place that turns any
+exception into a message that is safe to show a user."""
+from __future__ import annotations
+
+from index.errors import (  # noqa: F401  (re-exported: adapters import errors from here)
+    EmbedderMismatch,
+    EmbedderUnavailable,
+    NoStories,
+    RefreshInProgress,
+    StoreLocked,
+    StoreUnavailable,
+    StoryIndexError,
+)
+
+
+class StorybotError(Exception):
+    """Base class of the bot's own errors; ``str(err)`` is safe to show a user."""
+
+
+class ConfigError(StorybotError):
+    """A setting is missing or malformed (the message names the setting, never its value)."""
+
+
+class NotAllowed(StorybotError):
+    """The user may not run this command (for example /refresh without admin rights)."""
+
+
+class RateLimited(StorybotError):
+    """The user asked too many questions too fast."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(
+            f"You're asking a lot of questions at once. Please wait {max(1, round(retry_after))} s and ask again."
+        )
+
+
+APOLOGY = "Sorry, something went wrong while answering. The problem has been logged; please try again."
+
+
+def user_message(exc: BaseException) -> str:
+    """The message to show a user for ``exc``: its own text for our error types, a short
+    apology for anything else (whose trace the caller logs)."""
+    if isinstance(exc, (StorybotError, StoryIndexError)):
+        return str(exc)
+    return APOLOGY

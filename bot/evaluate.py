@@ -1,0 +1,72 @@
+"""``storybot eval``: run a question file through the answerer and score it.
+
+The file is JSON lines in the format of ``eval/dev_questions.jsonl``: ``{"id", "q", "gold"}``
+where ``gold`` is a piece of the passage that must be cited, or null when the story has no
+answer. A hit at rank k means the gold text is inside the passage of one of the first k
+citations.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bot.errors import StorybotError
+
+
+def load_questions(path: Path) -> list[dict]:
+    """Read and check a question file; raises ``StorybotError`` naming the bad line."""
+    rows = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorybotError(f"Cannot read {Path(path).name}: {exc.__class__.__name__}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("q"), str) or "gold" not in row:
+                raise ValueError
+        except ValueError:
+            raise StorybotError(f"{Path(path).name}, line {n}: expected a JSON object with 'q' and 'gold'.") from None
+        rows.append(row)
+    return rows
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def evaluate(answerer, questions: list[dict]) -> dict:
+    """Answer every question and return the metrics and one row per question."""
+    rows = []
+    for item in questions:
+        t0 = time.perf_counter()
+        ans = answerer.answer(item["q"], source="eval")
+        ms = (time.perf_counter() - t0) * 1000
+        gold = item.get("gold")
+        rank = next((i + 1 for i, c in enumerate(ans.citations) if gold and gold in c.passage), None)
+        rows.append({"id": item.get("id"), "q": item["q"], "gold": gold, "abstained": ans.abstained,
+                     "rank": rank, "ms": round(ms, 1), "answer": ans.text})
+    answerable = [r for r in rows if r["gold"]]
+    unanswerable = [r for r in rows if not r["gold"]]
+    n = len(answerable) or 1
+    lat = [r["ms"] for r in rows]
+    return {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "hit@1": sum(r["rank"] == 1 for r in answerable) / n,
+        "hit@3": sum(bool(r["rank"]) and r["rank"] <= 3 for r in answerable) / n,
+        "mrr": sum(1 / r["rank"] for r in answerable if r["rank"]) / n,
+        "correct_abstentions": sum(r["abstained"] for r in unanswerable),
+        "missed_abstentions": sum(not r["abstained"] for r in unanswerable),
+        "wrong_abstentions": sum(r["abstained"] for r in answerable),
+        "p50_ms": _pct(lat, 0.5),
+        "p95_ms": _pct(lat, 0.95),
+        "rows": rows,
+    }

@@ -1,0 +1,407 @@
+"""Written answers through an LLM: the prompt, the provider call and the citation checks.
+
+The core (``bot/answer.py``) decides *whether* to ask an LLM (never for an off-topic
+question) and what to do when it fails (fall back to the extractive answer). This module
+only does the asking::
+
+    writer = LLMWriter.from_settings(settings)       # None when LLM_PROVIDER=none
+    result = writer.write(question, passages, "en")  # LLMResult(text, cited) or LLMFailure
+
+Providers go through llama-index's integrations (``openai``, ``openai-like``, ``ollama``),
+imported only inside :meth:`LLMWriter.from_settings`, so ``import bot.llm`` stays cheap.
+Every answer is checked before it is returned: each ``[n]`` must name a passage that was
+given, and at least one must be present. Any fault (timeout, HTTP error, refused connection,
+malformed body, failed check) becomes an :class:`LLMFailure` with a short reason that is
+safe to log and to show; the API key never appears in a reason or a log record.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import string
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "openai-like", "ollama")
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "qwen2.5:3b"}
+OPENAI_URL = "https://api.openai.com/v1"
+OLLAMA_URL = "http://localhost:11434"
+# Generous, so that llama-index never trims our prompt; the server enforces the real limit.
+OPENAI_LIKE_CONTEXT = 32768
+OLLAMA_CONTEXT = 8192
+# Sent as the key to keyless OpenAI-compatible servers (llama.cpp, vLLM, LM Studio). Passing
+# *something* matters: with no key, the OpenAI client would fall back to OPENAI_API_KEY from
+# the environment and send a real OpenAI key to a third-party server.
+NO_KEY = "not-needed"
+STREAM_INTERVAL = 1.0  # seconds between two on_text calls (chat platforms rate-limit edits)
+
+LANGUAGES = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "zh": "Chinese",
+    "ja": "Japanese",
+}
+
+
+@dataclass(frozen=True)
+class LLMPassage:
+    """One numbered passage the LLM may cite as ``[n]`` (numbered from 1)."""
+
+    n: int
+    title: str
+    section: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    """A checked answer: ``text`` cites passages as ``[n]``; ``cited`` lists the numbers used,
+    in order of first use (each within ``1..len(passages)``, at least one)."""
+
+    text: str
+    cited: tuple[int, ...]
+
+
+class LLMFailure(Exception):
+    """The LLM gave no usable answer. ``reason`` is short and safe to log and show, e.g.
+    "timeout", "http 500", "connection refused", "malformed response", "no citation",
+    "citation [7] out of range (3 passages)"."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+# --- citations ------------------------------------------------------------------------------
+
+# "[2]", and the grouped forms models like to write: "[1, 3]", "[1;2]".
+_CITE = re.compile(r"\[\s*(\d{1,6}(?:\s*[,;]\s*\d{1,6})*)\s*\]")
+# Reasoning models served through OpenAI-compatible servers may inline their thoughts.
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
+
+
+def check_citations(text: str, n_passages: int) -> tuple[int, ...]:
+    """The passage numbers ``text`` cites, in order of first use.
+
+    Raises ``LLMFailure`` when a number is outside ``1..n_passages`` or when there is none.
+    """
+    cited: list[int] = []
+    for match in _CITE.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if not 1 <= n <= n_passages:
+                plural = "passage" if n_passages == 1 else "passages"
+                raise LLMFailure(f"citation [{n}] out of range ({n_passages} {plural})")
+            if n not in cited:
+                cited.append(n)
+    if not cited:
+        raise LLMFailure("no citation")
+    return tuple(cited)
+
+
+def clean_answer(text: str) -> str:
+    """The answer as shown: inline ``<think>`` blocks removed, grouped citations split
+    (``[1, 3]`` -> ``[1][3]``), outer whitespace stripped."""
+    text = _THINK.sub("", text)
+    text = _CITE.sub(lambda m: "".join(f"[{int(p)}]" for p in re.split(r"[,;]", m.group(1))), text)
+    return text.strip()
+
+
+# --- the prompt -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def load_prompt(name: str) -> string.Template:
+    """A template from the ``prompts`` package (``prompts/<name>.txt``)."""
+    return string.Template(resources.files("prompts").joinpath(f"{name}.txt").read_text("utf-8"))
+
+
+# Our own delimiters must not be forgeable from inside the data they delimit.
+_TAGS = re.compile(r"</?\s*(?:question|passages)\s*>", re.I)
+
+
+def _data(text: str) -> str:
+    return _TAGS.sub("", text).strip()
+
+
+def language_name(lang: str) -> str:
+    """``"fr"`` -> ``"French"``; an unknown code -> "the language of the question"."""
+    return LANGUAGES.get(lang.strip().lower().split("-")[0], "the language of the question")
+
+
+def render_prompt(question: str, passages: list[LLMPassage], lang: str) -> tuple[str, str]:
+    """The (system, user) messages for one question, rendered strictly from ``prompts/``:
+    a variable missing from the call is a ``KeyError``, a stray ``$`` a ``ValueError``."""
+    blocks = []
+    for p in passages:
+        where = f"{_data(p.title)} — {_data(p.section)}" if p.section else _data(p.title)
+        blocks.append(f"[{p.n}] ({where})\n{_data(p.text)}")
+    system = load_prompt("llm_system").substitute()
+    user = load_prompt("llm_answer").substitute(
+        passages="\n\n".join(blocks),
+        question=_data(question),
+        language=language_name(lang),
+        n_passages=len(passages),
+    )
+    return system, user
+
+
+# --- faults -> reasons ----------------------------------------------------------------------
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short, safe reason for an exception raised while calling a provider.
+
+    Only types and status codes are used, never the exception's text (which may quote the
+    server's reply). Imports the provider client libraries: call it only on a failure.
+    """
+    import httpx
+    import ollama
+    import openai
+
+    if isinstance(exc, LLMFailure):
+        return exc.reason
+    chain = list(_causes(exc))
+    if any(isinstance(e, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)) for e in chain):
+        return "timeout"
+    if isinstance(exc, openai.APIStatusError):
+        return f"http {exc.status_code}"
+    if isinstance(exc, ollama.ResponseError):
+        return f"http {exc.status_code}" if exc.status_code > 0 else "provider error"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, ConnectionError)):
+        return "connection failed"
+    if isinstance(exc, httpx.HTTPError):  # e.g. the server closed the stream mid-way
+        return "connection error"
+    if isinstance(exc, openai.OpenAIError):  # e.g. an error event inside a stream
+        return "provider error"
+    # JSON that does not parse, a body without choices, a non-JSON reply...
+    return "malformed response"
+
+
+# --- the writer -----------------------------------------------------------------------------
+
+class LLMWriter:
+    """Writes short cited answers with one llama-index LLM; thread-safe.
+
+    Build it with :meth:`from_settings`; tests may pass any llama-index chat LLM directly.
+    ``min_interval`` and ``clock`` set the streaming throttle (see :meth:`write`).
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        provider: str,
+        model: str,
+        timeout: float = 20.0,
+        api_key: str | None = None,
+        min_interval: float = STREAM_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._llm = llm
+        self.provider = provider
+        self.model = model
+        self.timeout = timeout
+        self._secret = api_key or None
+        self.min_interval = min_interval
+        self._clock = clock
+        # Fail at start-up, not on the first question, when a prompt is missing or broken.
+        render_prompt("?", [LLMPassage(1, "t", None, "p")], "en")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> LLMWriter | None:
+        """The writer for ``settings.llm_*``, or None when ``llm_provider`` is ``none``.
+
+        Raises ``ConfigError`` (naming the setting, never its value) when the provider's
+        settings are incomplete. ``kwargs`` go to the constructor (``min_interval``, ``clock``).
+        """
+        from bot.errors import ConfigError
+
+        provider = settings.llm_provider
+        if provider == "none":
+            return None
+        if provider not in PROVIDERS:
+            raise ConfigError("LLM_PROVIDER must be one of: none, openai, openai-like, ollama.")
+        key = settings.llm_api_key.get_secret_value().strip() if settings.llm_api_key else ""
+        base = (settings.llm_base_url or "").strip().rstrip("/") or None
+        if base and not base.startswith(("http://", "https://")):
+            raise ConfigError("LLM_BASE_URL must start with http:// or https://.")
+        timeout = float(settings.llm_timeout)
+        model = (settings.llm_model or "").strip() or DEFAULT_MODELS.get(provider, "")
+
+        llm: Any
+        if provider == "openai":
+            if not key:
+                raise ConfigError("LLM_API_KEY is required when LLM_PROVIDER=openai.")
+            from llama_index.llms.openai import OpenAI
+
+            try:
+                llm = OpenAI(model=model, api_key=key, api_base=base or OPENAI_URL, timeout=timeout,
+                             max_retries=0, temperature=0.0)
+                llm.metadata  # noqa: B018  (unknown model names fail here, not at the first question)
+            except ValueError:
+                raise ConfigError(
+                    "LLM_MODEL is not a chat model known to llama-index's OpenAI integration; "
+                    "for other models use LLM_PROVIDER=openai-like with LLM_BASE_URL=" + OPENAI_URL + "."
+                ) from None
+        elif provider == "openai-like":
+            if not base:
+                raise ConfigError(
+                    "LLM_BASE_URL is required when LLM_PROVIDER=openai-like "
+                    "(the server's OpenAI-compatible URL, usually ending in /v1)."
+                )
+            if not model:
+                raise ConfigError(
+                    "LLM_MODEL is required when LLM_PROVIDER=openai-like "
+                    "(any name works for a single-model server such as llama.cpp)."
+                )
+            from llama_index.llms.openai_like import OpenAILike
+
+            llm = OpenAILike(model=model, api_base=base, api_key=key or NO_KEY, is_chat_model=True,
+                             is_function_calling_model=False, context_window=OPENAI_LIKE_CONTEXT,
+                             timeout=timeout, max_retries=0, temperature=0.0)
+        else:  # ollama
+            from llama_index.llms.ollama import Ollama
+
+            llm = Ollama(model=model, base_url=base or OLLAMA_URL, request_timeout=timeout,
+                         temperature=0.0, context_window=OLLAMA_CONTEXT,
+                         headers={"Authorization": f"Bearer {key}"} if key else None)
+        return cls(llm, provider=provider, model=model, timeout=timeout, api_key=key or None, **kwargs)
+
+    def describe(self) -> str:
+        """``provider:model`` for logs, e.g. ``openai-like:qwen-plus`` (never the key)."""
+        return f"{self.provider}:{self.model}"
+
+    def close(self) -> None:
+        """Close the provider's HTTP connections (optional: a writer usually lives as long as
+        the process)."""
+        client = getattr(self._llm, "_client", None)  # OpenAI or ollama client, made lazily
+        for obj in (client, getattr(client, "_client", None)):  # ... and its httpx.Client
+            close = getattr(obj, "close", None)
+            if callable(close):
+                close()
+
+    def __repr__(self) -> str:  # the llama-index object's repr would show the key
+        return f"LLMWriter({self.describe()})"
+
+    def write(
+        self,
+        question: str,
+        passages: list[LLMPassage],
+        lang: str,
+        on_text: Callable[[str], None] | None = None,
+    ) -> LLMResult:
+        """Ask the LLM to answer ``question`` from ``passages`` in ``lang`` ("en", "fr"), and
+        check the answer.
+
+        With ``on_text`` the answer is streamed: ``on_text(text_so_far)`` is called from this
+        thread as text arrives, at most once per ``min_interval`` seconds, and once more with
+        the complete text if it changed since. That text is not checked yet; render the
+        returned result (or the fallback) afterwards. An exception in ``on_text`` is logged
+        and stops the updates, not the answer. When streaming, ``timeout`` also bounds the
+        whole answer.
+
+        Raises ``LLMFailure`` for any provider fault or failed check; ``ValueError`` when
+        ``passages`` is empty.
+        """
+        if not passages:
+            raise ValueError("LLMWriter.write needs at least one passage")
+        from llama_index.core.llms import ChatMessage
+
+        system, user = render_prompt(question, passages, lang)
+        messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+        started = time.monotonic()
+        try:
+            raw = self._stream(messages, on_text, started) if on_text else self._chat(messages)
+            text = clean_answer(raw)
+            if not text:
+                raise LLMFailure("empty answer")
+            cited = check_citations(text, len(passages))
+        except Exception as exc:
+            reason = failure_reason(exc)
+            log.info("LLM %s gave no usable answer after %.0f ms: %s",
+                     self.describe(), (time.monotonic() - started) * 1000, reason)
+            if not isinstance(exc, LLMFailure):
+                detail = self._scrub(f"{type(exc).__name__}: {exc}")
+                log.debug("LLM %s failure detail: %s", self.describe(), detail)
+            # "from None": the provider's exception may quote the server's reply; keep it out
+            # of the traceback of whoever logs this failure.
+            raise LLMFailure(reason) from None
+        log.debug("LLM %s answered in %.0f ms, citing %s", self.describe(),
+                  (time.monotonic() - started) * 1000, list(cited))
+        return LLMResult(text=text, cited=cited)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _chat(self, messages: list) -> str:
+        response = self._llm.chat(messages)
+        content = response.message.content
+        if content is None:  # e.g. a reply with no message or a tool call instead of text
+            raise LLMFailure("malformed response")
+        return content
+
+    def _stream(self, messages: list, on_text: Callable[[str], None], started: float) -> str:
+        text = ""
+        chunks = 0
+        sent: str | None = None
+        sent_at: float | None = None
+        live = True
+
+        def emit(visible: str) -> None:
+            nonlocal sent, sent_at, live
+            sent, sent_at = visible, self._clock()
+            try:
+                on_text(visible)
+            except Exception:
+                live = False
+                log.warning("on_text callback failed; no more streaming updates for this answer",
+                            exc_info=True)
+
+        stream = self._llm.stream_chat(messages)
+        try:
+            for chunk in stream:
+                chunks += 1
+                text += chunk.delta or ""
+                if time.monotonic() - started > self.timeout:
+                    raise LLMFailure("timeout")
+                if not live:
+                    continue
+                visible = clean_answer(text)
+                if visible and visible != sent and (
+                    sent_at is None or self._clock() - sent_at >= self.min_interval
+                ):
+                    emit(visible)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if chunks == 0:  # not an event stream at all
+            raise LLMFailure("malformed response")
+        final = clean_answer(text)
+        if live and final and final != sent:
+            emit(final)
+        return text
+
+    def _scrub(self, text: str) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text[:500]

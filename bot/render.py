@@ -1,0 +1,113 @@
+"""Rendering helpers shared by the adapters, and the terminal renderers (rich).
+
+Platform renderers (Discord embeds, Slack blocks) live next to their adapters; what they
+share is here: splitting long text at word boundaries and citation labels.
+"""
+from __future__ import annotations
+
+from bot.types import Answer, Citation
+
+
+def citation_label(c: Citation) -> str:
+    """"Title — Section" (with outlet and date when the story has them)."""
+    label = c.title
+    if c.section:
+        label += f" — {c.section}"
+    extra = ", ".join(x for x in (c.outlet, c.date) if x)
+    return f"{label} ({extra})" if extra else label
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` characters, at a paragraph, line or
+    word boundary; a single word longer than ``limit`` is the only thing ever cut."""
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = -1
+        for sep in ("\n\n", "\n", " "):
+            cut = window.rfind(sep)
+            if cut > 0:
+                break
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+# -- terminal ------------------------------------------------------------------------------
+def print_answer(answer: Answer, console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.text import Text
+
+    console = console or Console()
+    style = "yellow" if answer.abstained else "bold"
+    console.print(Text(answer.text, style=style))
+    if answer.note:
+        console.print(Text(answer.note, style="dim"))
+    for c in answer.citations:
+        console.print()
+        console.print(f"[bold cyan][{c.n}][/bold cyan] [italic]“{escape(c.quote)}”[/italic]")
+        console.print(f"    [dim]{escape(citation_label(c))} · chars {c.start}–{c.end}[/dim]")
+    console.print()
+
+
+def print_passages(passages) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Passages", show_lines=True)
+    for col in ("#", "fused", "dense", "bm25", "where", "passage"):
+        table.add_column(col, overflow="fold")
+    for p in passages:
+        where = p.section or p.title
+        table.add_row(str(p.rank), f"{p.score:.3f}", f"{p.dense:.3f}", f"{p.keyword:.2f}", where,
+                      p.text[:400] + ("…" if len(p.text) > 400 else ""))
+    Console().print(table)
+
+
+def print_eval(result: dict, rows: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if rows:
+        t = Table(title="Questions")
+        for col in ("id", "question", "rank", "abstained", "ms"):
+            t.add_column(col, overflow="fold")
+        for r in result["rows"]:
+            t.add_row(str(r["id"]), r["q"], str(r["rank"] or "-"), "yes" if r["abstained"] else "",
+                      f"{r['ms']:.0f}")
+        console.print(t)
+    t = Table(title=f"Evaluation: {result['answerable']} answerable, {result['unanswerable']} unanswerable")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for key in ("hit@1", "hit@3", "mrr"):
+        t.add_row(key, f"{result[key]:.2f}")
+    t.add_row("correct abstentions", f"{result['correct_abstentions']} / {result['unanswerable']}")
+    t.add_row("wrong abstentions", f"{result['wrong_abstentions']} / {result['answerable']}")
+    t.add_row("p50 latency", f"{result['p50_ms']:.0f} ms")
+    t.add_row("p95 latency", f"{result['p95_ms']:.0f} ms")
+    console.print(t)
+
+
+def print_report(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{data['answers']} answers, {data['abstained']} abstained; "
+                  f"votes 👍 {data['votes_up']} 👎 {data['votes_down']}; by source: "
+                  + ", ".join(f"{k} {v}" for k, v in data["by_source"].items()))
+    t = Table(title="Most frequent unanswered questions")
+    t.add_column("count", justify="right")
+    t.add_column("question")
+    for row in data["top_abstained"]:
+        t.add_row(str(row["count"]), row["question"])
+    console.print(t)

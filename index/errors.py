@@ -1,0 +1,31 @@
+"""Error types of the story index. Every message is safe to show to a user: no paths to
+secrets, no tokens, no stack traces."""
+from __future__ import annotations
+
+
+class StoryIndexError(Exception):
+    """Base class: ``str(err)`` is a short message fit for a chat reply or a CLI error."""
+
+
+class StoreLocked(StoryIndexError):
+    """Another process owns the embedded store."""
+
+
+class EmbedderMismatch(StoryIndexError):
+    """The index was built by another embedding model than the one configured."""
+
+
+class StoreUnavailable(StoryIndexError):
+    """The Chroma server cannot be reached (or answered with an error)."""
+
+
+class NoStories(StoryIndexError):
+    """The stories folder is missing or holds no readable story."""
+
+
+class RefreshInProgress(StoryIndexError):
+    """A refresh is already running; a second one is not started."""
+
+
+class EmbedderUnavailable(StoryIndexError):
+    """The configured embedding backend cannot be loaded or reached."""

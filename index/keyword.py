@@ -1,0 +1,78 @@
+"""Keyword search over chunks with bm25s, and the tokenizer that lets English questions
+match a French story.
+
+The tokenizer folds accents, drops English and French stop words and cuts every word to its
+first five characters (numbers stay whole), so cognates meet: "compatibility" and
+"compatibilité" both become "compa", "developers" and "développeurs" both "devel".
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+
+PREFIX = 5
+_WORD = re.compile(r"[^\W_]+", re.U)
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents, and normalise compatibility forms (ﬁ -> fi, full-width)."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
+
+    extra = {"does", "did", "do", "has", "have", "had", "would", "could", "should", "will", "can",
+             "what", "which", "who", "whom", "whose", "why", "how", "when", "where",
+             "est", "sont", "ete", "fait", "quoi", "pourquoi", "comment", "quand", "quel",
+             "quelle", "quels", "quelles", "lequel", "laquelle", "combien", "ou", "qui", "que",
+             "story", "article", "say", "says", "said", "tell", "me", "about"}
+    return frozenset(fold(w) for w in (*STOPWORDS_EN, *STOPWORDS_FRENCH, *extra))
+
+
+def words(text: str) -> list[str]:
+    """Folded words of ``text`` (apostrophes split "l’IA" into "l", "ia")."""
+    return _WORD.findall(fold(text))
+
+
+def tokenize(text: str) -> list[str]:
+    """The keyword tokens of ``text``: folded, stop words out, cut to 5 characters."""
+    stop = stopwords()
+    out = []
+    for w in words(text):
+        if w in stop or (len(w) < 2 and not w.isdigit()):
+            continue
+        out.append(w if w.isdigit() else w[:PREFIX])
+    return out
+
+
+class KeywordIndex:
+    """BM25 over a fixed list of documents (one refresh's chunks)."""
+
+    def __init__(self, docs: list[str]):
+        import logging
+
+        import bm25s
+
+        # bm25s sets its own logger to DEBUG when imported; keep it quiet unless asked
+        if logging.getLogger("bm25s").level == logging.DEBUG and logging.getLogger().level > logging.DEBUG:
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
+        self.size = len(docs)
+        self._bm25 = bm25s.BM25()
+        tokens = [tokenize(d) or ["\u0000"] for d in docs]  # bm25s needs a token per doc
+        if docs:
+            self._bm25.index(tokens, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (zeros when nothing matches)."""
+        if not self.size:
+            return np.zeros(0, dtype=np.float32)
+        toks = tokenize(query)
+        if not toks:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)

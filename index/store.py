@@ -1,0 +1,319 @@
+"""The story index in Chroma: versioned collections behind one "active" pointer.
+
+Layout (every collection gets the project's own embedding function, so Chroma's
+downloading default can never run; all vectors are passed in explicitly anyway):
+
+- ``storybot_meta``: small records: ``active`` (the live version, the embedder that built
+  it, counts), ``building`` (a refresh under way, for resuming), ``lease`` (who refreshes).
+- ``sb_<version>_chunks``: one record per chunk (document = the passage, metadata = story,
+  title, section, paragraph, offsets, sentence offsets as JSON, content hash); its vector is
+  the normalised mean of its sentence vectors.
+- ``sb_<version>_sents``: one record per sentence (its e5 vector), so the answer step picks
+  sentences without embedding anything at question time.
+- ``sb_<version>_stories``: one record per story with its full text, to verify every quote.
+
+A refresh writes a new version next to the live one and then moves the pointer: readers see
+the old index or the new one, never a mix. The version before the live one is kept so a
+question that started on it can finish.
+
+Embedded mode (``PersistentClient`` in the data dir) is owned by exactly one process: an
+exclusive lock file makes a second process fail with a message naming the owner. Several
+processes share one index through a Chroma server (``HttpClient``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.embed import Embedder
+from index.errors import EmbedderMismatch, StoreLocked, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+META = "storybot_meta"
+PREFIX = "sb_"
+BATCH = 500  # records per Chroma write / read call
+
+
+def _chroma():
+    """Import chromadb quietly (its telemetry is off: we pass anonymized_telemetry=False)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb, ChromaSettings
+
+
+def _make_embedding_function(embedder: Embedder):
+    """Chroma's EmbeddingFunction wrapping our embedder (defined lazily: importing chromadb's
+    embedding_functions module is slow, and only the store needs it)."""
+    from chromadb.api.types import EmbeddingFunction
+
+    class StorybotEmbeddingFunction(EmbeddingFunction):
+        def __init__(self, emb: Embedder):
+            self._emb = emb
+
+        def __call__(self, input):  # noqa: A002 - Chroma's parameter name
+            return [v for v in self._emb.embed_passages(list(input))]
+
+        def embed_query(self, input):  # noqa: A002
+            return [self._emb.embed_query(t) for t in input]
+
+        @staticmethod
+        def name() -> str:
+            return "storybot"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"embedder": self._emb.name}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]):
+            from index.embed import get_embedder
+
+            return StorybotEmbeddingFunction(get_embedder(config.get("embedder", "e5")))
+
+        def default_space(self):
+            return "cosine"
+
+        def supported_spaces(self):
+            return ["cosine"]
+
+    return StorybotEmbeddingFunction(embedder)
+
+
+class OwnerLock:
+    """An exclusive, advisory lock on the embedded store, held for the process's life."""
+
+    def __init__(self, path: Path):
+        import fcntl
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "a+")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.seek(0)
+            owner = self._fh.read().strip() or "another process"
+            self._fh.close()
+            raise StoreLocked(
+                f"The story index in {path.parent} is in use by {owner}. Only one process may use an "
+                "embedded index: stop that process, or run a Chroma server and set CHROMA_HOST so "
+                "several processes can share it."
+            ) from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        cmd = " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python"
+        self._fh.write(f"process {os.getpid()} ({cmd}) on {socket.gethostname()}")
+        self._fh.flush()
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+@dataclass
+class Version:
+    """The live index version as the meta record describes it."""
+
+    version: str
+    embedder: str
+    chunks: int = 0
+    sentences: int = 0
+    stories: int = 0
+    built_at: float = 0.0
+
+
+@dataclass
+class Snapshot:
+    """One version's read side, loaded once and shared by all questions on that version."""
+
+    version: Version
+    chunks: Any
+    sents: Any
+    stories: Any
+    ids: list[str]
+    docs: list[str]
+    metas: list[dict]
+    pos: dict[str, int] = field(default_factory=dict)
+    keyword: Any = None
+    cache: dict = field(default_factory=dict)  # per-version derived data (vocabulary, ...)
+    _texts: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def story_text(self, story_id: str) -> str | None:
+        """The full text of a story (for quote verification), fetched once."""
+        with self._lock:
+            if story_id in self._texts:
+                return self._texts[story_id]
+        got = self.stories.get(ids=[story_id], include=["documents"])
+        text = got["documents"][0] if got["ids"] else None
+        if text is not None:
+            with self._lock:
+                self._texts[story_id] = text
+        return text
+
+
+def new_version_id() -> str:
+    return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+class Store:
+    """A Chroma client plus the versioning rules above. Thread-safe for readers; one writer
+    per process (the refresh pipeline serialises itself)."""
+
+    def __init__(self, client, embedder: Embedder, *, server: bool, lock: OwnerLock | None = None,
+                 location: str = ""):
+        self.client = client
+        self.embedder = embedder
+        self.server = server
+        self.location = location
+        self._lock = lock
+        self._ef = _make_embedding_function(embedder)
+        self._snap: Snapshot | None = None
+        self._snap_lock = threading.Lock()
+        self._meta = self._collection(META)
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, embedder: Embedder, *, data_dir: Path, chroma_host: str | None = None,
+             chroma_port: int = 8000, chroma_ssl: bool = False,
+             chroma_headers: dict[str, str] | None = None) -> "Store":
+        """Open the embedded store in ``data_dir`` or, with ``chroma_host``, a Chroma server.
+
+        Raises ``StoreLocked`` (embedded store owned by another process) or
+        ``StoreUnavailable`` (server unreachable).
+        """
+        chromadb, ChromaSettings = _chroma()
+        csettings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if chroma_host:
+            try:
+                client = chromadb.HttpClient(host=chroma_host, port=chroma_port, ssl=chroma_ssl,
+                                             headers=chroma_headers or None, settings=csettings)
+                client.heartbeat()
+            except Exception as exc:
+                raise StoreUnavailable(
+                    "The story index is unavailable (the Chroma server did not answer); try again shortly."
+                ) from exc
+            scheme = "https" if chroma_ssl else "http"
+            return cls(client, embedder, server=True, location=f"{scheme}://{chroma_host}:{chroma_port}")
+        data_dir = Path(data_dir)
+        lock = OwnerLock(data_dir / "owner.lock")
+        try:
+            client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=csettings)
+        except Exception:
+            lock.release()
+            raise
+        return cls(client, embedder, server=False, lock=lock, location=str(data_dir))
+
+    def close(self) -> None:
+        if self._lock:
+            self._lock.release()
+
+    # -- collections ----------------------------------------------------------------------
+    def _collection(self, name: str):
+        return self.client.get_or_create_collection(
+            name=name, embedding_function=self._ef, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def collections_for(self, version: str):
+        """(chunks, sentences, stories) collections of one version (created if missing)."""
+        return tuple(self._collection(f"{PREFIX}{version}_{kind}") for kind in ("chunks", "sents", "stories"))
+
+    # -- meta records ---------------------------------------------------------------------
+    def get_meta(self, key: str) -> dict | None:
+        got = self._meta.get(ids=[key], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else None
+
+    def set_meta(self, key: str, values: dict) -> None:
+        self._meta.upsert(ids=[key], documents=[key], metadatas=[values],
+                          embeddings=[np.zeros(self._dim(), dtype=np.float32)])
+
+    def delete_meta(self, key: str) -> None:
+        self._meta.delete(ids=[key])
+
+    def _dim(self) -> int:
+        if not hasattr(self, "_dim_cache"):
+            self._dim_cache = int(self.embedder.embed_query("dimension probe").shape[0])
+        return self._dim_cache
+
+    def active(self) -> Version | None:
+        """The live version, or None before the first refresh."""
+        m = self.get_meta("active")
+        if not m:
+            return None
+        return Version(m["version"], m["embedder"], int(m.get("chunks", 0)), int(m.get("sentences", 0)),
+                       int(m.get("stories", 0)), float(m.get("built_at", 0)))
+
+    def check_embedder(self, v: Version) -> None:
+        if v.embedder != self.embedder.name:
+            raise EmbedderMismatch(
+                f"This index was built with the embedding model '{v.embedder}', but the configured one is "
+                f"'{self.embedder.name}'. Run `storybot refresh --full` to rebuild it."
+            )
+
+    # -- read side ------------------------------------------------------------------------
+    def snapshot(self, *, check: bool = True) -> Snapshot | None:
+        """The read side of the live version (None before the first refresh).
+
+        In server mode the pointer is re-read on every call so a refresh made by another
+        process becomes visible; embedded, only this process writes, so the cached pointer
+        is checked against the meta record cheaply all the same.
+        """
+        v = self.active() if (check or self._snap is None) else self._snap.version
+        if v is None:
+            return None
+        self.check_embedder(v)
+        snap = self._snap
+        if snap is not None and snap.version.version == v.version:
+            return snap
+        with self._snap_lock:
+            if self._snap is None or self._snap.version.version != v.version:
+                self._snap = self._load(v)
+            return self._snap
+
+    def _load(self, v: Version) -> Snapshot:
+        from index.keyword import KeywordIndex
+
+        chunks, sents, stories = self.collections_for(v.version)
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict] = []
+        total = chunks.count()
+        for off in range(0, total, BATCH * 10):
+            got = chunks.get(include=["documents", "metadatas"], limit=BATCH * 10, offset=off)
+            ids += got["ids"]
+            docs += got["documents"]
+            metas += [dict(m) for m in got["metadatas"]]
+        order = sorted(range(len(ids)), key=lambda i: (metas[i]["story"], metas[i]["paragraph"], ids[i]))
+        ids, docs, metas = [ids[i] for i in order], [docs[i] for i in order], [metas[i] for i in order]
+        snap = Snapshot(v, chunks, sents, stories, ids, docs, metas, {cid: i for i, cid in enumerate(ids)})
+        snap.keyword = KeywordIndex(docs)
+        log.info("loaded index %s: %d chunks", v.version, len(ids))
+        return snap
+
+    def invalidate(self) -> None:
+        with self._snap_lock:
+            self._snap = None
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def versions_on_disk(self) -> set[str]:
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return {n[len(PREFIX):].rsplit("_", 1)[0] for n in names if n.startswith(PREFIX)}
+
+    def drop_version(self, version: str) -> None:
+        for kind in ("chunks", "sents", "stories"):
+            try:
+                self.client.delete_collection(f"{PREFIX}{version}_{kind}")
+            except Exception:  # already gone: nothing to do
+                pass

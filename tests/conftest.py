@@ -1,0 +1,34 @@
+"""Shared test fixtures. Tests are sealed: the data directory is a temp dir, tokens and
+provider keys are removed from the environment, the working directory holds no ``.env``,
+and pytest-socket (see pyproject) refuses connections beyond 127.0.0.1."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+STORIES = REPO / "stories"
+SECRET_PREFIXES = ("DISCORD_", "SLACK_", "LLM_", "EMBED_", "CHROMA_", "STORYBOT_", "OPENAI_")
+
+
+@pytest.fixture(autouse=True)
+def sealed_env(tmp_path, monkeypatch):
+    """Every test starts from defaults: temp data dir, no tokens, no .env in the cwd."""
+    for name in list(os.environ):
+        if name.startswith(SECRET_PREFIXES) and name != "STORYBOT_TEST_CHROMA":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("STORYBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Default settings over the shipped story, data in a temp dir."""
+    from bot.config import load_settings
+
+    return load_settings(data_dir=tmp_path / "data", stories_dir=STORIES)

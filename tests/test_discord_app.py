@@ -1,0 +1,538 @@
+"""End-to-end tests of the Discord adapter: the real discord.py client (``StoryBotClient``)
+runs against a fake Discord on 127.0.0.1 (``tests/fake_discord.py``) through the
+``DISCORD_API_BASE`` / ``DISCORD_GATEWAY_URL`` settings. Assertions are on the REST calls the
+fake recorded. The core is a scripted ``Answerer`` subclass, and once the real one."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from bot.answer import Answerer
+from bot.config import load_settings
+from bot.discord_app import (
+    ALREADY_REFRESHING,
+    CONTENT_LIMIT,
+    EMBED_DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    EMBEDS_PER_MESSAGE,
+    NOT_ALLOWED,
+    REFRESHING,
+    RedactingFormatter,
+    StoryBotClient,
+    render,
+    run_discord,
+    split_text,
+)
+from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
+from bot.types import Answer, Citation
+from tests.conftest import STORIES
+from tests.fake_discord import (
+    APP_ID,
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    EPHEMERAL,
+    GUILD_ID,
+    MANAGER,
+    THREAD_ID,
+    Call,
+    FakeDiscord,
+    user,
+)
+
+TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GxY2aB.fake-signature_for-tests-0123456789abc"
+ALICE = user(1000000000000000001, "alice")  # a server manager
+BOB = user(1000000000000000002, "bob")  # a plain member
+CAROL = user(1000000000000000003, "carol")  # listed in STORYBOT_ADMINS
+WAIT = 10.0  # seconds any one expected REST call may take to arrive
+
+BAIDU = Citation(
+    n=1, quote="Les premières discussions avec Baidu ont échoué", passage="…", story="apple-alibaba",
+    title="Apple s’associe à Alibaba pour développer l’IA sur iPhone en Chine",
+    section="Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?",
+    start=0, end=48, score=0.91,
+)
+
+
+@dataclass(frozen=True)
+class Asked:
+    question: str
+    context: str | None
+    source: str
+    user: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    added: int
+
+    def summary(self) -> str:
+        return f"Refreshed: {self.added} chunks added, 0 changed, 0 removed."
+
+
+class ScriptedAnswerer(Answerer):
+    """A deterministic core: a cited answer by default, an abstention for the weather, a long
+    answer for "everything", failures for "explode" / "index down"; votes kept in a dict; a
+    refresh that can be held open with ``gate``."""
+
+    def __init__(self):
+        self.asked: list[Asked] = []
+        self.votes: dict[tuple[int, str], int] = {}
+        self.refreshes = 0
+        self.refresh_error: Exception | None = None
+        self.gate = threading.Event()
+        self.gate.set()
+        self._refreshing = False
+
+    def answer(self, question, *, context=None, source="cli", user=None):
+        self.asked.append(Asked(question, context, source, user))
+        answer_id = len(self.asked)
+        if question == "explode":
+            raise RuntimeError("the core exploded")
+        if question == "index down":
+            raise StoreUnavailable("The story index is unavailable right now; please try again later.")
+        if "weather" in question:
+            return Answer(question, "The story does not say.", abstained=True, answer_id=answer_id)
+        if question == "everything":
+            return long_answer(question, answer_id)
+        return Answer(question, "Apple's talks with Baidu failed on performance [1].", abstained=False,
+                      citations=(BAIDU,), answer_id=answer_id)
+
+    def refresh(self, full=False, progress=None):
+        if self.refresh_error is not None:
+            raise self.refresh_error
+        self._refreshing = True
+        try:
+            self.refreshes += 1
+            assert self.gate.wait(WAIT), "the test never released the refresh"
+            return Report(added=3)
+        finally:
+            self._refreshing = False
+
+    @property
+    def refreshing(self) -> bool:
+        return self._refreshing
+
+    def vote(self, answer_id, user, value):
+        if answer_id > len(self.asked):
+            return False
+        self.votes[(answer_id, user)] = value
+        return True
+
+
+def long_answer(question: str, answer_id: int) -> Answer:
+    """5,000+ characters of text and twelve citations, one of them longer than an embed."""
+    text = " ".join(f"word{i:04d} [{i % 12 + 1}]" if i % 40 == 0 else f"word{i:04d}" for i in range(600))
+    citations = tuple(
+        Citation(n=n, quote=" ".join(f"q{n:02d}w{i:04d}" for i in range(900 if n == 1 else 90)),
+                 passage="…", story="s", title=f"Story {n}", section=f"Section {n}", start=0, end=1, score=0.5)
+        for n in range(1, 13)
+    )
+    return Answer(question, text, abstained=False, citations=citations, answer_id=answer_id)
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake():
+    server = FakeDiscord(token=TOKEN)
+    await server.start()
+    yield server
+    await server.close()
+    assert server.unhandled == [], "the bot called routes the fake does not know"
+
+
+@pytest.fixture
+def core():
+    return ScriptedAnswerer()
+
+
+@pytest.fixture
+async def start_bot(fake, core, tmp_path):
+    """Start a bot against the fake: ``await start_bot(**setting_overrides)``."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(answerer: Answerer | None = None, **overrides) -> StoryBotClient:
+            settings = load_settings(**{
+                "data_dir": tmp_path / "data", "stories_dir": STORIES, "discord_api_base": fake.api_base,
+                "discord_gateway_url": fake.gateway_url, "discord_guild_id": GUILD_ID,
+                "admins": [CAROL["id"]], **overrides,
+            })
+            client = StoryBotClient(answerer or core, settings)
+            await stack.enter_async_context(client)  # closes the client at the end
+            running = asyncio.create_task(client.start(TOKEN))
+            stack.push_async_callback(asyncio.wait_for, running, WAIT)
+            ready = asyncio.create_task(client.wait_until_ready())
+            done, _ = await asyncio.wait({running, ready}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                running.result() if running in done else None
+                raise AssertionError(f"the bot did not get ready; unhandled: {fake.unhandled}")
+            return client
+
+        yield start
+
+
+@pytest.fixture
+async def bot(start_bot):
+    return await start_bot()
+
+
+async def ask(fake: FakeDiscord, question: str, *, who: dict = BOB, private: bool | None = None,
+              channel_id: int = CHANNEL_ID) -> dict:
+    """Send /ask and return its INTERACTION_CREATE payload."""
+    options: dict = {"question": question}
+    if private is not None:
+        options["private"] = private
+    payload = fake.slash("ask", options, user=who, channel_id=channel_id)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    return payload
+
+
+def callback_of(payload: dict):
+    return lambda c: c.method == "POST" and c.path == f"/interactions/{payload['id']}/{payload['token']}/callback"
+
+
+def followup_of(payload: dict):
+    return lambda c: c.method == "POST" and c.path == f"/webhooks/{APP_ID}/{payload['token']}"
+
+
+def original_edit_of(payload: dict):
+    return lambda c: c.method == "PATCH" and c.path == f"/webhooks/{APP_ID}/{payload['token']}/messages/@original"
+
+
+def reply_in(channel_id: int, message: dict | None = None):
+    def match(c: Call) -> bool:
+        if c.method != "POST" or c.path != f"/channels/{channel_id}/messages":
+            return False
+        return message is None or (c.json.get("message_reference") or {}).get("message_id") == message["id"]
+    return match
+
+
+def sent_message(fake: FakeDiscord, call: Call) -> dict:
+    """The message the fake created for ``call`` (the latest with that content)."""
+    return next(m for m in reversed(fake.messages.values()) if m["content"] == (call.content or ""))
+
+
+# --- start-up -----------------------------------------------------------------------------------
+
+
+async def test_identifies_and_syncs_commands_to_the_guild(fake, bot):
+    assert fake.connections[0]["v"] == "10" and fake.connections[0]["compress"] == "zlib-stream"
+    [identify] = fake.identifies
+    assert identify["token"] == TOKEN
+    assert identify["intents"] & (1 << 15), "the Message Content intent is requested"
+    [sync] = fake.find("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
+    commands = {c["name"]: c for c in sync.json}
+    assert set(commands) == {"ask", "refresh"}
+    assert [(o["name"], o["type"], o.get("required", False)) for o in commands["ask"]["options"]] == [
+        ("question", 3, True), ("private", 5, False)]
+    assert fake.find("PUT", rf"/applications/{APP_ID}/commands") == []
+
+
+async def test_syncs_globally_without_a_guild(fake, start_bot):
+    await start_bot(discord_guild_id=None)
+    [sync] = fake.find("PUT", rf"/applications/{APP_ID}/commands")
+    assert {c["name"] for c in sync.json} == {"ask", "refresh"}
+
+
+async def test_a_reconnect_does_not_sync_commands_again(fake, bot):
+    fake.refuse_resume = True  # the resume fails, so the bot identifies afresh and gets a new READY
+    await fake.reconnect()
+    await fake.wait_until_live(timeout=WAIT + 5)  # discord.py waits 5 s before re-identifying
+    assert len(fake.resumes) == 1 and len(fake.identifies) == 2
+    payload = await ask(fake, "why not Baidu?")
+    await fake.wait_for(followup_of(payload))
+    assert len(fake.find("PUT", r"/applications/.*/commands")) == 1
+
+
+# --- /ask -----------------------------------------------------------------------------------------
+
+
+async def test_ask_defers_then_follows_up_with_the_citation(fake, bot, core):
+    payload = await ask(fake, "why not Baidu?")
+    defer = await fake.wait_for(callback_of(payload))
+    assert defer.json == {"type": 5}  # thinking, visible to the channel
+    followup = await fake.wait_for(followup_of(payload))
+    assert followup.query["wait"] == "true"
+    assert "why not Baidu?" in followup.content and "[1]" in followup.content
+    [embed] = followup.embeds
+    assert BAIDU.quote in embed["description"] and "Alibaba" in embed["description"]
+    assert followup.flags & EPHEMERAL == 0
+    assert followup.json["allowed_mentions"] == {"parse": [], "replied_user": True}
+    assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
+    assert sorted(followup.custom_ids) == ["storybot:vote:down:1", "storybot:vote:up:1"]
+
+
+async def test_private_ask_is_ephemeral(fake, bot):
+    payload = await ask(fake, "why not Baidu?", private=True)
+    defer = await fake.wait_for(callback_of(payload))
+    assert defer.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    followup = await fake.wait_for(followup_of(payload))
+    assert followup.flags & EPHEMERAL and "[1]" in followup.content
+
+
+async def test_an_abstention_is_short_and_cites_nothing(fake, bot):
+    payload = await ask(fake, "what is the weather?")
+    followup = await fake.wait_for(followup_of(payload))
+    assert "The story does not say." in followup.content
+    assert followup.embeds == []
+
+
+async def test_a_repeated_interaction_is_answered_once(fake, bot, core):
+    payload = await ask(fake, "why not Baidu?")
+    await fake.wait_for(followup_of(payload))
+    await fake.dispatch("INTERACTION_CREATE", payload)  # Discord delivers the same interaction again
+    later = await ask(fake, "and Tencent?")
+    await fake.wait_for(followup_of(later))
+    assert len([c for c in fake.calls if callback_of(payload)(c)]) == 1
+    assert len([c for c in fake.calls if followup_of(payload)(c)]) == 1
+    assert [a.question for a in core.asked] == ["why not Baidu?", "and Tencent?"]
+
+
+async def test_a_long_answer_is_split_within_discord_limits(fake, bot):
+    payload = await ask(fake, "everything")
+    await fake.wait_for(callback_of(payload))
+    first = await fake.wait_for(followup_of(payload))
+    answer = long_answer("everything", 1)
+    # Wait until every part has arrived: the buttons ride on the last one.
+    await fake.wait_for(lambda c: followup_of(payload)(c) and bool(c.custom_ids))
+    parts = [c for c in fake.calls if followup_of(payload)(c)]
+    assert parts[0] is first and len(parts) > 2
+    for part in parts:
+        assert len(part.content) <= CONTENT_LIMIT
+        assert len(part.embeds) <= EMBEDS_PER_MESSAGE
+        assert sum(len(e.get("title") or "") + len(e.get("description") or "") for e in part.embeds) <= EMBED_TOTAL_LIMIT
+        assert all(len(e["description"]) <= EMBED_DESCRIPTION_LIMIT for e in part.embeds)
+    assert [bool(p.custom_ids) for p in parts] == [False] * (len(parts) - 1) + [True]
+    # No word is ever cut: every word of the text and of each quote arrives whole, in order.
+    text_words = re.findall(r"word\d+", " ".join(p.content for p in parts))
+    assert text_words == re.findall(r"word\d+", answer.text)
+    quote_words = re.findall(r"q\d\dw\d+", " ".join(e["description"] for p in parts for e in p.embeds))
+    assert quote_words == [w for c in answer.citations for w in c.quote.split()]
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+async def test_a_mention_in_a_channel_is_answered_as_a_reply(fake, bot, core):
+    await fake.dispatch("MESSAGE_CREATE", fake.user_message("no mention, no answer", author=BOB))
+    question = fake.user_message("why not Baidu?", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    reply = await fake.wait_for(reply_in(CHANNEL_ID, question))
+    assert fake.find("POST", rf"/channels/{CHANNEL_ID}/typing")
+    assert "[1]" in reply.content and BAIDU.quote in reply.embeds[0]["description"]
+    assert reply.custom_ids and reply.json["allowed_mentions"]["replied_user"] is True
+    assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
+
+
+async def test_a_dm_is_answered_without_a_mention(fake, bot, core):
+    question = fake.user_message("why not Baidu?", author=BOB, channel_id=DM_CHANNEL_ID)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    reply = await fake.wait_for(reply_in(DM_CHANNEL_ID, question))
+    assert "[1]" in reply.content
+    assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
+
+
+async def test_follow_ups_in_a_thread_and_by_reply_carry_the_previous_question(fake, bot, core):
+    first = fake.user_message("why not Baidu?", author=BOB, channel_id=THREAD_ID, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", first)
+    await fake.wait_for(reply_in(THREAD_ID, first))
+    # In a thread the bot answered in, no mention is needed.
+    second = fake.user_message("and Tencent?", author=ALICE, channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", second)
+    answer = await fake.wait_for(reply_in(THREAD_ID, second))
+    assert core.asked[1] == Asked("and Tencent?", "why not Baidu?", "discord", ALICE["id"])
+    # In a plain channel, a reply to the bot's answer is a follow-up too.
+    third = fake.user_message("and ByteDance?", author=BOB, reply_to=sent_message(fake, answer))
+    await fake.dispatch("MESSAGE_CREATE", third)
+    await fake.wait_for(reply_in(THREAD_ID, third))
+    assert core.asked[2] == Asked("and ByteDance?", "and Tencent?", "discord", BOB["id"])
+
+
+async def test_ask_in_a_thread_starts_a_conversation(fake, bot, core):
+    payload = await ask(fake, "why not Baidu?", channel_id=THREAD_ID)
+    await fake.wait_for(followup_of(payload))
+    follow_up = fake.user_message("and Tencent?", author=BOB, channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", follow_up)
+    await fake.wait_for(reply_in(THREAD_ID, follow_up))
+    assert core.asked[1].context == "why not Baidu?"
+
+
+# --- votes ----------------------------------------------------------------------------------------
+
+
+async def click(fake: FakeDiscord, message: dict, way: str, who: dict) -> Call:
+    custom_id = next(c["custom_id"] for row in message["components"] for c in row["components"]
+                     if c["custom_id"].startswith(f"storybot:vote:{way}:"))
+    payload = fake.click(message, custom_id, user=who)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    defer = await fake.wait_for(callback_of(payload))
+    assert defer.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    return await fake.wait_for(followup_of(payload))
+
+
+async def test_votes_are_recorded_one_per_user_and_changeable(fake, bot, core):
+    payload = await ask(fake, "why not Baidu?")
+    answer = sent_message(fake, await fake.wait_for(followup_of(payload)))
+    note = await click(fake, answer, "up", BOB)
+    assert note.flags & EPHEMERAL and "recorded" in note.content
+    assert core.votes == {(1, BOB["id"]): 1}
+    await click(fake, answer, "down", BOB)
+    await click(fake, answer, "up", ALICE)
+    assert core.votes == {(1, BOB["id"]): -1, (1, ALICE["id"]): 1}
+
+
+async def test_vote_buttons_work_after_a_restart(fake, start_bot, core):
+    first = await start_bot()
+    payload = await ask(fake, "why not Baidu?")
+    answer = sent_message(fake, await fake.wait_for(followup_of(payload)))
+    await first.close()
+    await start_bot()  # a new process: nothing in memory knows the answer's message
+    await click(fake, answer, "up", BOB)
+    assert core.votes == {(1, BOB["id"]): 1}
+
+
+# --- /refresh -------------------------------------------------------------------------------------
+
+
+async def refresh(fake: FakeDiscord, who: dict, permissions: int) -> tuple[dict, Call]:
+    payload = fake.slash("refresh", user=who, permissions=permissions)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    return payload, await fake.wait_for(callback_of(payload))
+
+
+@pytest.mark.parametrize("who, permissions", [(ALICE, MANAGER), (CAROL, 0)], ids=["manage-server", "listed-admin"])
+async def test_refresh_by_an_admin_reports_in_the_ephemeral_reply(fake, bot, core, who, permissions):
+    payload, first = await refresh(fake, who, permissions)
+    assert first.json["type"] == 4 and first.flags & EPHEMERAL and first.content == REFRESHING
+    edit = await fake.wait_for(original_edit_of(payload))
+    assert edit.content == Report(added=3).summary()
+    assert core.refreshes == 1
+
+
+async def test_refresh_by_a_member_is_refused(fake, bot, core):
+    payload, reply = await refresh(fake, BOB, MANAGER & ~(1 << 5))
+    assert reply.json["type"] == 4 and reply.flags & EPHEMERAL and reply.content == NOT_ALLOWED
+    assert core.refreshes == 0
+    assert not [c for c in fake.calls if original_edit_of(payload)(c)]
+
+
+async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_answers(fake, bot, core):
+    core.gate.clear()
+    try:
+        first, _ = await refresh(fake, ALICE, MANAGER)
+        question = await ask(fake, "why not Baidu?")
+        assert "[1]" in (await fake.wait_for(followup_of(question))).content
+        _, second = await refresh(fake, CAROL, 0)
+        assert second.flags & EPHEMERAL and second.content == ALREADY_REFRESHING
+    finally:
+        core.gate.set()
+    assert (await fake.wait_for(original_edit_of(first))).content == Report(added=3).summary()
+    assert core.refreshes == 1
+
+
+async def test_a_refresh_running_elsewhere_is_reported(fake, bot, core):
+    core.refresh_error = RefreshInProgress("A refresh is already running.")
+    payload, _ = await refresh(fake, ALICE, MANAGER)
+    assert (await fake.wait_for(original_edit_of(payload))).content == ALREADY_REFRESHING
+
+
+# --- abuse and faults -----------------------------------------------------------------------------
+
+
+async def test_rate_limit_answers_with_a_polite_ephemeral_note(fake, start_bot, core):
+    await start_bot(rate="2/60")
+    for question in ("why not Baidu?", "and Tencent?"):
+        await fake.wait_for(followup_of(await ask(fake, question)))
+    payload = await ask(fake, "and ByteDance?")
+    note = await fake.wait_for(callback_of(payload))
+    assert note.json["type"] == 4 and note.flags & EPHEMERAL and "Please wait" in note.content
+    mention = fake.user_message("and DeepSeek?", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", mention)
+    assert "Please wait" in (await fake.wait_for(reply_in(CHANNEL_ID, mention))).content
+    await fake.wait_for(followup_of(await ask(fake, "why not Baidu?", who=ALICE)))  # others still ask
+    assert [a.question for a in core.asked] == ["why not Baidu?", "and Tencent?", "why not Baidu?"]
+
+
+async def test_a_core_failure_gets_a_visible_apology_and_a_logged_trace(fake, bot, caplog):
+    payload = await ask(fake, "explode")
+    followup = await fake.wait_for(followup_of(payload))
+    assert followup.content == APOLOGY and followup.flags & EPHEMERAL == 0
+    [record] = [r for r in caplog.records if r.name == "bot.discord_app" and r.exc_info]
+    assert "the core exploded" in str(record.exc_info[1])
+    mention = fake.user_message("explode", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", mention)
+    assert (await fake.wait_for(reply_in(CHANNEL_ID, mention))).content == APOLOGY
+
+
+async def test_an_index_error_is_shown_as_is(fake, bot):
+    payload = await ask(fake, "index down")
+    followup = await fake.wait_for(followup_of(payload))
+    assert followup.content == "The story index is unavailable right now; please try again later."
+
+
+async def test_the_token_never_appears_in_logs(fake, bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    payload = await ask(fake, "why not Baidu?")
+    await fake.wait_for(followup_of(payload))
+    mention = fake.user_message("explode", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", mention)
+    await fake.wait_for(reply_in(CHANNEL_ID, mention))
+    assert caplog.records and TOKEN not in caplog.text
+
+
+def test_the_log_formatter_redacts_the_token():
+    record = logging.LogRecord("discord", logging.INFO, __file__, 1, "token is %s", (TOKEN,), None)
+    assert TOKEN not in RedactingFormatter(TOKEN).format(record)
+
+
+# --- run_discord ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "abc.def.ghi", f"Bot {TOKEN}", TOKEN + ".extra"])
+def test_run_discord_rejects_a_missing_or_malformed_token(settings, token):
+    settings.discord_token = None if token is None else load_settings(discord_token=token).discord_token
+    with pytest.raises(ConfigError) as err:
+        run_discord(settings)
+    assert "DISCORD_TOKEN" in str(err.value)
+    assert not token or token not in str(err.value)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def test_split_text_cuts_at_boundaries_and_keeps_words_whole():
+    text = "first paragraph line\n\nsecond " + "word " * 30
+    pieces = split_text(text, 40)
+    assert pieces[0] == "first paragraph line"
+    assert all(len(p) <= 40 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_render_escapes_markdown_in_quotes():
+    quote = "a *starred* _word_"
+    answer = Answer("q", "x [1]", abstained=False, citations=(Citation(
+        n=1, quote=quote, passage="", story="s", title="T", section=None, start=0, end=1, score=1.0),))
+    [reply] = render(answer)
+    assert r"\*starred\*" in reply.embeds[0].description
+
+
+# --- the real core --------------------------------------------------------------------------------
+
+
+async def test_the_real_answerer_answers_through_discord(fake, start_bot, settings):
+    answerer = Answerer.from_settings(settings)
+    await asyncio.to_thread(answerer.refresh)
+    await start_bot(answerer)
+    payload = await ask(fake, "why not Baidu?")
+    followup = await fake.wait_for(followup_of(payload), timeout=120)
+    assert "[1]" in followup.content
+    assert followup.embeds and "Baidu" in followup.embeds[0]["description"]
