@@ -194,12 +194,13 @@ class Answerer:
         # lets chit-chat through ("hello" scores 0.80). A question the story supports names
         # something in it or shares keywords with it; one that does neither must score higher.
         supported = bool(known) or max(p.keyword for p in passages) >= KEYWORD_SUPPORT
-        if top.dense < self.min_score or (not supported and top.dense < self.min_score + UNSUPPORTED_MARGIN):
+        missing = [n for n in q.names if n not in known] + [n for n in q.numbers if n not in vocab]
+        if top.dense < self.min_score:
             return self._abstain("off_topic", q, top, snap)
-        missing = [n for n in q.names if n not in known]
-        missing += [n for n in q.numbers if n not in vocab]
-        if missing:
+        if missing:  # on topic, but about someone or something the story never mentions
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
+        if not supported and top.dense < self.min_score + UNSUPPORTED_MARGIN:
+            return self._abstain("off_topic", q, top, snap)
 
         picks = self._pick(q, passages, snap)
         if not picks:

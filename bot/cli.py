@@ -117,9 +117,38 @@ def ask(ctx, question, as_json, story):
                 if line.strip():
                     _print_answer(_safe_answer(answerer, line.rstrip("\n"), story), as_json)
             return
-        _print_answer(answerer.answer(question, source="cli", story=story), as_json)
+        if answerer.llm is not None and not as_json:
+            _ask_streaming(answerer, question, story)
+        else:
+            _print_answer(answerer.answer(question, source="cli", story=story), as_json)
     finally:
         answerer.close()
+
+
+def _ask_streaming(answerer, question: str, story: str | None) -> None:
+    """With an LLM: print the written answer as it arrives, then the checked result (the
+    streamed text is provisional: a failed check replaces it with the extractive answer)."""
+    from rich.console import Console
+
+    from bot.render import print_answer
+
+    shown = {"text": ""}
+
+    def on_text(text: str) -> None:
+        if text.startswith(shown["text"]):
+            click.echo(text[len(shown["text"]):], nl=False)
+            shown["text"] = text
+
+    answer = answerer.answer(question, source="cli", story=story, on_text=on_text)
+    if shown["text"]:
+        click.echo()
+        if answer.mode == "llm" and answer.text == shown["text"]:
+            from dataclasses import replace
+
+            answer = replace(answer, text="")  # already on screen: print only what follows
+        else:
+            click.echo("(replaced by the checked answer below)")
+    print_answer(answer, Console())
 
 
 def _safe_answer(answerer, question: str, story: str | None):

@@ -10,7 +10,12 @@ import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Lists come from the environment as "id1,id2 id3", not JSON.
+IdList = Annotated[list[str], NoDecode]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORIES = REPO_ROOT / "stories"
@@ -57,7 +62,7 @@ class Settings(BaseSettings):
 
     # --- chat, shared ---------------------------------------------------------------------
     rate: str = Field("5/60", validation_alias=_env("STORYBOT_RATE"))
-    admins: list[str] = Field(default_factory=list, validation_alias=_env("STORYBOT_ADMINS"))
+    admins: IdList = Field(default_factory=list, validation_alias=_env("STORYBOT_ADMINS"))
     log_level: str | None = Field(None, validation_alias=_env("STORYBOT_LOG_LEVEL"))
 
     # --- Discord --------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
-    slack_admins: list[str] = Field(default_factory=list, validation_alias=_env("SLACK_ADMINS"))
+    slack_admins: IdList = Field(default_factory=list, validation_alias=_env("SLACK_ADMINS"))
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
 
     @field_validator("admins", "slack_admins", mode="before")
@@ -125,12 +130,15 @@ def load_settings(**overrides) -> Settings:
     malformed.
     """
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from bot.errors import ConfigError
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
+    except SettingsError as exc:
+        raise ConfigError(f"Invalid setting: {str(exc).split('field')[-1].split('from')[0].strip()}") from None
     except ValidationError as exc:
         names = ", ".join(
             ".".join(str(p) for p in err.get("loc", ())) or "?" for err in exc.errors()

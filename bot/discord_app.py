@@ -11,11 +11,13 @@ The CLI imports this module lazily (``storybot discord`` calls :func:`run_discor
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import discord
 import yarl
@@ -32,6 +34,7 @@ from bot.errors import (
     user_message,
 )
 from bot.ratelimit import RateLimiter
+from bot.render import citation_label, split_text
 from bot.types import Answer, Citation
 
 if TYPE_CHECKING:  # the real Answerer pulls in the index; only its type is needed here
@@ -48,13 +51,14 @@ CONTENT_LIMIT = 2000
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_TOTAL_LIMIT = 6000  # all embeds of one message together
 EMBEDS_PER_MESSAGE = 10
-EMBED_TITLE_LIMIT = 256
+LABEL_CHARS = 256  # a citation's story and section heading, at most
 
 QUESTION_ECHO_CHARS = 200
+WRITING = "\n-# writing…"  # marks a streamed LLM answer whose text is not checked yet
 CONVERSATIONS_KEPT = 10_000
 INTERACTIONS_KEPT = 1_000
 
-NOT_ALLOWED = "Only members with the Manage Server permission (or a storybot admin) can refresh the story index."
+NOT_ALLOWED = "Only members with Manage Server (or a storybot admin) can refresh the story index."
 ALREADY_REFRESHING = "A refresh is already running; its report will appear when it finishes."
 REFRESHING = "Refreshing the story index… questions are still answered from the current index meanwhile."
 VOTED = {1: "Thanks, your 👍 is recorded.", -1: "Thanks, your 👎 is recorded."}
@@ -92,7 +96,7 @@ def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
     if answer.note:
         text = f"{text}\n-# {answer.note}"
     if echo_question:
-        text = f"> {_one_line(_shorten(answer.question, QUESTION_ECHO_CHARS))}\n{text}"
+        text = _echo(answer.question) + text
     contents = split_text(text, CONTENT_LIMIT)
     if answer.abstained or not answer.citations:
         return [Reply(content=c) for c in contents or [APOLOGY]]  # never send nothing
@@ -104,28 +108,15 @@ def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
     return replies
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut at a paragraph break, a line
-    break or a space; only a single word longer than ``limit`` is ever cut inside."""
-    pieces = []
-    rest = text.strip()
-    while len(rest) > limit:
-        cut = _cut_point(rest, limit)
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
+def provisional(text: str, question: str | None = None) -> str:
+    """One message's content for the text of an LLM answer still being written (streamed, not
+    checked yet): cut at a word to fit, marked as in progress, after the ``question`` if given."""
+    head = _echo(question) if question is not None else ""
+    return head + _shorten(text, CONTENT_LIMIT - len(head) - len(WRITING)) + WRITING
 
 
-def _cut_point(text: str, limit: int) -> int:
-    window = text[: limit + 1]  # a boundary right after the limit still leaves a full piece
-    for sep in ("\n\n", "\n"):
-        at = window.rfind(sep)
-        if at > limit // 2:  # an early paragraph break would leave a stub message
-            return at
-    at = window.rfind(" ")
-    return at if at > 0 else limit
+def _echo(question: str) -> str:
+    return f"> {discord.utils.escape_markdown(_one_line(_shorten(question, QUESTION_ECHO_CHARS)))}\n"
 
 
 def _source_embeds(citations: tuple[Citation, ...]) -> list[discord.Embed]:
@@ -138,13 +129,10 @@ def _source_embeds(citations: tuple[Citation, ...]) -> list[discord.Embed]:
 
 
 def _citation_blocks(c: Citation) -> list[str]:
-    """One citation as description blocks: a heading (number, story, section) over the quote.
+    """One citation as description blocks: a heading (number, story and section) over the quote.
     A quote longer than one embed is continued in further blocks, cut between words."""
-    title = discord.utils.escape_markdown(_shorten(c.title, EMBED_TITLE_LIMIT))
-    story = f"[{title}]({c.url})" if c.url else f"*{title}*"
-    heading = f"**[{c.n}]** {story}"
-    if c.section:
-        heading += f" · {discord.utils.escape_markdown(_shorten(c.section, EMBED_TITLE_LIMIT))}"
+    label = discord.utils.escape_markdown(_shorten(citation_label(c), LABEL_CHARS))
+    heading = f"**[{c.n}]** " + (f"[{label}]({c.url})" if c.url else f"*{label}*")
     # Quotes are shown on one line so each piece is a single "> " block quote.
     quote = discord.utils.escape_markdown(_one_line(c.quote))
     room = EMBED_DESCRIPTION_LIMIT - len(heading) - len("\n> …") - len(" (continued)")
@@ -197,17 +185,89 @@ def _message_kwargs(reply: Reply, view: discord.ui.View | None) -> dict[str, Any
     return kwargs
 
 
-def _with_votes(replies: list[Reply], answer: Answer | None) -> list[tuple[Reply, discord.ui.View | None]]:
+def _with_votes(replies: list[Reply], answer: Answer | None) -> Outgoing:
     """Pairs each reply with the view to send it with: the 👍/👎 buttons go under the last one."""
     view = vote_view(answer.answer_id) if answer is not None and answer.answer_id is not None else None
     last = len(replies) - 1
     return [(reply, view if i == last else None) for i, reply in enumerate(replies)]
 
 
+# --- where an answer goes ---------------------------------------------------------------------
+
+Outgoing = list[tuple[Reply, "discord.ui.View | None"]]
+
+
+class _Destination(Protocol):
+    async def show(self, text: str) -> None:
+        """Show the text of an answer still being written (an LLM answer, streamed)."""
+
+    async def send(self, replies: Outgoing) -> list[discord.Message]:
+        """Send the final answer, replacing any text shown so far; returns the messages."""
+
+
+class _FollowUps:
+    """Where an /ask answer goes: the deferred response, then follow-up messages. A streamed
+    answer is shown by editing the deferred response, which the final answer then replaces."""
+
+    def __init__(self, interaction: discord.Interaction, question: str, private: bool):
+        self.interaction, self.question, self.private = interaction, question, private
+        self._edited = False
+        self._order = asyncio.Lock()  # edits land in the order the text grew
+
+    async def show(self, text: str) -> None:
+        async with self._order:
+            await self.interaction.edit_original_response(content=provisional(text, self.question))
+            self._edited = True
+
+    async def send(self, replies: Outgoing) -> list[discord.Message]:
+        sent: list[discord.Message] = []
+        for i, (reply, view) in enumerate(replies):
+            kwargs = _message_kwargs(reply, view)
+            # The first follow-up takes the place of the "thinking" response, unless that
+            # response was already edited (then a follow-up would be a new message).
+            if i == 0 and self._edited:
+                sent.append(await self.interaction.edit_original_response(**kwargs))
+            else:
+                sent.append(await self.interaction.followup.send(**kwargs, ephemeral=self.private, wait=True))
+        return sent
+
+
+class _Replies:
+    """Where the answer to a message goes: a reply to it, then further messages in its
+    channel. A streamed answer is shown in the reply, which the final answer then edits."""
+
+    def __init__(self, message: discord.Message):
+        self.message = message
+        self._first: discord.Message | None = None
+        self._order = asyncio.Lock()  # one reply, edits in the order the text grew
+
+    async def show(self, text: str) -> None:
+        async with self._order:
+            if self._first is None:
+                self._first = await self.message.reply(provisional(text))
+            else:
+                self._first = await self._first.edit(content=provisional(text))
+
+    async def send(self, replies: Outgoing) -> list[discord.Message]:
+        sent: list[discord.Message] = []
+        for i, (reply, view) in enumerate(replies):
+            kwargs = _message_kwargs(reply, view)
+            if i > 0:
+                sent.append(await self.message.channel.send(**kwargs))
+            elif self._first is not None:
+                sent.append(await self._first.edit(**kwargs))
+            else:
+                sent.append(await self.message.reply(**kwargs))
+        return sent
+
+
 # --- feedback buttons -------------------------------------------------------------------------
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:vote:(?P<way>up|down):(?P<answer_id>\d+)"):
+VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<answer_id>\d+)"
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     """A 👍 or 👎 button under an answer. The custom id carries the answer id, so a click is
     understood from the id alone, including on answers sent before the bot restarted."""
 
@@ -223,7 +283,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:
         self.value = 1 if way == "up" else -1
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str]) -> VoteButton:
         return cls(int(match["answer_id"]), match["way"])
 
@@ -355,12 +415,10 @@ class StoryBotClient(discord.Client):
             await interaction.response.send_message(str(exc), ephemeral=True)
             return
         await interaction.response.defer(thinking=True, ephemeral=private)
+        out = _FollowUps(interaction, question, private)
         context = self.conversations.get(interaction.channel_id)
-        replies, answer = await self._answer(question, context, interaction.user.id, echo_question=True)
-        sent = [
-            await interaction.followup.send(**_message_kwargs(reply, view), ephemeral=private, wait=True)
-            for reply, view in _with_votes(replies, answer)
-        ]
+        replies, answer = await self._answer(question, context, interaction.user.id, out, echo_question=True)
+        sent = await out.send(_with_votes(replies, answer))
         if not private:  # nobody can reply to an ephemeral answer, and a thread must not pick it up
             self._remember(question, sent, interaction.channel)
 
@@ -378,12 +436,10 @@ class StoryBotClient(discord.Client):
             await message.reply(str(exc))
             return
         question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        out = _Replies(message)
         async with message.channel.typing():
-            replies, answer = await self._answer(question, context, message.author.id)
-        sent = []
-        for i, (reply, view) in enumerate(_with_votes(replies, answer)):
-            kwargs = _message_kwargs(reply, view)
-            sent.append(await (message.reply(**kwargs) if i == 0 else message.channel.send(**kwargs)))
+            replies, answer = await self._answer(question, context, message.author.id, out)
+        sent = await out.send(_with_votes(replies, answer))
         self._remember(question, sent, message.channel)
 
     def _addressed(self, message: discord.Message) -> bool:
@@ -393,7 +449,7 @@ class StoryBotClient(discord.Client):
         reference = message.reference.message_id if message.reference else None
         return self.conversations.get(reference) or self.conversations.get(message.channel.id)
 
-    def _remember(self, question: str, sent: list[discord.Message], channel: object) -> None:
+    def _remember(self, question: str, sent: Sequence[discord.Message], channel: object) -> None:
         for message in sent:
             self.conversations.put(message.id, question)
         # In a thread or a DM every later message continues the conversation; in a plain
@@ -401,15 +457,26 @@ class StoryBotClient(discord.Client):
         if isinstance(channel, (discord.Thread, discord.DMChannel)):
             self.conversations.put(channel.id, question)
 
-    async def _answer(self, question: str, context: str | None, user_id: int, *,
+    async def _answer(self, question: str, context: str | None, user_id: int, out: _Destination, *,
                       echo_question: bool = False) -> tuple[list[Reply], Answer | None]:
-        """The core's answer rendered for Discord, or a short apology when the core fails."""
+        """The core's answer rendered for Discord, or a short apology when the core fails.
+        The text of an LLM answer is shown in ``out`` while it is being written."""
+        loop = asyncio.get_running_loop()
+        shown: list[concurrent.futures.Future[None]] = []
+
+        def on_text(text: str) -> None:  # in the worker thread, at most about once a second
+            shown.append(asyncio.run_coroutine_threadsafe(out.show(text), loop))
+
         try:
-            answer = await asyncio.to_thread(
-                self.answerer.answer, question, context=context, source="discord", user=str(user_id)
-            )
-        except Exception as exc:
+            answer = await asyncio.to_thread(self.answerer.answer, question, context=context, source="discord",
+                                             user=str(user_id), on_text=on_text)
+        except Exception as exc:  # noqa: BLE001 (any failure gets an apology, never silence)
             return [Reply(content=_failure(exc))], None
+        finally:
+            # The final answer replaces the provisional text: it must land after every edit.
+            for outcome in await asyncio.gather(*map(asyncio.wrap_future, shown), return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.warning("Could not show the answer being written: %s", outcome)
         return render(answer, echo_question=echo_question), answer
 
     # --- votes ----------------------------------------------------------------------------
@@ -419,7 +486,7 @@ class StoryBotClient(discord.Client):
         await interaction.response.defer(thinking=True, ephemeral=True)
         try:
             known = await asyncio.to_thread(self.answerer.vote, answer_id, str(interaction.user.id), value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (as for answers)
             text = _failure(exc)
         else:
             text = VOTED[value] if known else UNKNOWN_ANSWER
@@ -451,7 +518,7 @@ class StoryBotClient(discord.Client):
             report = await asyncio.to_thread(self.answerer.refresh)
         except RefreshInProgress:
             return ALREADY_REFRESHING
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (the report tells the admin what went wrong)
             return _failure(exc)
         return report.summary()
 
@@ -506,33 +573,21 @@ def discord_token(settings: Settings) -> str:
     return token
 
 
-class RedactingFormatter(logging.Formatter):
-    """discord.py's log format, with ``secret`` replaced wherever it would appear (message,
-    arguments or traceback). Defence in depth: nothing is meant to log the token."""
-
-    def __init__(self, secret: str):
-        super().__init__("[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{")
-        self._secret = secret
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace(self._secret, "[DISCORD_TOKEN]")
-
-
 def run_discord(settings: Settings) -> None:
     """Run the Discord bot until interrupted (``storybot discord``).
 
     Validates ``DISCORD_TOKEN`` first, then builds the real ``Answerer`` from ``settings``.
     Raises ``ConfigError`` for a missing, malformed or rejected token and for a Message
-    Content intent that is not enabled in the Developer Portal.
+    Content intent that is not enabled in the Developer Portal. Logging is the caller's: the
+    CLI's ``bot.logs.setup_logging`` redacts every secret, so discord.py's own handler (which
+    would log each line twice) is not installed.
     """
     token = discord_token(settings)
-    from bot.answer import Answerer
+    from bot.answer import Answerer  # opens the index and its model: only once the token looks right
 
-    client = StoryBotClient(Answerer.from_settings(settings), settings)
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    answerer = Answerer.from_settings(settings)
     try:
-        client.run(token, log_handler=logging.StreamHandler(), log_formatter=RedactingFormatter(token),
-                   log_level=level, root_logger=True)
+        StoryBotClient(answerer, settings).run(token, log_handler=None)
     except discord.LoginFailure:
         raise ConfigError(
             "Discord rejected DISCORD_TOKEN (401 Unauthorized): reset the token in the Developer "
@@ -543,3 +598,5 @@ def run_discord(settings: Settings) -> None:
             "Discord refused the Message Content intent: enable it in the Developer Portal "
             "(your application > Bot > Privileged Gateway Intents), then start again."
         ) from None
+    finally:
+        answerer.close()

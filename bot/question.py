@@ -11,6 +11,7 @@ from index.keyword import PREFIX, fold, words
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _SPACE = re.compile(r"\s+")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")  # terminal escape sequences
 
 FR_HINTS = {"le", "la", "les", "des", "du", "est", "une", "un", "pourquoi", "quel", "quelle", "quels",
             "quelles", "comment", "qui", "que", "quoi", "combien", "quand", "avec", "pour", "pas", "dans",
@@ -90,7 +91,7 @@ def clean(text: str, limit: int) -> tuple[str, bool]:
     """NFC-normalise, drop control and invisible characters, fold white space, and cut
     to ``limit`` characters at a word boundary. Returns (text, truncated)."""
     text = unicodedata.normalize("NFC", text or "")
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", _ANSI.sub("", text))
     # lone surrogates cannot be encoded anywhere downstream
     text = text.encode("utf-8", "replace").decode("utf-8")
     text = _SPACE.sub(" ", text).strip()

@@ -48,7 +48,8 @@ def print_answer(answer: Answer, console=None) -> None:
 
     console = console or Console()
     style = "yellow" if answer.abstained else "bold"
-    console.print(Text(answer.text, style=style))
+    if answer.text:
+        console.print(Text(answer.text, style=style))
     if answer.note:
         console.print(Text(answer.note, style="dim"))
     for c in answer.citations:

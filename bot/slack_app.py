@@ -52,7 +52,8 @@ CANNOT_POST = ("I can't post in this channel ({error}). If I'm not a member yet,
 VOTE_LOST = "That answer is no longer in the log, so your vote could not be kept."
 REFRESH_REFUSED = "Sorry, only workspace admins and the people listed in SLACK_ADMINS may run /refresh."
 REFRESH_RUNNING = "A refresh is already running; its report will follow."
-REFRESH_STARTED = "Refreshing the story index… Answers keep coming from the current index until the new one is ready."
+REFRESH_STARTED = ("Refreshing the story index… Answers keep coming from the current index "
+                   "until the new one is ready.")
 # Ordinary messages from people; edits, joins, bot posts and the like are not questions.
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
 
@@ -140,7 +141,7 @@ def http_server(app: App, *, host: str = "127.0.0.1", port: int = 3000,
     """
 
     class SlackRequests(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             target, _, query = self.path.partition("?")
             length = int(self.headers.get("Content-Length") or 0)
             if target != path:
@@ -171,8 +172,8 @@ def http_server(app: App, *, host: str = "127.0.0.1", port: int = 3000,
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-            log.debug("slack http: " + format, *args)
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("slack http: " + fmt, *args)
 
     return ThreadingHTTPServer((host, port), SlackRequests)
 

@@ -120,19 +120,34 @@ class Refresher:
 
     # -- lease (cross-process, matters on a shared server) --------------------------------
     def _take_lease(self) -> None:
-        lease = self.store.get_meta("lease")
+        """Own the ``lease`` record or raise ``RefreshInProgress``.
+
+        Taking it is a compare-and-set (``Store.add_meta``), so of two refreshes starting at
+        the same moment on one server exactly one wins. An expired lease (its owner died) is
+        removed only if it is still that same expired lease, then taken the same way.
+        """
         now = time.time()
-        if lease and lease.get("owner") != self._owner and float(lease.get("until", 0)) > now:
-            raise RefreshInProgress("A refresh is already running in another process; try again when it ends.")
-        self.store.set_meta("lease", {"owner": self._owner, "until": now + LEASE_SECONDS})
+        mine = {"owner": self._owner, "until": now + LEASE_SECONDS}
+        lease = self.store.get_meta("lease")
+        if lease and lease.get("owner") != self._owner and float(lease.get("until", 0)) <= now:
+            log.warning("taking over the refresh lease of %s (expired)", lease.get("owner"))
+            self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
+            lease = None
+        if lease and lease.get("owner") == self._owner:
+            self.store.set_meta("lease", mine)
+            return
+        if lease is None and self.store.add_meta("lease", mine):
+            return
+        raise RefreshInProgress("A refresh is already running in another process; try again when it ends.")
 
     def _renew_lease(self) -> None:
+        lease = self.store.get_meta("lease")
+        if lease and lease.get("owner") != self._owner:  # we stalled past expiry and lost it
+            raise RefreshInProgress("Another process took over this refresh; its report will follow.")
         self.store.set_meta("lease", {"owner": self._owner, "until": time.time() + LEASE_SECONDS})
 
     def _drop_lease(self) -> None:
-        lease = self.store.get_meta("lease")
-        if lease and lease.get("owner") == self._owner:
-            self.store.delete_meta("lease")
+        self.store.delete_meta("lease", where={"owner": self._owner})
 
     # -- the pipeline ---------------------------------------------------------------------
     def _refresh(self, full: bool, progress: Progress | None) -> RefreshReport:

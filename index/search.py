@@ -11,6 +11,7 @@ alone, .80 reciprocal rank fusion (see bench/ and the closing notes).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,22 @@ import numpy as np
 from index.store import Snapshot, Store
 
 KEYWORD_WEIGHT = 0.03
+_STORY_FILTER = re.compile(r"^\s*story:(?P<id>[^\s\"'`]+)(?:\s+|$)", re.I)
+
+
+def split_story_filter(text: str) -> tuple[str | None, str]:
+    """Split a leading ``story:<id>`` off a question: ``("apple-alibaba", "why not Baidu?")``
+    for ``"story:apple-alibaba why not Baidu?"``; ``(None, text)`` when there is none.
+
+    The id runs to the first white space, less a trailing ``,;:`` (ids are file paths below the stories folder,
+    without their suffix, e.g. ``2024/apple-alibaba``); "story:" is case-insensitive.
+    Pure: whether the id exists is for the caller (``search`` with an unknown id finds nothing).
+    """
+    m = _STORY_FILTER.match(text or "")
+    story = m.group("id").rstrip(",;:") if m else ""
+    if not story:
+        return None, text
+    return story, text[m.end():]
 
 
 @dataclass(frozen=True)

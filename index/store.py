@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 META = "storybot_meta"
 PREFIX = "sb_"
 BATCH = 500  # records per Chroma write / read call
+CONNECT_TIMEOUT = 3.0  # seconds to reach a Chroma server before calling it unavailable
+REQUEST_TIMEOUT = 30.0  # seconds any one server call may take (chromadb's own client waits forever)
+UNAVAILABLE = "The story index is unavailable (the Chroma server did not answer); try again shortly."
 
 
 def _chroma():
@@ -89,6 +92,27 @@ def _make_embedding_function(embedder: Embedder):
             return ["cosine"]
 
     return StorybotEmbeddingFunction(embedder)
+
+
+def _probe(url: str, headers: dict[str, str] | None, timeout: float) -> None:
+    """GET ``url`` within ``timeout`` seconds (connecting within ``CONNECT_TIMEOUT``); raises
+    if the server does not answer 200."""
+    import httpx
+
+    resp = httpx.get(url, headers=headers or None,
+                     timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
+    resp.raise_for_status()
+
+
+def _bound_timeouts(client, timeout: float) -> None:
+    """Give chromadb's HTTP session (``timeout=None`` upstream) a bounded timeout."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
+    else:  # pragma: no cover - a chromadb upgrade moved it: say so instead of hanging silently
+        log.warning("could not bound the Chroma client's timeouts (chromadb internals changed)")
 
 
 class OwnerLock:
@@ -188,25 +212,30 @@ class Store:
     @classmethod
     def open(cls, embedder: Embedder, *, data_dir: Path, chroma_host: str | None = None,
              chroma_port: int = 8000, chroma_ssl: bool = False,
-             chroma_headers: dict[str, str] | None = None) -> "Store":
+             chroma_headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT) -> "Store":
         """Open the embedded store in ``data_dir`` or, with ``chroma_host``, a Chroma server.
 
         Raises ``StoreLocked`` (embedded store owned by another process) or
-        ``StoreUnavailable`` (server unreachable).
+        ``StoreUnavailable`` (server unreachable, or silent for ``timeout`` seconds). In
+        server mode every later call is bounded by ``timeout`` too, so a hung server turns
+        into ``StoreUnavailable`` for the asker instead of a question that never returns.
         """
         chromadb, ChromaSettings = _chroma()
         csettings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if chroma_host:
+            scheme = "https" if chroma_ssl else "http"
+            location = f"{scheme}://{chroma_host}:{chroma_port}"
             try:
+                # chromadb's HttpClient talks to the server while it is built, with no
+                # timeout at all: a bounded heartbeat first makes a dead or hung server fail fast.
+                _probe(f"{location}/api/v2/heartbeat", chroma_headers, timeout)
                 client = chromadb.HttpClient(host=chroma_host, port=chroma_port, ssl=chroma_ssl,
                                              headers=chroma_headers or None, settings=csettings)
-                client.heartbeat()
+                _bound_timeouts(client, timeout)
+                return cls(client, embedder, server=True, location=location)
             except Exception as exc:
-                raise StoreUnavailable(
-                    "The story index is unavailable (the Chroma server did not answer); try again shortly."
-                ) from exc
-            scheme = "https" if chroma_ssl else "http"
-            return cls(client, embedder, server=True, location=f"{scheme}://{chroma_host}:{chroma_port}")
+                log.warning("Chroma server %s unavailable: %s", location, exc, exc_info=True)
+                raise StoreUnavailable(UNAVAILABLE) from exc
         data_dir = Path(data_dir)
         lock = OwnerLock(data_dir / "owner.lock")
         try:
@@ -237,10 +266,37 @@ class Store:
 
     def set_meta(self, key: str, values: dict) -> None:
         self._meta.upsert(ids=[key], documents=[key], metadatas=[values],
-                          embeddings=[np.zeros(self._dim(), dtype=np.float32)])
+                          embeddings=[np.zeros(self._meta_dim(), dtype=np.float32)])
 
-    def delete_meta(self, key: str) -> None:
-        self._meta.delete(ids=[key])
+    def add_meta(self, key: str, values: dict) -> bool:
+        """Create the record ``key`` unless it exists; True when this call created it.
+
+        Chroma ignores an ``add`` whose id exists and applies writes one at a time, so of
+        several processes adding the same key exactly one sees its own values afterwards:
+        a compare-and-set, used for the refresh lease. ``values`` must differ between
+        callers (carry an owner id).
+        """
+        self._meta.add(ids=[key], documents=[key], metadatas=[values],
+                       embeddings=[np.zeros(self._meta_dim(), dtype=np.float32)])
+        # compare owners, not whole dicts: a float read back need not equal the one written
+        return (self.get_meta(key) or {}).get("owner") == values.get("owner")
+
+    def delete_meta(self, key: str, where: dict | None = None) -> None:
+        """Delete ``key`` (only if its metadata matches ``where``, when given)."""
+        if where:
+            clauses = [{k: v} for k, v in where.items()]
+            self._meta.delete(ids=[key], where=clauses[0] if len(clauses) == 1 else {"$and": clauses})
+        else:
+            self._meta.delete(ids=[key])
+
+    def _meta_dim(self) -> int:
+        """The meta collection's vector size: fixed by its first record, whatever embedder
+        wrote it, so switching to a model of another size can still move the pointer."""
+        if not hasattr(self, "_meta_dim_cache"):
+            got = self._meta.get(limit=1, include=["embeddings"])
+            emb = got.get("embeddings")
+            self._meta_dim_cache = len(emb[0]) if emb is not None and len(emb) else self._dim()
+        return self._meta_dim_cache
 
     def _dim(self) -> int:
         if not hasattr(self, "_dim_cache"):

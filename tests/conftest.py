@@ -32,3 +32,27 @@ def settings(tmp_path):
     from bot.config import load_settings
 
     return load_settings(data_dir=tmp_path / "data", stories_dir=STORIES)
+
+
+@pytest.fixture(scope="session")
+def shared_answerer(tmp_path_factory):
+    """One real Answerer (Chroma + e5) over the shipped story, built once for the session.
+    Tests that change the index build their own."""
+    from bot.answer import Answerer
+    from bot.config import load_settings
+
+    data = tmp_path_factory.mktemp("shared-index")
+    answerer = Answerer.from_settings(load_settings(data_dir=data, stories_dir=STORIES, _env_file=None))
+    answerer.ensure_index()
+    yield answerer
+    answerer.close()
+
+
+def copy_stories(dest: Path) -> Path:
+    """A writable copy of the shipped stories folder."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in STORIES.iterdir():
+        shutil.copy(f, dest / f.name)
+    return dest

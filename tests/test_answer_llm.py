@@ -1,0 +1,79 @@
+"""The core with an LLM configured: the real llama-index client against the local
+OpenAI-compatible test server, through ``Answerer.answer``."""
+import pytest
+
+from bot.answer import Answerer
+from bot.config import load_settings
+from index.sources import read_stories
+
+from tests.conftest import STORIES
+from tests.fake_openai import FakeLLMServer, Reply
+
+STORY_TEXT = read_stories(STORIES)[0][0].text
+KEY = "sk-test-0123456789-secret"
+
+
+@pytest.fixture(scope="module")
+def llm_server():
+    with FakeLLMServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def answerer(llm_server, tmp_path_factory):
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("llm-index"), stories_dir=STORIES, _env_file=None,
+        llm_provider="openai-like", llm_base_url=llm_server.openai_base_url, llm_model="qwen-plus",
+        llm_api_key=KEY, llm_timeout=1.0,
+    )
+    a = Answerer.from_settings(settings)
+    a.ensure_index()
+    yield a
+    a.llm.close()
+    a.close()
+
+
+def test_a_checked_llm_answer_is_sent_with_verbatim_citations(answerer, llm_server):
+    llm_server.reset()
+    llm_server.script(Reply.answer("Baidu's models did not meet Apple's performance standards [1]."))
+    a = answerer.answer("Why not Baidu?")
+    assert a.mode == "llm"
+    assert a.text == "Baidu's models did not meet Apple's performance standards [1]."
+    c = a.citations[0]
+    assert STORY_TEXT[c.start:c.end] == c.quote and c.quote.startswith("Les premières discussions avec Baidu")
+    [req] = llm_server.requests
+    assert "Why not Baidu?" in req.prompt and "[1]" in req.prompt and "Baidu ont échoué" in req.prompt
+    assert req.headers.get("Authorization") == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("reply,reason", [
+    (Reply.answer("Apple chose Alibaba [7]."), "out of range"),
+    (Reply.answer("Apple chose Alibaba."), "no citation"),
+    (Reply.error(500), "http 500"),
+    (Reply.answer("late [1]", delay=3.0), "timeout"),
+    (Reply.malformed("{not json"), "malformed"),
+])
+def test_faults_fall_back_to_the_extractive_answer(answerer, llm_server, reply, reason, caplog):
+    llm_server.reset()
+    llm_server.script(reply)
+    a = answerer.answer("Why not Baidu?")
+    assert a.mode.startswith("extractive (fallback: ") and reason in a.mode
+    assert a.text.startswith("Les premières discussions avec Baidu") and not a.abstained
+    assert a.note and "Written answer unavailable" in a.note
+    assert KEY not in caplog.text and KEY not in a.text + (a.note or "")
+
+
+def test_no_llm_call_for_a_question_the_story_does_not_answer(answerer, llm_server):
+    llm_server.reset()
+    a = answerer.answer("What is the weather in Paris today?")
+    b = answerer.answer("How much is Apple paying Alibaba?")
+    assert a.abstained and b.abstained
+    assert llm_server.requests == []
+
+
+def test_streaming_reaches_the_callback(answerer, llm_server):
+    llm_server.reset()
+    llm_server.script(Reply.answer("Les modèles de Baidu étaient trop faibles [1]."))
+    seen = []
+    a = answerer.answer("Pourquoi pas Baidu ?", on_text=seen.append)
+    assert a.mode == "llm" and seen and seen[-1] == a.text

@@ -1,0 +1,91 @@
+"""The storybot command line, run as a real process (fresh data dir each test)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, STORIES
+
+JSON_KEYS = {"question", "answer", "abstained", "citations", "mode", "index_version", "took_ms"}
+CITATION_KEYS = {"n", "quote", "passage", "story", "title", "section", "start", "end", "score"}
+
+
+def storybot(*args, data, stdin=None, env=None, stories=STORIES):
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "LLM_", "CHROMA_"))}
+    e.update({"STORYBOT_DATA_DIR": str(data), "STORYBOT_STORIES": str(stories)}, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=e, timeout=300, cwd=data.parent)
+
+
+def test_first_ask_builds_the_index_then_json_contract(tmp_path):
+    out = storybot("ask", "--json", "why not Baidu?", data=tmp_path / "d")
+    assert out.returncode == 0, out.stderr
+    assert "Building the story index" in out.stderr  # the progress line on a first run
+    obj = json.loads(out.stdout)
+    assert set(obj) == JSON_KEYS | {"answer_id"}
+    assert obj["citations"] and set(obj["citations"][0]) == CITATION_KEYS
+    c = obj["citations"][0]
+    assert c["quote"].startswith("Les premières discussions avec Baidu ont échoué")
+    story = (STORIES / f"{c['story']}.txt").read_text(encoding="utf-8")
+    assert story[c["start"]:c["end"]] == c["quote"]
+    assert obj["mode"] == "extractive" and not obj["abstained"]
+    # the second run reuses the index: no build line
+    again = storybot("ask", "why not Baidu?", data=tmp_path / "d")
+    assert again.returncode == 0 and "Building" not in again.stderr
+    assert "[1]" in again.stdout and "Baidu" in again.stdout
+
+
+def test_batch_mode_reads_one_question_per_line(tmp_path):
+    questions = "why not Baidu?\n\nWhat is the weather in Paris today?\n" + "x" * 12000 + "\n"
+    out = storybot("ask", "--json", data=tmp_path / "d", stdin=questions)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 3
+    assert not lines[0]["abstained"] and lines[1]["abstained"] and lines[1]["citations"] == []
+    assert len(lines[2]["question"]) <= 1000 and "note" in lines[2]
+
+
+def test_refresh_json_twice_and_search_and_report(tmp_path):
+    first = json.loads(storybot("refresh", "--json", data=tmp_path / "d").stdout)
+    second = json.loads(storybot("refresh", "--json", data=tmp_path / "d").stdout)
+    assert first["added"] == 13 and first["embedded"] > 0
+    assert (second["added"], second["changed"], second["removed"], second["embedded"]) == (0, 0, 0, 0)
+    assert second["index_version"] == first["index_version"]
+    found = json.loads(storybot("search", "--json", "why not Baidu?", data=tmp_path / "d").stdout)
+    assert "Baidu" in found[0]["text"] and {"dense", "keyword", "score"} <= set(found[0])
+    storybot("ask", "What is Tim Cook's view?", data=tmp_path / "d")
+    rep = json.loads(storybot("report", "--json", data=tmp_path / "d").stdout)
+    assert rep["abstained"] == 1 and rep["top_abstained"][0]["question"] == "what is tim cook's view?"
+
+
+def test_eval_prints_a_table_and_json(tmp_path):
+    out = storybot("eval", str(REPO / "eval" / "dev_questions.jsonl"), data=tmp_path / "d")
+    assert out.returncode == 0, out.stderr
+    assert "hit@1" in out.stdout and "wrong abstentions" in out.stdout
+    res = json.loads(storybot("eval", "--json", str(REPO / "eval" / "dev_questions.jsonl"), data=tmp_path / "d").stdout)
+    assert res["hit@1"] >= 0.9 and res["correct_abstentions"] == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "x", "gold": null}\nnot json\n', encoding="utf-8")
+    out = storybot("eval", str(bad), data=tmp_path / "d")
+    assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("setup,message", [
+    ("missing", "No story to index"),
+    ("empty", "No story to index"),
+])
+def test_clear_errors_without_a_trace(tmp_path, setup, message):
+    stories = tmp_path / "stories"
+    if setup == "empty":
+        stories.mkdir()
+    out = storybot("ask", "why not Baidu?", data=tmp_path / "d", stories=stories)
+    assert out.returncode == 1
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_chat_answers_follow_ups_until_an_empty_line(tmp_path):
+    out = storybot("chat", data=tmp_path / "d", stdin="why not Baidu?\nand Tencent?\n\n")
+    assert out.returncode == 0, out.stderr
+    assert "Baidu ont échoué" in out.stdout and "Tencent et ByteDance" in out.stdout

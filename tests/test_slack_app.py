@@ -1,0 +1,620 @@
+"""The Slack adapter, end to end: the real Bolt app against the local fake Slack.
+
+Socket Mode tests push envelopes through the fake's websocket; HTTP mode tests send signed
+requests to the adapter's own HTTP server. Every assertion is on what the fake recorded (Web
+API calls, response_url posts, acks) or on what the fake answerer was asked.
+
+Work happens on Bolt's worker threads after the ack, so tests wait on conditions with a
+timeout. To show that something did *not* happen, a test sends a later "sentinel" question
+and waits for its answer: the workers take jobs in order, so anything wrongly started by the
+earlier event would have shown up by then.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from fake_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    Call,
+    FakeSlack,
+    block_action,
+    event_callback,
+    http_body,
+    mention,
+    message,
+    signed_headers,
+    slash_command,
+)
+from pydantic import SecretStr
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.answer import Answerer
+from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
+from bot.slack_app import (
+    CANNOT_POST,
+    LOOKING,
+    REFRESH_REFUSED,
+    REFRESH_RUNNING,
+    REFRESH_STARTED,
+    USAGE,
+    VOTE_LOST,
+    build_app,
+    escape,
+    http_server,
+    run_slack,
+)
+from bot.types import Answer, Citation
+from index.refresh import RefreshReport
+
+TITLE = "Apple s’associe à Alibaba pour développer l’IA sur iPhone en Chine"
+SECTION = "Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?"
+QUOTE = "Les premières discussions avec Baidu ont échoué"
+GENERAL = "C0GENERAL"
+
+
+# --- the fake core -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    question: str
+    context: str | None
+    source: str
+    user: str | None
+
+
+class FakeAnswerer(Answerer):
+    """A deterministic core: canned replies (an Answer or an exception to raise) by question,
+    else one cited answer; records questions, votes and refreshes."""
+
+    REPORT = RefreshReport(added=2, unchanged=5, stories=1, seconds=0.4, index_version="v2", swapped=True)
+
+    def __init__(self) -> None:  # the real constructor opens an index: not wanted here
+        self.replies: dict[str, Answer | Exception] = {}
+        self.asked: list[Asked] = []
+        self.votes: list[tuple[int, str, int]] = []
+        self.refreshes = 0
+        self.refresh_gate: threading.Event | None = None  # refresh() waits on it when set
+        self.refresh_started = threading.Event()
+        self.shows_refreshing = True  # False: `refreshing` lags, as in a race between two /refresh
+        self._running = False
+        self._issued: set[int] = set()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def answer(self, question: str, *, context: str | None = None, source: str = "cli",
+               user: str | None = None) -> Answer:
+        with self._lock:
+            self.asked.append(Asked(question, context, source, user))
+            answer_id = next(self._ids)
+            self._issued.add(answer_id)
+        reply = self.replies.get(question) or cited(question, answer_id=answer_id)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    @property
+    def refreshing(self) -> bool:
+        return self._running and self.shows_refreshing
+
+    def refresh(self, full: bool = False, progress=None) -> RefreshReport:
+        with self._lock:
+            if self._running:
+                raise RefreshInProgress("A refresh is already running.")
+            self._running = True
+            self.refreshes += 1
+        self.refresh_started.set()
+        try:
+            if self.refresh_gate is not None:
+                assert self.refresh_gate.wait(10), "the test never let the refresh finish"
+            return self.REPORT
+        finally:
+            self._running = False
+
+    def vote(self, answer_id: int, user: str, value: int) -> bool:
+        self.votes.append((answer_id, user, value))
+        return answer_id in self._issued
+
+
+def cited(question: str, *, answer_id: int | None = None, text: str = "Baidu's models fell short [1].",
+          quotes: tuple[str, ...] = (QUOTE,)) -> Answer:
+    citations = tuple(Citation(n=n, quote=q, passage=q, story="apple-alibaba-ia-iphone-chine.fr.txt",
+                               title=TITLE, section=SECTION, start=0, end=len(q), score=0.9)
+                      for n, q in enumerate(quotes, 1))
+    return Answer(question=question, text=text, abstained=False, citations=citations, answer_id=answer_id)
+
+
+# --- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack(users={"UOWNER": {"is_owner": True}, "UMEMBER": {}}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def answerer() -> FakeAnswerer:
+    return FakeAnswerer()
+
+
+@pytest.fixture
+def slack_settings(settings, fake):
+    """The conftest settings plus Slack tokens, SLACK_API_URL at the fake, no rate limit."""
+    return settings.model_copy(update={
+        "slack_bot_token": SecretStr(BOT_TOKEN), "slack_app_token": SecretStr(APP_TOKEN),
+        "slack_signing_secret": SecretStr(SIGNING_SECRET), "slack_admins": ["UADMIN"],
+        "slack_api_url": fake.api_url, "rate": "0"})
+
+
+@contextmanager
+def socket_mode(app: App, fake: FakeSlack) -> Iterator[None]:
+    """Run ``app`` with Bolt's built-in Socket Mode handler (its client finds the fake's
+    websocket through apps.connections.open on SLACK_API_URL)."""
+    handler = SocketModeHandler(app, app_token=APP_TOKEN, auto_reconnect_enabled=False)
+    handler.connect()
+    try:
+        yield
+    finally:
+        # The client's close() waits for its blocked read to time out (3 s) unless the
+        # server hangs up first.
+        fake.hang_up()
+        handler.close()
+
+
+@pytest.fixture
+def bot(fake, answerer, slack_settings) -> Iterator[FakeSlack]:
+    """The real Bolt app in Socket Mode, connected to the fake; yields the fake."""
+    with socket_mode(build_app(answerer, slack_settings), fake):
+        yield fake
+
+
+def push_event(fake: FakeSlack, event: dict, **retry) -> str:
+    """Deliver one event (its id derived from its ts) and wait for its ack."""
+    envelope_id = fake.push("events_api", event_callback(event, event_id=f"Ev{event['ts']}"), **retry)
+    fake.wait_ack(envelope_id)
+    return envelope_id
+
+
+def push_command(fake: FakeSlack, command: str, text: str, *, user: str, reply_to: str) -> dict:
+    """Run a slash command; returns its ack."""
+    payload = slash_command(command, text, user=user, response_url=fake.response_url(reply_to))
+    return fake.wait_ack(fake.push("slash_commands", payload))
+
+
+def answered_in(fake: FakeSlack, thread: str, count: int = 1, channel: str = GENERAL) -> list[Call]:
+    return fake.wait_calls("chat.postMessage", count, channel=channel, thread_ts=thread)
+
+
+def sentinel(fake: FakeSlack) -> None:
+    """Ask one more question in a DM and wait for its answer (see the module docstring)."""
+    push_event(fake, message("sentinel?", user="USENTINEL", ts="999.000001", channel="D0SENTINEL",
+                             channel_type="im"))
+    answered_in(fake, "999.000001", channel="D0SENTINEL")
+
+
+def assert_rendered(post: Call, answer_id: int) -> None:
+    """The default cited answer, rendered: text section, citation context, vote buttons."""
+    assert post.texts("section") == ["Baidu's models fell short [1]."]
+    assert f"*[1]* “{QUOTE}” — {escape(TITLE)} · {escape(SECTION)}" in post.texts("context")
+    [actions] = [b for b in post.blocks if b["type"] == "actions"]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+        ("vote_up", str(answer_id)), ("vote_down", str(answer_id))]
+    assert "Baidu's models fell short [1]." in post.text  # the notification fallback
+
+
+# --- Socket Mode: the entry points -------------------------------------------------------------
+
+
+def test_ask_is_acked_with_a_note_then_answered_in_place(bot, answerer):
+    ack = push_command(bot, "/ask", "why not Baidu?", user="U1", reply_to="ask")
+
+    assert ack["payload"]["text"] == LOOKING
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL)
+    assert status.text == "<@U1> asked: why not Baidu? :hourglass_flowing_sand:" and status.token == "bot"
+    [update] = bot.wait_calls("chat.update", ts=status.response["ts"])
+    assert update.texts("context")[0] == "<@U1> asked: why not Baidu?"
+    assert_rendered(update, answer_id=1)
+    assert answerer.asked == [Asked("why not Baidu?", None, "slack", "U1")]
+
+
+def test_empty_ask_gets_the_usage(bot, answerer):
+    ack = push_command(bot, "/ask", "   ", user="U1", reply_to="ask")
+
+    assert ack["payload"]["text"] == USAGE
+    sentinel(bot)
+    assert [a.question for a in answerer.asked] == ["sentinel?"]
+
+
+def test_mention_is_answered_in_its_thread_with_a_working_sign(bot, answerer):
+    push_event(bot, mention("why  not Baidu? &lt;3", user="U1", ts="100.000001"))
+
+    [post] = answered_in(bot, "100.000001")
+    assert_rendered(post, answer_id=1)
+    bot.wait_calls("reactions.remove", timestamp="100.000001")
+    around = [(c.method, c.params.get("name")) for c in bot.calls
+              if "100.000001" in (c.params.get("timestamp"), c.params.get("thread_ts"))]
+    assert around == [("reactions.add", "hourglass_flowing_sand"), ("chat.postMessage", None),
+                      ("reactions.remove", "hourglass_flowing_sand")]
+    assert answerer.asked == [Asked("why not Baidu? <3", None, "slack", "U1")]
+
+
+def test_direct_message_is_answered(bot, answerer):
+    push_event(bot, message("why not Baidu?", user="U1", ts="200.000001", channel="D0DM", channel_type="im"))
+
+    [post] = answered_in(bot, "200.000001", channel="D0DM")
+    assert_rendered(post, answer_id=1)
+    assert answerer.asked == [Asked("why not Baidu?", None, "slack", "U1")]
+
+
+def test_thread_follow_ups_need_no_mention_and_carry_the_previous_question(bot, answerer):
+    push_event(bot, mention("why not Baidu?", user="U1", ts="300.000001"))
+    answered_in(bot, "300.000001")
+    push_event(bot, message("and Tencent?", user="U2", ts="300.000002", thread_ts="300.000001"))
+    answered_in(bot, "300.000001", count=2)
+
+    push_command(bot, "/ask", "who is Alibaba?", user="U3", reply_to="ask")
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL, text=(
+        "<@U3> asked: who is Alibaba? :hourglass_flowing_sand:"))
+    bot.wait_calls("chat.update", ts=status.response["ts"])
+    push_event(bot, message("and DeepSeek?", user="U1", ts="300.000010", thread_ts=status.response["ts"]))
+    answered_in(bot, status.response["ts"])
+
+    assert [(a.question, a.context) for a in answerer.asked] == [
+        ("why not Baidu?", None), ("and Tencent?", "why not Baidu?"),
+        ("who is Alibaba?", None), ("and DeepSeek?", "who is Alibaba?")]
+
+
+def test_chatter_edits_and_bots_are_acknowledged_and_ignored(bot, answerer):
+    push_event(bot, mention("why not Baidu?", user="U1", ts="400.000001"))
+    answered_in(bot, "400.000001")
+
+    push_event(bot, message("lunch anyone?", user="U2", ts="400.000002"))
+    push_event(bot, message("in another thread", user="U2", ts="400.000003", thread_ts="399.000001"))
+    push_event(bot, message("a bot's follow-up", user=None, ts="400.000004", thread_ts="400.000001",
+                            bot_id="BOTHER", subtype="bot_message"))
+    push_event(bot, message("an app posting as a user", user="UAPP", ts="400.000005", thread_ts="400.000001",
+                            bot_id="BAPP"))
+    push_event(bot, message("edited", user="U2", ts="400.000006", thread_ts="400.000001",
+                            subtype="message_changed"))
+    # A mention in the thread also arrives as app_mention, which answers it: not twice.
+    push_event(bot, message("<@UBOT> again?", user="U2", ts="400.000007", thread_ts="400.000001"))
+    sentinel(bot)
+
+    assert [a.question for a in answerer.asked] == ["why not Baidu?", "sentinel?"]
+
+
+def test_vote_buttons_record_one_changeable_vote_and_update_the_message(bot, answerer):
+    push_event(bot, mention("why not Baidu?", user="U1", ts="500.000001"))
+    [post] = answered_in(bot, "500.000001")
+
+    bot.wait_ack(bot.push("interactive", block_action("vote_up", user="U2", posted=post,
+                                                      response_url=bot.response_url("vote"))))
+    [first] = bot.wait_calls("chat.update", ts=post.response["ts"])
+    bot.wait_ack(bot.push("interactive", block_action("vote_down", user="U2", posted=first,
+                                                      response_url=bot.response_url("vote"))))
+    _, second = bot.wait_calls("chat.update", 2, ts=post.response["ts"])
+
+    assert answerer.votes == [(1, "U2", 1), (1, "U2", -1)]
+    assert first.texts("context")[-1] == "Thanks <@U2>, your 👍 is recorded."
+    assert second.texts("context")[-1] == "Thanks <@U2>, your 👎 is recorded."
+    assert [b["type"] for b in second.blocks] == ["section", "context", "actions", "context"]
+    assert second.texts("section") == post.texts("section")
+
+
+def test_a_vote_on_an_answer_missing_from_the_log_says_so(bot, answerer):
+    answerer.replies["why not Baidu?"] = cited("why not Baidu?", answer_id=404)
+    push_event(bot, mention("why not Baidu?", user="U1", ts="510.000001"))
+    [post] = answered_in(bot, "510.000001")
+
+    bot.push("interactive", block_action("vote_up", user="U2", posted=post,
+                                         response_url=bot.response_url("vote")))
+
+    [note] = bot.wait_responses("vote")
+    assert note.params["text"] == VOTE_LOST and note.params["response_type"] == "ephemeral"
+    assert bot.calls_to("chat.update") == []
+
+
+def test_abstention_is_short_and_cites_nothing(bot, answerer):
+    answerer.replies["the weather?"] = Answer(question="the weather?", text="The story doesn't say.",
+                                              abstained=True, answer_id=7)
+    push_event(bot, mention("the weather?", user="U1", ts="520.000001"))
+
+    [post] = answered_in(bot, "520.000001")
+    assert [b["type"] for b in post.blocks] == ["section", "actions"]
+    assert post.texts("section") == ["The story doesn't say."]
+
+
+def test_ask_where_the_bot_cannot_post_tells_the_asker(bot, answerer):
+    bot.fail("chat.postMessage", "not_in_channel")
+
+    push_command(bot, "/ask", "why not Baidu?", user="U1", reply_to="ask")
+
+    [note] = bot.wait_responses("ask")
+    assert note.params == {"text": CANNOT_POST.format(error="not_in_channel"), "response_type": "ephemeral"}
+    assert answerer.asked == []
+
+
+# --- Socket Mode: /refresh -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["UADMIN", "UOWNER"])
+def test_refresh_by_an_admin_reports_ephemerally(bot, answerer, user):
+    ack = push_command(bot, "/refresh", "", user=user, reply_to="refresh")
+
+    assert "payload" not in ack  # an empty ack: the messages follow
+    started, report = bot.wait_responses("refresh", 2)
+    assert started.params == {"text": REFRESH_STARTED, "response_type": "ephemeral"}
+    assert report.params == {"text": FakeAnswerer.REPORT.summary(), "response_type": "ephemeral"}
+    assert answerer.refreshes == 1
+    # SLACK_ADMINS needs no lookup; a workspace owner is recognised through users.info.
+    assert [c.params["user"] for c in bot.calls_to("users.info")] == ([] if user == "UADMIN" else ["UOWNER"])
+
+
+def test_refresh_by_a_non_admin_is_refused(bot, answerer):
+    push_command(bot, "/refresh", "", user="UMEMBER", reply_to="refresh")
+
+    [refusal] = bot.wait_responses("refresh")
+    assert refusal.params == {"text": REFRESH_REFUSED, "response_type": "ephemeral"}
+    assert bot.calls_to("users.info", user="UMEMBER")
+    assert answerer.refreshes == 0
+
+
+@pytest.mark.parametrize("shows_refreshing", [True, False], ids=["flag", "raises"])
+def test_a_second_refresh_while_one_runs_is_told_so(bot, answerer, shows_refreshing):
+    answerer.refresh_gate, answerer.shows_refreshing = threading.Event(), shows_refreshing
+    push_command(bot, "/refresh", "", user="UADMIN", reply_to="first")
+    assert answerer.refresh_started.wait(10)
+
+    push_command(bot, "/refresh", "", user="UADMIN", reply_to="second")
+    *_, told = bot.wait_responses("second", 1 if shows_refreshing else 2)
+    answerer.refresh_gate.set()
+
+    assert told.params["text"] == REFRESH_RUNNING
+    assert bot.wait_responses("first", 2)[-1].params["text"] == FakeAnswerer.REPORT.summary()
+    assert answerer.refreshes == 1
+
+
+# --- Socket Mode: abuse and faults -------------------------------------------------------------
+
+
+def test_retried_event_is_answered_once(bot, answerer):
+    event = mention("why not Baidu?", user="U1", ts="600.000001")
+    push_event(bot, event)
+    answered_in(bot, "600.000001")
+
+    push_event(bot, event, retry_attempt=1, retry_reason="timeout")
+    sentinel(bot)
+
+    assert len(bot.calls_to("chat.postMessage", thread_ts="600.000001")) == 1
+    assert [a.question for a in answerer.asked] == ["why not Baidu?", "sentinel?"]
+
+
+def test_rate_limit_answers_with_a_polite_note(fake, answerer, slack_settings):
+    with socket_mode(build_app(answerer, slack_settings.model_copy(update={"rate": "1/3600"})), fake):
+        push_event(fake, mention("why not Baidu?", user="U1", ts="700.000001"))
+        answered_in(fake, "700.000001")
+        push_event(fake, mention("and Tencent?", user="U1", ts="700.000002"))
+        [note] = fake.wait_calls("chat.postEphemeral", user="U1")
+        push_command(fake, "/ask", "and ByteDance?", user="U1", reply_to="ask")
+        [ask_note] = fake.wait_responses("ask")
+        push_event(fake, mention("why Alibaba?", user="U2", ts="700.000003"))
+        answered_in(fake, "700.000003")
+
+    assert note.params["thread_ts"] == "700.000002" and note.text.startswith("You're asking a lot")
+    assert ask_note.params["response_type"] == "ephemeral"
+    assert ask_note.params["text"].startswith("You're asking a lot")
+    assert [a.question for a in answerer.asked] == ["why not Baidu?", "why Alibaba?"]
+
+
+INDEX_DOWN = "The story index is unavailable right now."
+
+
+@pytest.mark.parametrize("error, shown", [(RuntimeError("vector store exploded"), APOLOGY),
+                                          (StoreUnavailable(INDEX_DOWN), INDEX_DOWN)],
+                         ids=["bug", "index-down"])
+def test_core_exception_gets_a_visible_apology_and_a_logged_trace(bot, answerer, caplog, error, shown):
+    answerer.replies["boom?"] = error
+    push_event(bot, mention("boom?", user="U1", ts="800.000001"))
+
+    [apology] = answered_in(bot, "800.000001")
+    assert apology.text == shown and apology.blocks == []
+    bot.wait_calls("reactions.remove", timestamp="800.000001")  # the working sign does not linger
+    [record] = [r for r in caplog.records if r.name == "bot.slack_app" and r.exc_info]
+    assert record.levelno == logging.ERROR and record.exc_info[1] is error
+
+
+def test_core_exception_on_ask_replaces_the_status_message(bot, answerer):
+    answerer.replies["boom?"] = RuntimeError("kaput")
+    push_command(bot, "/ask", "boom?", user="U1", reply_to="ask")
+
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL)
+    [update] = bot.wait_calls("chat.update", ts=status.response["ts"])
+    assert update.text == APOLOGY
+
+
+def test_long_answer_is_split_within_slack_limits(bot, answerer):
+    words = [f"word{i}" for i in range(2500)]  # about 20,000 characters
+    long_quote = " ".join(f"R&D<{i}>" for i in range(600))  # 4,000+ characters once escaped
+    quotes = (long_quote, *(f"quote number {i}" for i in range(2, 61)))
+    answerer.replies["long?"] = cited("long?", answer_id=9, text=" ".join(words) + " [1]", quotes=quotes)
+    push_event(bot, mention("long?", user="U1", ts="850.000001"))
+
+    bot.wait_calls("reactions.remove", timestamp="850.000001")  # removed once every part is posted
+    posts = bot.calls_to("chat.postMessage", thread_ts="850.000001")
+
+    assert len(posts) >= 2
+    for post in posts:
+        assert 0 < len(post.blocks) <= 50 and 0 < len(post.text) <= 3000
+        assert all(len(text) <= 3000 for text in post.texts("section") + post.texts("context"))
+    with_buttons = [any(b["type"] == "actions" for b in post.blocks) for post in posts]
+    assert with_buttons == [False] * (len(posts) - 1) + [True]
+    sections = " ".join(text for post in posts for text in post.texts("section"))
+    assert sections.split() == [*words, "[1]"]  # every word whole, in order
+    contexts = [text for post in posts for text in post.texts("context")]
+    assert sum(text.startswith("*[") for text in contexts) == 60
+    assert escape(long_quote) in " ".join(contexts)  # the long quote split between words only
+
+
+def test_tokens_never_reach_the_logs(fake, answerer, slack_settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    with socket_mode(build_app(answerer, slack_settings), fake):
+        push_event(fake, mention("why not Baidu?", user="U1", ts="870.000001"))
+        answered_in(fake, "870.000001")
+        push_command(fake, "/refresh", "", user="UADMIN", reply_to="refresh")
+        fake.wait_responses("refresh", 2)
+
+    assert caplog.records, "the test should have seen debug logs"
+    for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
+        assert secret not in caplog.text
+
+
+# --- HTTP mode -----------------------------------------------------------------------------------
+
+
+class SlackOverHttp:
+    """Sends requests to the adapter's HTTP server the way Slack does."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def send(self, kind: str, payload: dict, **headers: str) -> tuple[int, str]:
+        body, content_type = http_body(kind, payload)
+        return self.post(body, {"Content-Type": content_type, **signed_headers(body), **headers})
+
+    def post(self, body: str, headers: dict[str, str], url: str | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(url or self.url, data=body.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+
+@pytest.fixture
+def http(fake, answerer, slack_settings) -> Iterator[SlackOverHttp]:
+    server = http_server(build_app(answerer, slack_settings), host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield SlackOverHttp(f"http://127.0.0.1:{server.server_port}/slack/events")
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def test_http_signed_requests_are_acked_and_answered(http, fake, answerer):
+    status, body = http.send("events_api", {"type": "url_verification", "challenge": "c-123", "token": "t"})
+    assert status == 200 and json.loads(body) == {"challenge": "c-123"}
+
+    status, body = http.send("slash_commands", slash_command("/ask", "why not Baidu?", user="U1",
+                                                             response_url=fake.response_url("ask")))
+    assert (status, body) == (200, LOOKING)  # Slack shows a plain-text reply to the asker only
+    [ask_status] = fake.wait_calls("chat.postMessage", channel=GENERAL)
+    assert_rendered(fake.wait_calls("chat.update", ts=ask_status.response["ts"])[0], answer_id=1)
+
+    status, _ = http.send("events_api", event_callback(mention("and Tencent?", user="U2", ts="900.000001"),
+                                                       event_id="EvH1"))
+    assert status == 200
+    [post] = answered_in(fake, "900.000001")
+
+    status, _ = http.send("interactive", block_action("vote_up", user="U2", posted=post,
+                                                      response_url=fake.response_url("vote")))
+    assert status == 200
+    [update] = fake.wait_calls("chat.update", ts=post.response["ts"])
+    assert update.texts("context")[-1] == "Thanks <@U2>, your 👍 is recorded."
+    assert answerer.votes == [(2, "U2", 1)]
+
+
+@pytest.mark.parametrize("forge", ["bad-signature", "tampered-body", "stale-timestamp", "unsigned"])
+def test_http_rejects_forged_and_stale_requests(http, fake, answerer, forge):
+    body, content_type = http_body("slash_commands", slash_command(
+        "/ask", "why not Baidu?", user="U1", response_url=fake.response_url("ask")))
+    headers = {"bad-signature": signed_headers(body, secret="not-the-secret"),
+               "tampered-body": signed_headers(body),
+               "stale-timestamp": signed_headers(body, timestamp=int(time.time()) - 600),
+               "unsigned": {}}[forge]
+    if forge == "tampered-body":
+        body = body.replace("U1", "UADMIN")
+
+    status, _ = http.post(body, {"Content-Type": content_type, **headers})
+
+    assert status == 401
+    # Verification runs before any listener: nothing was started, nothing will be.
+    assert answerer.asked == [] and fake.calls_to("chat.postMessage") == []
+
+
+def test_http_retried_event_is_acked_without_redoing_the_work(http, fake, answerer):
+    payload = event_callback(mention("why not Baidu?", user="U1", ts="910.000001"), event_id="EvRetry")
+    assert http.send("events_api", payload)[0] == 200
+    answered_in(fake, "910.000001")
+
+    assert http.send("events_api", payload, **{"X-Slack-Retry-Num": "1",
+                                               "X-Slack-Retry-Reason": "http_timeout"})[0] == 200
+    assert http.send("events_api", event_callback(
+        message("sentinel?", user="U9", ts="999.000001", channel="D0SENTINEL", channel_type="im"),
+        event_id="EvSentinel"))[0] == 200
+    answered_in(fake, "999.000001", channel="D0SENTINEL")
+
+    assert len(fake.calls_to("chat.postMessage", thread_ts="910.000001")) == 1
+    assert [a.question for a in answerer.asked] == ["why not Baidu?", "sentinel?"]
+
+
+def test_http_server_only_serves_its_path_and_refuses_garbage(http):
+    elsewhere = http.url.replace("/slack/events", "/elsewhere")
+    assert http.post("{}", {"Content-Type": "application/json"}, url=elsewhere)[0] == 404
+    garbage = "{not json"
+    assert http.post(garbage, {"Content-Type": "application/json", **signed_headers(garbage)})[0] == 400
+
+
+# --- run_slack -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("http_mode, tokens, named, unnamed", [
+    (False, {}, ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"], ["SLACK_SIGNING_SECRET"]),
+    (False, {"slack_bot_token": BOT_TOKEN}, ["missing SLACK_APP_TOKEN"], ["SLACK_BOT_TOKEN"]),
+    (True, {"slack_bot_token": BOT_TOKEN, "slack_app_token": APP_TOKEN}, ["missing SLACK_SIGNING_SECRET"],
+     ["SLACK_APP_TOKEN", "SLACK_BOT_TOKEN"]),
+    (False, {"slack_bot_token": BOT_TOKEN, "slack_app_token": BOT_TOKEN},
+     ["malformed SLACK_APP_TOKEN (should start with xapp-)"], ["missing", BOT_TOKEN]),
+], ids=["socket-nothing", "socket-no-app-token", "http-no-secret", "socket-wrong-app-token"])
+def test_run_slack_names_what_is_missing(settings, http_mode, tokens, named, unnamed):
+    incomplete = settings.model_copy(update={name: SecretStr(value) for name, value in tokens.items()})
+
+    with pytest.raises(ConfigError) as err:
+        run_slack(incomplete, http=http_mode)
+
+    for text in named:
+        assert text in str(err.value)
+    for text in unnamed:
+        assert text not in str(err.value)
+
+
+# --- the real core -------------------------------------------------------------------------------
+
+
+def test_real_answerer_answers_why_not_baidu_through_slack(fake, settings, slack_settings):
+    real = Answerer.from_settings(settings)
+    try:
+        real.refresh()  # index the shipped story into the test's data dir
+        with socket_mode(build_app(real, slack_settings), fake):
+            push_event(fake, mention("why not Baidu?", user="U1", ts="950.000001"))
+            [post] = fake.wait_calls("chat.postMessage", thread_ts="950.000001", timeout=120)
+    finally:
+        real.close()
+
+    assert post.text not in (APOLOGY, "") and "[1]" in " ".join(post.texts("section"))
+    citations = [text for text in post.texts("context") if text.startswith("*[")]
+    assert citations and any("Baidu" in text for text in citations)

