@@ -220,19 +220,23 @@ class Answerer:
         for, best first, at most ``top_k``, within ``SEE_ALSO_MARGIN`` of the best."""
         # Only names that set passages apart earn a bonus: in a story about Apple and Alibaba,
         # "Apple" in the question says nothing about which sentence answers it.
-        name_forms = [forms(n) for n in q.names if _rare(snap, n)]
+        rare = [n for n in q.names if _rare(snap, n)]
+        name_forms = [forms(n) for n in rare]
         best_per_passage: list[_Pick] = []
         qtokens = set(tokenize(q.text))
         qmax = sum(_idf(snap, t) for t in qtokens) or 1.0
         for p in passages:
+            # A question about a specific name (one few passages mention) is answered only
+            # from passages that mention it: "When did Apple first approach Baidu?" must not
+            # be answered by a dated sentence about something else.
+            if rare and not all(_has_name(p.text, f) for f in name_forms):
+                continue
             bonus = PASSAGE_KW * (p.score - p.dense)  # the passage's keyword share of the fused score
             options = []
             for s in p.sentences:
                 if s.kind != "body" or not _carries(q, s.text):
                     continue
-                sw = set(words(s.text))
-                hits = sum(any(all(w in sw or w[:PREFIX] in {x[:PREFIX] for x in sw} for w in seq) for seq in f)
-                           for f in name_forms)
+                hits = sum(_has_name(s.text, f) for f in name_forms)
                 kw = SENT_KW * _overlap(snap, qtokens, s.text) / qmax
                 options.append(_Pick(p, s, s.dense + bonus + kw + NAME_BONUS * hits))
             options.sort(key=lambda o: -o.score)
@@ -339,6 +343,14 @@ def _idf(snap: Snapshot, token: str) -> float:
 
 def _overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
     return sum(_idf(snap, t) for t in qtokens & set(tokenize(text)))
+
+
+def _has_name(text: str, name_forms: list[list[str]]) -> bool:
+    """Does ``text`` contain one of the word sequences of a name (5-letter prefixes allowed)?"""
+    tw = set(words(text))
+    tp = {w[:PREFIX] for w in tw}
+    return any(seq and all(w in tw or (len(w) >= PREFIX and w[:PREFIX] in tp) for w in seq)
+               for seq in name_forms)
 
 
 def _rare(snap: Snapshot, name: str, share: float = 0.25) -> bool:

@@ -82,6 +82,9 @@ class Reply:
     embeds: tuple[discord.Embed, ...] = ()
 
 
+Outgoing = list[tuple[Reply, discord.ui.View | None]]  # replies to send, each with its buttons or none
+
+
 def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
     """The messages that show ``answer`` on Discord, in order.
 
@@ -193,9 +196,6 @@ def _with_votes(replies: list[Reply], answer: Answer | None) -> Outgoing:
 
 
 # --- where an answer goes ---------------------------------------------------------------------
-
-Outgoing = list[tuple[Reply, "discord.ui.View | None"]]
-
 
 class _Destination(Protocol):
     async def show(self, text: str) -> None:
@@ -468,8 +468,8 @@ class StoryBotClient(discord.Client):
             shown.append(asyncio.run_coroutine_threadsafe(out.show(text), loop))
 
         try:
-            answer = await asyncio.to_thread(self.answerer.answer, question, context=context, source="discord",
-                                             user=str(user_id), on_text=on_text)
+            answer = await asyncio.to_thread(self.answerer.answer, question, context=context,
+                                             source="discord", user=str(user_id), on_text=on_text)
         except Exception as exc:  # noqa: BLE001 (any failure gets an apology, never silence)
             return [Reply(content=_failure(exc))], None
         finally:

@@ -60,12 +60,15 @@ _TIME_Q = re.compile(r"\b(when|what year|which year|what date|quand|en quelle an
 _WHY_Q = re.compile(r"\b(why|pourquoi)\b", re.I)
 
 CURRENCY = re.compile(r"[$€£¥]|\b(dollars?|euros?|yuans?|usd|eur|cny|rmb|renminbi)\b", re.I)
-NUMBER = re.compile(r"\d|\b(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|"
-                    r"milliard|one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|"
-                    r"million|billion|moitié|double|triple|fois)\w*\b", re.I)
-TIME = re.compile(r"\b(1[89]\d\d|20\d\d|janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|"
-                  r"septembre|octobre|novembre|décembre|decembre|d.ici|trimestre|semaine|mois|année|annee|"
-                  r"hier|demain|aujourd|bientôt|prochain|fin de|début|mi-)\w*", re.I)
+NUMBER = re.compile(r"\d|\b(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|vingt|trente|"
+                    r"quarante|cinquante|cents?|milles?|millions?|milliards?|moiti[ée]|double|triple|fois|"
+                    r"one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundreds?|"
+                    r"thousands?|millions?|billions?|half|twice|thrice|percent)\b", re.I)
+TIME = re.compile(r"\b(1[89]\d\d|20\d\d|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|"
+                  r"octobre|novembre|d[ée]cembre|january|february|march|april|may|june|july|august|"
+                  r"september|october|november|december|trimestres?|semaines?|mois|ann[ée]es?|hier|demain|"
+                  r"aujourd.hui|bient[ôo]t|prochaine?s?|d.ici|fin de|d[ée]but|quarter|week|month|year|"
+                  r"yesterday|tomorrow|today|soon|next|by the end)\b", re.I)
 
 
 @dataclass

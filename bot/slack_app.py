@@ -16,13 +16,14 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from slack_bolt import App, BoltRequest
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -110,24 +111,49 @@ def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host:
     """Run the Slack bot until interrupted: Socket Mode, or HTTP mode on ``host:port``.
 
     The tokens are checked first (``ConfigError`` naming what is missing); only then is the
-    index opened and Slack contacted.
+    index opened and Slack contacted. A token Slack refuses is a ``ConfigError`` naming it too.
     """
     check_tokens(settings, http=http)
-    from bot.answer import Answerer  # opens the index and its model: only once the tokens are known
+    from bot.answer import Answerer  # the index backends: imported only once the tokens look right
 
-    app = build_app(Answerer.from_settings(settings), settings)
-    if http:
-        server = http_server(app, host=host, port=port)
-        log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, server.server_port)
+    answerer = Answerer.from_settings(settings)
+    try:
         try:
-            server.serve_forever()
-        finally:
-            server.server_close()
-    else:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+            app = build_app(answerer, settings)
+        except BoltError as exc:  # Bolt checks the token with auth.test
+            raise ConfigError("Slack refused SLACK_BOT_TOKEN, or could not be reached (auth.test failed); "
+                              "check the token and SLACK_API_URL.") from exc
+        if http:
+            _serve_http(app, host, port)
+        else:
+            _serve_socket_mode(app, str(_secret(settings.slack_app_token)))
+    finally:
+        answerer.close()
 
-        # The handler's web client is app.client, so apps.connections.open honours SLACK_API_URL too.
-        SocketModeHandler(app, app_token=_secret(settings.slack_app_token)).start()
+
+def _serve_http(app: App, host: str, port: int) -> None:
+    server = http_server(app, host=host, port=port)
+    log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, server.server_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _serve_socket_mode(app: App, app_token: str) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    # The handler's web client is app.client, so apps.connections.open honours SLACK_API_URL too.
+    handler = SocketModeHandler(app, app_token=app_token)
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}).") from exc
+    log.info("Slack Socket Mode: connected")
+    try:
+        threading.Event().wait()  # the handler's threads do the work until Ctrl-C
+    finally:
+        handler.close()
 
 
 def http_server(app: App, *, host: str = "127.0.0.1", port: int = 3000,
@@ -152,7 +178,7 @@ def http_server(app: App, *, host: str = "127.0.0.1", port: int = 3000,
                 self._dispatch(self.rfile.read(length).decode("utf-8"), query)
 
         def _dispatch(self, body: str, query: str) -> None:
-            headers = {name.lower(): value for name, value in self.headers.items()}
+            headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in self.headers.items()}
             try:
                 request = BoltRequest(body=body, query=query, headers=headers)
             except ValueError:  # a body that is not the JSON it claims to be
@@ -199,7 +225,7 @@ class SlackBot:
         """Attach the middleware and listeners to ``app``."""
         app.middleware(self.skip_retries_and_bots)
         app.command("/ask")(ack=_ack_ask, lazy=[self.answer_ask])
-        app.command("/refresh")(ack=_ack, lazy=[self.refresh])
+        app.command("/refresh")(ack=_ack, lazy=[self.run_refresh])
         app.event("app_mention")(ack=_ack, lazy=[self.answer_event])
         app.event("message", matchers=[self.is_question_message])(ack=_ack, lazy=[self.answer_event])
         # Every other message the bot can see (chatter, edits, joins): acknowledged, ignored.
@@ -286,7 +312,7 @@ class SlackBot:
             for message in rest:
                 client.chat_postMessage(channel=channel, thread_ts=status, **message)
 
-    def refresh(self, command: dict, client: WebClient, respond: Callable) -> None:
+    def run_refresh(self, command: dict, client: WebClient, respond: Callable) -> None:
         """Run ``/refresh`` for admins; everyone hears back in ephemeral messages."""
 
         def note(text: str) -> None:

@@ -57,6 +57,27 @@ def _chroma():
     return chromadb, ChromaSettings
 
 
+class _LazyEmbedder:
+    """An embedder known by name only, loaded on first use (see ``build_from_config``)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._emb: Embedder | None = None
+
+    def _get(self) -> Embedder:
+        if self._emb is None:
+            from index.embed import get_embedder
+
+            self._emb = get_embedder(self.name)
+        return self._emb
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._get().embed_passages(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._get().embed_query(text)
+
+
 def _make_embedding_function(embedder: Embedder):
     """Chroma's EmbeddingFunction wrapping our embedder (defined lazily: importing chromadb's
     embedding_functions module is slow, and only the store needs it)."""
@@ -81,9 +102,10 @@ def _make_embedding_function(embedder: Embedder):
 
         @staticmethod
         def build_from_config(config: dict[str, Any]):
-            from index.embed import get_embedder
-
-            return StorybotEmbeddingFunction(get_embedder(config.get("embedder", "e5")))
+            # Chroma calls this on every get_or_create_collection (to tell a "legacy"
+            # function from a known one): loading the model each time cost ~0.2 s and its
+            # memory per call, and failed outright for openai:... (no base URL in the config).
+            return StorybotEmbeddingFunction(_LazyEmbedder(config.get("embedder", "e5")))
 
         def default_space(self):
             return "cosine"

@@ -6,7 +6,7 @@ ids as snowflake strings):
 - REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``, ``PUT``
   application commands (global and guild), ``POST /interactions/{id}/{token}/callback``,
   interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
-  ``POST /channels/{id}/messages`` and ``/typing``. Bot-authenticated routes check the
+  ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``. Bot-authenticated routes check the
   ``Authorization: Bot <token>`` header (401 otherwise). Any other route is answered 404 and
   listed in ``unhandled``.
 - The gateway at ``/gateway``: HELLO (op 10), heartbeat ACKs (op 11), IDENTIFY (op 2) ->
@@ -209,6 +209,7 @@ class FakeDiscord:
             web.post(API + hook, self._followup),
             web.patch(API + hook + "/messages/@original", self._edit_original),
             web.post(API + "/channels/{channel_id}/messages", self._channel_message),
+            web.patch(API + "/channels/{channel_id}/messages/{message_id}", self._edit_message),
             web.post(API + "/channels/{channel_id}/typing", self._typing),
         ])
         self._runner = web.AppRunner(app)
@@ -422,10 +423,10 @@ class FakeDiscord:
         return _json(message)
 
     async def _edit_original(self, request: web.Request) -> web.Response:
-        original = self._originals[request.match_info["token"]]
-        original.update({k: v for k, v in request[_BODY].items() if k in {"content", "embeds", "components"}},
-                        edited_timestamp=TIMESTAMP)
-        return _json(original)
+        return _json(_edited(self._originals[request.match_info["token"]], request[_BODY]))
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        return _json(_edited(self.messages[int(request.match_info["message_id"])], request[_BODY]))
 
     async def _channel_message(self, request: web.Request) -> web.Response:
         body = request[_BODY]
@@ -493,6 +494,12 @@ class FakeDiscord:
         assert self._gateway is not None
         self._seq += 1
         await self._gateway.send({"op": 0, "t": event, "s": self._seq, "d": data})
+
+
+def _edited(message: dict, body: dict) -> dict:
+    message.update({k: v for k, v in body.items() if k in {"content", "embeds", "components"}},
+                   edited_timestamp=TIMESTAMP)
+    return message
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

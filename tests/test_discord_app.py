@@ -25,6 +25,7 @@ from bot.discord_app import (
     NOT_ALLOWED,
     REFRESHING,
     StoryBotClient,
+    provisional,
     render,
     run_discord,
 )
@@ -78,8 +79,9 @@ class Report:
 
 class ScriptedAnswerer(Answerer):
     """A deterministic core: a cited answer by default, an abstention for the weather, a long
-    answer for "everything", failures for "explode" / "index down"; votes kept in a dict; a
-    refresh that can be held open with ``gate``."""
+    answer for "everything", an answer written in two streamed steps for "stream", failures
+    for "explode" / "index down"; votes kept in a dict; a refresh that can be held open with
+    ``gate``."""
 
     def __init__(self):
         self.asked: list[Asked] = []
@@ -90,7 +92,7 @@ class ScriptedAnswerer(Answerer):
         self.gate.set()
         self._refreshing = False
 
-    def answer(self, question, *, context=None, source="cli", user=None):
+    def answer(self, question, *, context=None, source="cli", user=None, on_text=None):
         self.asked.append(Asked(question, context, source, user))
         answer_id = len(self.asked)
         if question == "explode":
@@ -101,6 +103,9 @@ class ScriptedAnswerer(Answerer):
             return Answer(question, "The story does not say.", abstained=True, answer_id=answer_id)
         if question == "everything":
             return long_answer(question, answer_id)
+        if question == "stream":  # what the LLM writer does: the text so far, as it grows
+            on_text("Apple's talks")
+            on_text("Apple's talks with Baidu")
         return Answer(question, "Apple's talks with Baidu failed on performance [1].", abstained=False,
                       citations=(BAIDU,), answer_id=answer_id)
 
@@ -333,6 +338,16 @@ async def test_a_long_answer_is_split_within_discord_limits(fake, bot):
     assert quote_words == [w for c in answer.citations for w in c.quote.split()]
 
 
+async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, bot):
+    payload = await ask(fake, "stream")
+    final = await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
+    edits = [c for c in fake.calls if original_edit_of(payload)(c)]
+    assert [e.content for e in edits] == [
+        provisional("Apple's talks", "stream"), provisional("Apple's talks with Baidu", "stream"), final.content]
+    assert "[1]" in final.content and final.custom_ids
+    assert not [c for c in fake.calls if followup_of(payload)(c)]  # the edited response is the answer
+
+
 # --- messages -------------------------------------------------------------------------------------
 
 
@@ -345,6 +360,19 @@ async def test_a_mention_in_a_channel_is_answered_as_a_reply(fake, bot, core):
     assert "[1]" in reply.content and BAIDU.quote in reply.embeds[0]["description"]
     assert reply.custom_ids and reply.json["allowed_mentions"]["replied_user"] is True
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
+
+
+async def test_a_streamed_answer_to_a_mention_is_one_reply_edited_in_place(fake, bot):
+    question = fake.user_message("stream", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    reply = await fake.wait_for(reply_in(CHANNEL_ID, question))
+    assert reply.content == provisional("Apple's talks")
+    edits_of_reply = rf"/channels/{CHANNEL_ID}/messages/{sent_message(fake, reply)['id']}"
+    final = await fake.wait_for(lambda c: c.method == "PATCH" and c.path == edits_of_reply and bool(c.embeds))
+    assert [e.content for e in fake.find("PATCH", edits_of_reply)] == [
+        provisional("Apple's talks with Baidu"), final.content]
+    assert "[1]" in final.content and final.custom_ids
+    assert len(fake.find("POST", rf"/channels/{CHANNEL_ID}/messages")) == 1
 
 
 async def test_a_dm_is_answered_without_a_mention(fake, bot, core):
@@ -539,9 +567,14 @@ def test_render_escapes_markdown_in_quotes():
 
 async def test_the_real_answerer_answers_through_discord(fake, start_bot, settings):
     answerer = Answerer.from_settings(settings)
-    await asyncio.to_thread(answerer.refresh)
-    await start_bot(answerer)
-    payload = await ask(fake, "why not Baidu?")
-    followup = await fake.wait_for(followup_of(payload), timeout=120)
-    assert "[1]" in followup.content
-    assert followup.embeds and "Baidu" in followup.embeds[0]["description"]
+    try:
+        await asyncio.to_thread(answerer.refresh)  # build the index before the clock of any wait starts
+        await start_bot(answerer)
+        payload = await ask(fake, "why not Baidu?")
+        followup = await fake.wait_for(followup_of(payload), timeout=60)
+        assert "[1]" in followup.content
+        assert followup.embeds and "Baidu" in followup.embeds[0]["description"]
+        vote = await click(fake, sent_message(fake, followup), "up", BOB)  # the real answer log
+        assert "recorded" in vote.content
+    finally:
+        answerer.close()

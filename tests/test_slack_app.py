@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fake_slack import (
@@ -42,7 +43,7 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.answer import Answerer
-from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
+from bot.errors import APOLOGY, ConfigError, NoStories, RefreshInProgress, StoreUnavailable
 from bot.slack_app import (
     CANNOT_POST,
     LOOKING,
@@ -88,6 +89,7 @@ class FakeAnswerer(Answerer):
         self.votes: list[tuple[int, str, int]] = []
         self.refreshes = 0
         self.refresh_gate: threading.Event | None = None  # refresh() waits on it when set
+        self.refresh_error: Exception | None = None  # refresh() raises it when set
         self.refresh_started = threading.Event()
         self.shows_refreshing = True  # False: `refreshing` lags, as in a race between two /refresh
         self._running = False
@@ -96,7 +98,7 @@ class FakeAnswerer(Answerer):
         self._lock = threading.Lock()
 
     def answer(self, question: str, *, context: str | None = None, source: str = "cli",
-               user: str | None = None) -> Answer:
+               user: str | None = None, **unused: Any) -> Answer:  # unused: the CLI's extras
         with self._lock:
             self.asked.append(Asked(question, context, source, user))
             answer_id = next(self._ids)
@@ -118,6 +120,8 @@ class FakeAnswerer(Answerer):
             self.refreshes += 1
         self.refresh_started.set()
         try:
+            if self.refresh_error is not None:
+                raise self.refresh_error
             if self.refresh_gate is not None:
                 assert self.refresh_gate.wait(10), "the test never let the refresh finish"
             return self.REPORT
@@ -328,6 +332,15 @@ def test_a_vote_on_an_answer_missing_from_the_log_says_so(bot, answerer):
     assert bot.calls_to("chat.update") == []
 
 
+def test_a_failing_working_sign_does_not_cost_the_answer(bot, answerer):
+    bot.fail("reactions.add", "missing_scope")
+    bot.fail("reactions.remove", "no_reaction")
+
+    push_event(bot, mention("why not Baidu?", user="U1", ts="515.000001"))
+
+    assert_rendered(answered_in(bot, "515.000001")[0], answer_id=1)
+
+
 def test_abstention_is_short_and_cites_nothing(bot, answerer):
     answerer.replies["the weather?"] = Answer(question="the weather?", text="The story doesn't say.",
                                               abstained=True, answer_id=7)
@@ -362,6 +375,15 @@ def test_refresh_by_an_admin_reports_ephemerally(bot, answerer, user):
     assert answerer.refreshes == 1
     # SLACK_ADMINS needs no lookup; a workspace owner is recognised through users.info.
     assert [c.params["user"] for c in bot.calls_to("users.info")] == ([] if user == "UADMIN" else ["UOWNER"])
+
+
+def test_refresh_failure_is_told_to_the_admin(bot, answerer):
+    answerer.refresh_error = NoStories("The stories folder holds no readable story.")
+
+    push_command(bot, "/refresh", "", user="UADMIN", reply_to="refresh")
+
+    started, failed = bot.wait_responses("refresh", 2)
+    assert failed.params == {"text": "The stories folder holds no readable story.", "response_type": "ephemeral"}
 
 
 def test_refresh_by_a_non_admin_is_refused(bot, answerer):
@@ -446,22 +468,32 @@ def test_core_exception_on_ask_replaces_the_status_message(bot, answerer):
     assert update.text == APOLOGY
 
 
-def test_long_answer_is_split_within_slack_limits(bot, answerer):
+@pytest.mark.parametrize("entry", ["mention", "ask"])
+def test_long_answer_is_split_within_slack_limits(bot, answerer, entry):
     words = [f"word{i}" for i in range(2500)]  # about 20,000 characters
     long_quote = " ".join(f"R&D<{i}>" for i in range(600))  # 4,000+ characters once escaped
     quotes = (long_quote, *(f"quote number {i}" for i in range(2, 61)))
     answerer.replies["long?"] = cited("long?", answer_id=9, text=" ".join(words) + " [1]", quotes=quotes)
-    push_event(bot, mention("long?", user="U1", ts="850.000001"))
+    if entry == "mention":
+        push_event(bot, mention("long?", user="U1", ts="850.000001"))
+        thread, first = "850.000001", []
+    else:  # the status message becomes the first part, the others go in its thread
+        push_command(bot, "/ask", "long?", user="U1", reply_to="ask")
+        thread = bot.wait_calls("chat.postMessage", thread_ts=None)[0].response["ts"]
+        first = bot.wait_calls("chat.update", ts=thread)
 
-    bot.wait_calls("reactions.remove", timestamp="850.000001")  # removed once every part is posted
-    posts = bot.calls_to("chat.postMessage", thread_ts="850.000001")
+    def has_buttons(post: Call) -> bool:
+        return any(b["type"] == "actions" for b in post.blocks)
+
+    bot.wait_for(lambda: any(map(has_buttons, bot.calls_to("chat.postMessage", thread_ts=thread))),
+                 "the last part, with the buttons")
+    posts = first + bot.calls_to("chat.postMessage", thread_ts=thread)
 
     assert len(posts) >= 2
     for post in posts:
         assert 0 < len(post.blocks) <= 50 and 0 < len(post.text) <= 3000
         assert all(len(text) <= 3000 for text in post.texts("section") + post.texts("context"))
-    with_buttons = [any(b["type"] == "actions" for b in post.blocks) for post in posts]
-    assert with_buttons == [False] * (len(posts) - 1) + [True]
+    assert [has_buttons(post) for post in posts] == [False] * (len(posts) - 1) + [True]
     sections = " ".join(text for post in posts for text in post.texts("section"))
     assert sections.split() == [*words, "[1]"]  # every word whole, in order
     contexts = [text for post in posts for text in post.texts("context")]
@@ -618,3 +650,14 @@ def test_real_answerer_answers_why_not_baidu_through_slack(fake, settings, slack
     assert post.text not in (APOLOGY, "") and "[1]" in " ".join(post.texts("section"))
     citations = [text for text in post.texts("context") if text.startswith("*[")]
     assert citations and any("Baidu" in text for text in citations)
+
+
+@pytest.mark.parametrize("token", ["slack_bot_token", "slack_app_token"])
+def test_run_slack_names_a_token_slack_refuses(slack_settings, token):
+    prefix = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}[token]
+    revoked = slack_settings.model_copy(update={token: SecretStr(prefix + "revoked-42")})
+
+    with pytest.raises(ConfigError) as err:
+        run_slack(revoked)
+
+    assert token.upper() in str(err.value) and "revoked-42" not in str(err.value)
