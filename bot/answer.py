@@ -57,10 +57,12 @@ class Answerer:
 
     Contract used by every adapter (CLI, Discord, Slack):
 
-    - ``answer(question, *, context=None, source="cli", user=None) -> Answer``: blocking,
-      thread-safe; call it from a worker thread in async code. ``context`` is the previous
-      question of a conversation, used for retrieval when ``question`` is short ("and
-      Tencent?"). Raises ``index.errors.StoryIndexError`` subclasses (safe messages) when the
+    - ``answer(question, *, context=None, source="cli", user=None, story=None, on_text=None)
+      -> Answer``: blocking, thread-safe; call it from a worker thread in async code.
+      ``context`` is the previous question of a conversation, used for retrieval when
+      ``question`` is short ("and Tencent?"). ``story`` restricts retrieval to one story id.
+      ``on_text(text_so_far)`` receives a streamed LLM answer as it grows (provisional: the
+      returned Answer is what to show in the end), called on the worker thread. Raises ``index.errors.StoryIndexError`` subclasses (safe messages) when the
       index is unavailable. Never raises for bad questions: empty / huge / odd input gets an
       Answer whose text explains (``abstained=True``, no citations).
     - ``refresh(full=False, progress=None) -> RefreshReport``: re-reads the stories and swaps
@@ -70,6 +72,7 @@ class Answerer:
     - ``refreshing`` (bool property).
     - ``vote(answer_id, user, value) -> bool``: +1 / -1, one vote per user per answer,
       changeable; False when the answer id is unknown.
+    - ``close()`` releases the store (and its lock) and the answer log.
     - ``Answerer.from_settings(settings)`` builds the real one (Chroma + e5).
     """
 

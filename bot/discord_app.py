@@ -183,7 +183,7 @@ def _shorten(text: str, limit: int) -> str:
 
 def _message_kwargs(reply: Reply, view: discord.ui.View | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"content": reply.content, "embeds": list(reply.embeds)}
-    if view is not None:  # discord.py treats view=None as "no view" only on some send methods
+    if view is not None:  # a webhook follow-up's send() fails on view=None, so leave it out
         kwargs["view"] = view
     return kwargs
 
@@ -196,6 +196,7 @@ def _with_votes(replies: list[Reply], answer: Answer | None) -> Outgoing:
 
 
 # --- where an answer goes ---------------------------------------------------------------------
+
 
 class _Destination(Protocol):
     async def show(self, text: str) -> None:

@@ -30,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.errors import ConfigError, RateLimited, RefreshInProgress, user_message
 from bot.ratelimit import RateLimiter
+from bot.render import citation_label, split_text
 from bot.types import Answer, Citation
 
 if TYPE_CHECKING:
@@ -469,13 +470,13 @@ def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:
     """
     blocks: list[dict] = []
     if asked_by:
-        blocks += [_context(p) for p in split_text(f"<@{asked_by}> asked: {escape(answer.question)}")]
-    blocks += [_section(p) for p in split_text(escape(answer.text))]
+        blocks += [_context(p) for p in _pieces(f"<@{asked_by}> asked: {escape(answer.question)}")]
+    blocks += [_section(p) for p in _pieces(escape(answer.text))]
     if not answer.abstained:
         if answer.note:
-            blocks += [_context(p) for p in split_text(escape(answer.note))]
+            blocks += [_context(p) for p in _pieces(escape(answer.note))]
         for citation in answer.citations:
-            blocks += [_context(p) for p in split_text(_citation_text(citation))]
+            blocks += [_context(p) for p in _pieces(_citation_text(citation))]
     return _pack(blocks, _feedback(answer.answer_id))
 
 
@@ -484,39 +485,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut only between words.
-
-    A single word longer than ``limit`` is the one thing cut, and never inside an
-    ``&amp;``-style entity.
-    """
-    pieces: list[str] = []
-    current = ""
-    for token in re.findall(r"\s*\S+", text):  # each word with the whitespace before it
-        if len(current) + len(token) <= limit:
-            current += token
-            continue
-        if current.strip():
-            pieces.append(current.strip())
-        current = token.lstrip()
-        while len(current) > limit:
-            cut = _cut_point(current, limit)
-            pieces.append(current[:cut])
-            current = current[cut:]
-    if current.strip():
-        pieces.append(current.strip())
-    return pieces
-
-
-def _cut_point(word: str, limit: int) -> int:
-    # Entities are at most 5 characters ("&amp;"): one starting in the last 4 may be cut.
-    amp = word.rfind("&", limit - 4, limit)
-    return amp if amp > 0 and ";" not in word[amp:limit] else limit
+def _pieces(text: str) -> list[str]:
+    return split_text(text, TEXT_LIMIT)
 
 
 def _citation_text(citation: Citation) -> str:
-    where = " · ".join(escape(part) for part in (citation.title, citation.section) if part)
-    return f"*[{citation.n}]* “{escape(citation.quote)}” — {where}"
+    return f"*[{citation.n}]* “{escape(citation.quote)}”\n{escape(citation_label(citation))}"
 
 
 def _section(text: str) -> dict:
@@ -553,8 +527,8 @@ def _fallback(blocks: list[dict]) -> str:
     """The plain ``text`` of a message, for notifications: its texts, cut short at a word."""
     texts = [block["text"]["text"] if block["type"] == "section" else block["elements"][0]["text"]
              for block in blocks if block["type"] in ("section", "context")]
-    pieces = split_text("\n".join(texts), TEXT_LIMIT - 1)
-    return (pieces[0] + "…" if len(pieces) > 1 else pieces[0]) if pieces else "Was this answer helpful?"
+    pieces = split_text("\n".join(texts), TEXT_LIMIT - 1) or [""]
+    return pieces[0] + ("…" if len(pieces) > 1 else "")
 
 
 def _with_vote_note(blocks: list[dict], user: str, value: int) -> list[dict]:

@@ -11,6 +11,13 @@ port and path; ``pause()`` / ``resume()`` (SIGSTOP / SIGCONT) a server that hang
 
 ``external_server()`` reads ``STORYBOT_TEST_CHROMA=host:port`` (set by ``.ci/run``, which
 starts one server for the whole run) and returns ``(host, port)`` or None.
+
+Run as a script, it starts one server, prints ``host:port`` on one line, and serves until it
+gets SIGTERM / SIGINT (then stops the server and deletes its data)::
+
+    python tests/chroma_server.py > chroma.addr & CHROMA_PID=$!
+    trap 'kill $CHROMA_PID' EXIT          # whatever happens, the server goes
+    STORYBOT_TEST_CHROMA=$(head -1 chroma.addr) python -m pytest
 """
 from __future__ import annotations
 
@@ -186,3 +193,36 @@ class ChromaServer:
 def _stop_all() -> None:  # a crashed test session must not leave servers behind
     for server in list(_live):
         server.stop()
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Run a throwaway `chroma run` on 127.0.0.1 until terminated.")
+    ap.add_argument("--port", type=int, default=None, help="default: a free port")
+    args = ap.parse_args()
+    server = ChromaServer(port=args.port)
+    stop = []
+
+    def on_signal(signum, frame):
+        stop.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        server.start()
+        print(server.address, flush=True)
+        while not stop and server.proc.poll() is None:
+            time.sleep(0.2)
+        if server.proc.poll() is not None:
+            print(f"the Chroma server exited:\n{server.log_tail()}", file=sys.stderr)
+            sys.exit(1)
+    except ChromaStartError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,9 @@ ids as snowflake strings):
 - REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``, ``PUT``
   application commands (global and guild), ``POST /interactions/{id}/{token}/callback``,
   interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
-  ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``. Bot-authenticated routes check the
-  ``Authorization: Bot <token>`` header (401 otherwise). Any other route is answered 404 and
-  listed in ``unhandled``.
+  ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``.
+  Bot-authenticated routes check the ``Authorization: Bot <token>`` header (401 otherwise).
+  Any other route is answered 404 and listed in ``unhandled``.
 - The gateway at ``/gateway``: HELLO (op 10), heartbeat ACKs (op 11), IDENTIFY (op 2) ->
   READY + GUILD_CREATE, RESUME (op 6) -> RESUMED (or, when ``refuse_resume`` is set, an
   invalid session, op 9), with the zlib-stream transport compression discord.py asks for.

@@ -25,6 +25,7 @@ from bot.discord_app import (
     NOT_ALLOWED,
     REFRESHING,
     StoryBotClient,
+    _Recent,
     provisional,
     render,
     run_discord,
@@ -342,8 +343,8 @@ async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, b
     payload = await ask(fake, "stream")
     final = await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
     edits = [c for c in fake.calls if original_edit_of(payload)(c)]
-    assert [e.content for e in edits] == [
-        provisional("Apple's talks", "stream"), provisional("Apple's talks with Baidu", "stream"), final.content]
+    assert [e.content for e in edits] == [provisional("Apple's talks", "stream"),
+                                          provisional("Apple's talks with Baidu", "stream"), final.content]
     assert "[1]" in final.content and final.custom_ids
     assert not [c for c in fake.calls if followup_of(payload)(c)]  # the edited response is the answer
 
@@ -560,6 +561,14 @@ def test_render_escapes_markdown_in_quotes():
         n=1, quote=quote, passage="", story="s", title="T", section=None, start=0, end=1, score=1.0),))
     [reply] = render(answer)
     assert r"\*starred\*" in reply.embeds[0].description
+
+
+def test_conversation_memory_forgets_the_oldest_first():
+    recent = _Recent(maxsize=2)
+    for key, question in [(1, "a?"), (2, "b?"), (1, "c?"), (3, "d?")]:
+        recent.put(key, question)
+    assert (recent.get(1), recent.get(2), recent.get(3)) == ("c?", None, "d?")
+    assert recent.add(4) and not recent.add(4)
 
 
 # --- the real core --------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ API calls, response_url posts, acks) or on what the fake answerer was asked.
 
 Work happens on Bolt's worker threads after the ack, so tests wait on conditions with a
 timeout. To show that something did *not* happen, a test sends a later "sentinel" question
-and waits for its answer: the workers take jobs in order, so anything wrongly started by the
-earlier event would have shown up by then.
+and waits for its answer. The pool takes jobs in order, so work wrongly started by an earlier
+event would be under way before the sentinel's, and would reach the core first. A correct bot
+passes these tests every time, whatever the timing.
 """
 from __future__ import annotations
 
@@ -186,11 +187,9 @@ def bot(fake, answerer, slack_settings) -> Iterator[FakeSlack]:
         yield fake
 
 
-def push_event(fake: FakeSlack, event: dict, **retry) -> str:
+def push_event(fake: FakeSlack, event: dict, **retry: Any) -> None:
     """Deliver one event (its id derived from its ts) and wait for its ack."""
-    envelope_id = fake.push("events_api", event_callback(event, event_id=f"Ev{event['ts']}"), **retry)
-    fake.wait_ack(envelope_id)
-    return envelope_id
+    fake.wait_ack(fake.push("events_api", event_callback(event, event_id=f"Ev{event['ts']}"), **retry))
 
 
 def push_command(fake: FakeSlack, command: str, text: str, *, user: str, reply_to: str) -> dict:
@@ -213,7 +212,7 @@ def sentinel(fake: FakeSlack) -> None:
 def assert_rendered(post: Call, answer_id: int) -> None:
     """The default cited answer, rendered: text section, citation context, vote buttons."""
     assert post.texts("section") == ["Baidu's models fell short [1]."]
-    assert f"*[1]* “{QUOTE}” — {escape(TITLE)} · {escape(SECTION)}" in post.texts("context")
+    assert f"*[1]* “{QUOTE}”\n{escape(TITLE)} — {escape(SECTION)}" in post.texts("context")
     [actions] = [b for b in post.blocks if b["type"] == "actions"]
     assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
         ("vote_up", str(answer_id)), ("vote_down", str(answer_id))]
@@ -233,6 +232,7 @@ def test_ask_is_acked_with_a_note_then_answered_in_place(bot, answerer):
     assert update.texts("context")[0] == "<@U1> asked: why not Baidu?"
     assert_rendered(update, answer_id=1)
     assert answerer.asked == [Asked("why not Baidu?", None, "slack", "U1")]
+    assert [c.token for c in bot.calls_to("apps.connections.open")] == ["app"]
 
 
 def test_empty_ask_gets_the_usage(bot, answerer):
@@ -382,8 +382,8 @@ def test_refresh_failure_is_told_to_the_admin(bot, answerer):
 
     push_command(bot, "/refresh", "", user="UADMIN", reply_to="refresh")
 
-    started, failed = bot.wait_responses("refresh", 2)
-    assert failed.params == {"text": "The stories folder holds no readable story.", "response_type": "ephemeral"}
+    _, failed = bot.wait_responses("refresh", 2)
+    assert failed.params == {"text": str(answerer.refresh_error), "response_type": "ephemeral"}
 
 
 def test_refresh_by_a_non_admin_is_refused(bot, answerer):

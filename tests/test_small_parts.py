@@ -37,7 +37,8 @@ def test_secrets_never_reach_the_log(monkeypatch, capsys):
     monkeypatch.setenv("DISCORD_TOKEN", token)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1234-secret")
     setup_logging(load_settings(), "INFO")
-    log = logging.getLogger("storybot.test")
+    log = logging.getLogger("redaction-test")
+    log.setLevel(logging.INFO)
     log.info("connecting with %s", token)
     try:
         raise RuntimeError(f"bad auth xoxb-1234-secret")
