@@ -2,7 +2,9 @@
 
 Thin by design: a handler parses the Slack payload, calls the core
 (``answerer.answer(question, context=..., source="slack", user=...)``) and renders the
-``Answer`` as Block Kit. One ``build_app`` serves Socket Mode and HTTP mode.
+``Answer`` as Block Kit. One ``build_app`` serves Socket Mode and HTTP mode. When the core
+streams an LLM answer (``on_text``), the answer message shows the text as it is written,
+updated in place, and the final rendering (with citations) then replaces it.
 
 Deadlines: Slack wants every request acknowledged within 3 s. Each listener is a tiny ack
 function plus a *lazy* function that does the slow work on Bolt's worker threads. With
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 TEXT_LIMIT = 3000  # characters in one section or context text (Slack's limit)
 MAX_BLOCKS = 50  # blocks in one message (Slack's limit)
 WORKING_EMOJI = "hourglass_flowing_sand"
+WRITING = "_writing…_"  # marks a streamed LLM answer whose text is not checked yet
 FEEDBACK_BLOCK = "feedback"
 VOTE_NOTE_BLOCK = "vote_note"
 THREADS_KEPT = 5000  # threads remembered for follow-ups
@@ -272,18 +275,18 @@ class SlackBot:
         thread = event.get("thread_ts") or ts
         question = _clean_question(event.get("text", ""), context.bot_user_id)
 
+        reply = _Reply(client, channel, thread)
+
         def note(text: str) -> None:
             client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=text)
 
         def apologize(text: str) -> None:
-            client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+            reply.send([{"text": text}])
 
         if self._rate_limited(user, note):
             return
         with _apology_on_error(apologize, "answering a Slack message"), _working_sign(client, channel, ts):
-            answer = self._ask(question, (channel, thread), user)
-            for message in render_answer(answer):
-                client.chat_postMessage(channel=channel, thread_ts=thread, **message)
+            reply.send(render_answer(self._ask(question, (channel, thread), user, reply)))
 
     def answer_ask(self, command: dict, client: WebClient, respond: Callable) -> None:
         """Answer ``/ask``: the question goes into the channel with an hourglass, and that
@@ -304,14 +307,13 @@ class SlackBot:
             note(CANNOT_POST.format(error=exc.response.get("error")))
             return
 
+        reply = _Reply(client, channel, status, ts=status, asked_by=user, question=question)
+
         def apologize(text: str) -> None:
-            client.chat_update(channel=channel, ts=status, text=text)
+            reply.send([{"text": text}])
 
         with _apology_on_error(apologize, "answering /ask"):
-            first, *rest = render_answer(self._ask(question, (channel, status), user), asked_by=user)
-            client.chat_update(channel=channel, ts=status, **first)
-            for message in rest:
-                client.chat_postMessage(channel=channel, thread_ts=status, **message)
+            reply.send(render_answer(self._ask(question, (channel, status), user, reply), asked_by=user))
 
     def run_refresh(self, command: dict, client: WebClient, respond: Callable) -> None:
         """Run ``/refresh`` for admins; everyone hears back in ephemeral messages."""
@@ -350,13 +352,20 @@ class SlackBot:
 
     # -- helpers --
 
-    def _ask(self, question: str, thread: tuple[str, str], user: str) -> Answer:
+    def _ask(self, question: str, thread: tuple[str, str], user: str, reply: _Reply) -> Answer:
         """Ask the core, with the thread's previous question as context (the core uses it when
-        the new question is short), and remember this thread for follow-ups.
+        the new question is short), and remember this thread for follow-ups. A streamed LLM
+        answer is shown in ``reply`` while it is being written.
 
-        The thread is remembered before the answer is posted, so a follow-up sent as soon as
-        the answer shows up is recognised."""
-        answer = self.answerer.answer(question, context=self.threads.get(thread), source="slack", user=user)
+        The thread is remembered before the answer is posted (or first shown, when
+        streamed), so a follow-up sent as soon as the answer shows up is recognised."""
+        context = self.threads.get(thread)
+
+        def on_text(text: str) -> None:  # on this worker thread, at most about once a second
+            self.threads.put(thread, question)
+            reply.show(text)
+
+        answer = self.answerer.answer(question, context=context, source="slack", user=user, on_text=on_text)
         self.threads.put(thread, question)
         return answer
 
@@ -375,6 +384,46 @@ class SlackBot:
             return True
         profile = client.users_info(user=user)["user"]
         return bool(profile.get("is_admin") or profile.get("is_owner"))
+
+
+class _Reply:
+    """Where one answer goes: its first message in place of ``ts`` when there is one (the
+    /ask status message, or the message showing a streamed answer), else posted in
+    ``thread``; any further messages posted in ``thread``.
+
+    ``show`` gives the text of an LLM answer still being written: the first call posts
+    that message (unless ``ts`` is given), later ones update it in place. The final answer
+    then replaces it. Calls come one at a time, from the worker thread answering.
+    """
+
+    def __init__(self, client: WebClient, channel: str, thread: str, *, ts: str | None = None,
+                 asked_by: str | None = None, question: str = ""):
+        self.client, self.channel, self.thread, self.ts = client, channel, thread, ts
+        self.asked_by, self.question = asked_by, question
+        self.streamed = False
+
+    def show(self, text: str) -> None:
+        message = render_provisional(text, asked_by=self.asked_by, question=self.question)
+        try:
+            if self.ts is None:
+                self.ts = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **message)["ts"]
+            else:
+                self.client.chat_update(channel=self.channel, ts=self.ts, **message)
+            self.streamed = True
+        except SlackApiError as exc:  # only a glimpse is lost: the final answer still follows
+            log.warning("Slack: could not show the answer being written: %s", exc.response.get("error"))
+
+    def send(self, messages: list[dict]) -> None:
+        first, *rest = messages
+        if self.ts is None:
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **first)
+        else:
+            # An update keeps the blocks it is not given: a text-only message (an apology)
+            # must clear those of the streamed text.
+            cleared = {"blocks": []} if self.streamed else {}
+            self.client.chat_update(channel=self.channel, ts=self.ts, **(cleared | first))
+        for message in rest:
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **message)
 
 
 def _ack(ack: Callable) -> None:
@@ -480,6 +529,15 @@ def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:
     return _pack(blocks, _feedback(answer.answer_id))
 
 
+def render_provisional(text: str, *, asked_by: str | None = None, question: str = "") -> dict:
+    """One message showing the text of an LLM answer still being written (streamed, not
+    checked yet): cut at a word to fit, marked as in progress, after an "asked by" line
+    when ``asked_by`` is a user id. ``{"text": fallback, "blocks": [...]}``."""
+    blocks = [_context(_cut(f"<@{asked_by}> asked: {escape(question)}"))] if asked_by else []
+    blocks += [_section(_cut(escape(text))), _context(WRITING)]
+    return {"text": _fallback(blocks), "blocks": blocks}
+
+
 def escape(text: str) -> str:
     """Slack's escaping of &, < and > (so no text can ping @channel or fake a link)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -527,7 +585,12 @@ def _fallback(blocks: list[dict]) -> str:
     """The plain ``text`` of a message, for notifications: its texts, cut short at a word."""
     texts = [block["text"]["text"] if block["type"] == "section" else block["elements"][0]["text"]
              for block in blocks if block["type"] in ("section", "context")]
-    pieces = split_text("\n".join(texts), TEXT_LIMIT - 1) or [""]
+    return _cut("\n".join(texts))
+
+
+def _cut(text: str) -> str:
+    """``text`` within one block's limit: cut at a word, with "…" when cut."""
+    pieces = split_text(text, TEXT_LIMIT - 1) or [""]
     return pieces[0] + ("…" if len(pieces) > 1 else "")
 
 
