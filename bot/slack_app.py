@@ -406,7 +406,8 @@ class _Reply:
         message = render_provisional(text, asked_by=self.asked_by, question=self.question)
         try:
             if self.ts is None:
-                self.ts = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **message)["ts"]
+                posted = self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **message)
+                self.ts = posted["ts"]
             else:
                 self.client.chat_update(channel=self.channel, ts=self.ts, **message)
             self.streamed = True
@@ -420,7 +421,7 @@ class _Reply:
         else:
             # An update keeps the blocks it is not given: a text-only message (an apology)
             # must clear those of the streamed text.
-            cleared = {"blocks": []} if self.streamed else {}
+            cleared: dict[str, Any] = {"blocks": []} if self.streamed else {}
             self.client.chat_update(channel=self.channel, ts=self.ts, **(cleared | first))
         for message in rest:
             self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, **message)

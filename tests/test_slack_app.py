@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,7 @@ from bot.slack_app import (
     REFRESH_STARTED,
     USAGE,
     VOTE_LOST,
+    WRITING,
     build_app,
     escape,
     http_server,
@@ -80,12 +81,16 @@ class Asked:
 
 class FakeAnswerer(Answerer):
     """A deterministic core: canned replies (an Answer or an exception to raise) by question,
-    else one cited answer; records questions, votes and refreshes."""
+    else one cited answer; records questions, votes and refreshes. For a question in
+    ``streams`` it first streams those texts through ``on_text``, as the LLM path does (then
+    waits on ``stream_gate`` when set)."""
 
     REPORT = RefreshReport(added=2, unchanged=5, stories=1, seconds=0.4, index_version="v2", swapped=True)
 
     def __init__(self) -> None:  # the real constructor opens an index: not wanted here
         self.replies: dict[str, Answer | Exception] = {}
+        self.streams: dict[str, tuple[str, ...]] = {}
+        self.stream_gate: threading.Event | None = None
         self.asked: list[Asked] = []
         self.votes: list[tuple[int, str, int]] = []
         self.refreshes = 0
@@ -99,11 +104,18 @@ class FakeAnswerer(Answerer):
         self._lock = threading.Lock()
 
     def answer(self, question: str, *, context: str | None = None, source: str = "cli",
-               user: str | None = None, **unused: Any) -> Answer:  # unused: the CLI's extras
+               user: str | None = None, on_text: Callable[[str], None] | None = None,
+               **unused: Any) -> Answer:  # unused: the CLI's extras
         with self._lock:
             self.asked.append(Asked(question, context, source, user))
             answer_id = next(self._ids)
             self._issued.add(answer_id)
+        if question in self.streams:
+            assert on_text is not None, "the adapter must pass on_text"
+            for text in self.streams[question]:
+                on_text(text)
+            if self.stream_gate is not None:
+                assert self.stream_gate.wait(10), "the test never let the answer finish"
         reply = self.replies.get(question) or cited(question, answer_id=answer_id)
         if isinstance(reply, Exception):
             raise reply
@@ -359,6 +371,115 @@ def test_ask_where_the_bot_cannot_post_tells_the_asker(bot, answerer):
     [note] = bot.wait_responses("ask")
     assert note.params == {"text": CANNOT_POST.format(error="not_in_channel"), "response_type": "ephemeral"}
     assert answerer.asked == []
+
+
+# --- Socket Mode: streamed LLM answers ----------------------------------------------------------
+
+STREAMED = ("Baidu's models", "Baidu's models fell short", "Baidu's models fell short [1].")
+
+
+def assert_provisional(call: Call, text: str, asked_by: str | None = None) -> None:
+    """A message showing an answer still being written: its text so far, marked, no buttons."""
+    assert call.texts("section") == [text]
+    assert call.texts("context") == ([f"<@{asked_by}> asked: why not Baidu?"] if asked_by else []) + [WRITING]
+    assert not any(b["type"] == "actions" for b in call.blocks)
+
+
+def test_streamed_ask_updates_the_status_in_place_then_shows_the_cited_answer(bot, answerer):
+    answerer.streams["why not Baidu?"] = STREAMED
+    push_command(bot, "/ask", "why not Baidu?", user="U1", reply_to="ask")
+
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL)
+    *partials, final = bot.wait_calls("chat.update", 4, ts=status.response["ts"])
+
+    for call, text in zip(partials, STREAMED, strict=True):
+        assert_provisional(call, text, asked_by="U1")
+    assert final.texts("context")[0] == "<@U1> asked: why not Baidu?"
+    assert_rendered(final, answer_id=1)
+    chat = [c.method for c in bot.calls if c.method.startswith("chat.")]
+    assert chat == ["chat.postMessage"] + ["chat.update"] * 4  # nothing posted beyond the status
+
+
+@pytest.mark.parametrize("entry", ["mention", "dm", "follow-up"])
+def test_streamed_answer_is_posted_in_the_thread_updated_in_place_then_finalized(bot, answerer, entry):
+    channel, thread = (("D0DM", "210.000001") if entry == "dm" else (GENERAL, "210.000001"))
+    asked = "210.000002" if entry == "follow-up" else thread  # the ts of the streamed answer's question
+    answerer.streams["why not Baidu?"] = STREAMED
+    if entry == "mention":
+        push_event(bot, mention("why not Baidu?", user="U1", ts=thread))
+    elif entry == "dm":
+        push_event(bot, message("why not Baidu?", user="U1", ts=thread, channel=channel, channel_type="im"))
+    else:  # the thread's first answer is not streamed, the follow-up's is
+        push_event(bot, mention("who is Alibaba?", user="U1", ts=thread))
+        answered_in(bot, thread)
+        push_event(bot, message("why not Baidu?", user="U1", ts=asked, thread_ts=thread))
+
+    *_, first = answered_in(bot, thread, 2 if entry == "follow-up" else 1, channel=channel)
+    *partials, final = bot.wait_calls("chat.update", 3, ts=first.response["ts"])
+    bot.wait_calls("reactions.remove", channel=channel, timestamp=asked)
+
+    for call, text in zip([first, *partials], STREAMED, strict=True):
+        assert_provisional(call, text)
+    assert_rendered(final, answer_id=2 if entry == "follow-up" else 1)
+    assert len(bot.calls_to("chat.postMessage", thread_ts=thread)) == (2 if entry == "follow-up" else 1)
+    # The working sign stays on the question until the final answer is in place.
+    assert bot.calls[-1].method == "reactions.remove" and bot.calls[-2] is final
+
+
+@pytest.mark.parametrize("entry", ["mention", "ask"])
+def test_streamed_answer_that_fails_its_checks_is_replaced_by_the_extractive_fallback(bot, answerer, entry):
+    answerer.streams["why not Baidu?"] = ("Baidu was", "Baidu was too slow [7].")
+    note = ("(Written answer unavailable: citation [7] out of range (1 passages); "
+            "showing the story's own words.)")
+    fallback = Answer(question="why not Baidu?", text=f"{QUOTE} [1]", abstained=False, answer_id=5, note=note,
+                      citations=cited("why not Baidu?").citations, mode="extractive (fallback: citation [7])")
+    answerer.replies["why not Baidu?"] = fallback
+    if entry == "mention":
+        push_event(bot, mention("why not Baidu?", user="U1", ts="220.000001"))
+        ts = answered_in(bot, "220.000001")[0].response["ts"]
+    else:
+        push_command(bot, "/ask", "why not Baidu?", user="U1", reply_to="ask")
+        ts = bot.wait_calls("chat.postMessage", channel=GENERAL)[0].response["ts"]
+
+    *_, final = bot.wait_calls("chat.update", 2 if entry == "mention" else 3, ts=ts)
+
+    assert final.texts("section") == [f"{QUOTE} [1]"]
+    assert escape(note) in final.texts("context") and WRITING not in final.texts("context")
+    assert any(text.startswith(f"*[1]* “{QUOTE}”") for text in final.texts("context"))
+    assert "[7]" not in final.text.replace(escape(note), "")  # the unchecked text is gone
+    assert [e["value"] for b in final.blocks if b["type"] == "actions" for e in b["elements"]] == ["5", "5"]
+
+
+@pytest.mark.parametrize("entry", ["mention", "ask"])
+def test_core_exception_after_streaming_replaces_the_streamed_text(bot, answerer, entry):
+    answerer.streams["boom?"] = ("Baidu was",)
+    answerer.replies["boom?"] = RuntimeError("kaput")
+    if entry == "mention":
+        push_event(bot, mention("boom?", user="U1", ts="230.000001"))
+        ts = answered_in(bot, "230.000001")[0].response["ts"]
+    else:
+        push_command(bot, "/ask", "boom?", user="U1", reply_to="ask")
+        ts = bot.wait_calls("chat.postMessage", channel=GENERAL)[0].response["ts"]
+
+    *_, apology = bot.wait_for(lambda: [c for c in bot.calls_to("chat.update", ts=ts) if c.text == APOLOGY],
+                               "the apology in place of the streamed text")
+    assert apology.params["blocks"] == []  # the streamed blocks are cleared, not left under it
+    assert len(bot.calls_to("chat.postMessage")) == 1
+
+
+def test_a_follow_up_sent_while_the_answer_streams_is_recognised(bot, answerer):
+    answerer.streams["why not Baidu?"] = STREAMED[:1]
+    answerer.stream_gate = threading.Event()
+    push_event(bot, mention("why not Baidu?", user="U1", ts="240.000001"))
+    [streamed] = answered_in(bot, "240.000001")  # the text shows; the answer is not finished
+
+    push_event(bot, message("and Tencent?", user="U2", ts="240.000002", thread_ts="240.000001"))
+    answered_in(bot, "240.000001", 2)
+    answerer.stream_gate.set()
+    assert_rendered(bot.wait_calls("chat.update", ts=streamed.response["ts"])[0], answer_id=1)
+
+    assert [(a.question, a.context) for a in answerer.asked] == [
+        ("why not Baidu?", None), ("and Tencent?", "why not Baidu?")]
 
 
 # --- Socket Mode: /refresh -----------------------------------------------------------------------
