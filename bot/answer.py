@@ -23,7 +23,7 @@ from bot.types import Answer, Citation
 from index.errors import StoreUnavailable, StoryIndexError
 from index.keyword import PREFIX, tokenize, words
 from index.refresh import Progress, RefreshReport, Refresher
-from index.search import Passage, SentenceHit, search
+from index.search import Passage, SentenceHit, search, split_story_filter
 from index.store import Snapshot, Store
 
 if TYPE_CHECKING:
@@ -158,7 +158,10 @@ class Answerer:
                story: str | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
         """Answer one question from the stories. See the class docstring for the contract."""
         t0 = time.perf_counter()
-        q = analyse(question if isinstance(question, str) else str(question or ""), self.max_question_chars)
+        question = question if isinstance(question, str) else str(question or "")
+        if story is None:  # "story:<id> question" restricts any question to one story
+            story, question = split_story_filter(question)
+        q = analyse(question, self.max_question_chars)
         note = prompts.render("truncated", q.lang, limit=self.max_question_chars) if q.truncated else None
         if q.empty:
             text = prompts.render("empty_question", q.lang, example=EXAMPLE_QUESTION[q.lang])

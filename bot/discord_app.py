@@ -529,9 +529,12 @@ def _add_commands(tree: app_commands.CommandTree, client: StoryBotClient) -> Non
     # STORYBOT_ADMINS who lack Manage Server. The check happens when it runs.
     @tree.command(name="ask", description="Ask a question about the story; the answer quotes it.")
     @app_commands.describe(question="Your question about the story",
-                           private="Only you see the answer (default: everyone in the channel)")
-    async def ask(interaction: discord.Interaction, question: str, private: bool = False) -> None:
-        await client.ask(interaction, question, private)
+                           private="Only you see the answer (default: everyone in the channel)",
+                           story="Only this story (its id, e.g. apple-alibaba-ia-iphone-chine.fr)")
+    async def ask(interaction: discord.Interaction, question: str, private: bool = False,
+                  story: str | None = None) -> None:
+        # the core reads a leading "story:<id>" (the same syntax works typed in any message)
+        await client.ask(interaction, f"story:{story} {question}" if story else question, private)
 
     @tree.command(name="refresh", description="Re-read the stories and rebuild the index (server managers).")
     async def refresh(interaction: discord.Interaction) -> None:

@@ -143,3 +143,10 @@ def test_answers_are_logged_and_votes_attach_to_them(tmp_path):
         assert json.loads(row[0])[0].endswith("#4") and row[1] == a.index_version
     finally:
         answerer.close()
+
+
+def test_story_prefix_restricts_the_question_to_one_story(shared_answerer):
+    a = shared_answerer.answer("story:apple-alibaba-ia-iphone-chine.fr why not Baidu?")
+    assert a.question == "why not Baidu?" and a.citations[0].quote.startswith(BAIDU)
+    b = shared_answerer.answer("story:no-such-story why not Baidu?")
+    assert b.abstained and b.citations == ()

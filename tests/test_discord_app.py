@@ -252,7 +252,7 @@ async def test_identifies_and_syncs_commands_to_the_guild(fake, bot):
     commands = {c["name"]: c for c in sync.json}
     assert set(commands) == {"ask", "refresh"}
     assert [(o["name"], o["type"], o.get("required", False)) for o in commands["ask"]["options"]] == [
-        ("question", 3, True), ("private", 5, False)]
+        ("question", 3, True), ("private", 5, False), ("story", 3, False)]
     assert fake.find("PUT", rf"/applications/{APP_ID}/commands") == []
 
 
@@ -288,6 +288,14 @@ async def test_ask_defers_then_follows_up_with_the_citation(fake, bot, core):
     assert followup.json["allowed_mentions"] == {"parse": [], "replied_user": True}
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
     assert sorted(followup.custom_ids) == ["storybot:vote:down:1", "storybot:vote:up:1"]
+
+
+async def test_ask_story_option_restricts_to_one_story(fake, bot, core):
+    payload = fake.slash("ask", {"question": "why not Baidu?", "story": "apple-alibaba"}, user=BOB,
+                         channel_id=CHANNEL_ID)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    await fake.wait_for(followup_of(payload))
+    assert core.asked[-1].question == "story:apple-alibaba why not Baidu?"  # the core's filter syntax
 
 
 async def test_private_ask_is_ephemeral(fake, bot):
