@@ -18,7 +18,7 @@ bench-only embedder, because e5 embeds ~5k characters/s on 2 cores (1,000 storie
 
     python bench/scale.py            # N = 100 (e5) and 1,000 (hash), < 10 min on 2 cores
     python bench/scale.py --big      # also N = 10,000 (~100k chunks, hash)
-    python bench/scale.py --sizes 300 --embedder hash --modes server --json out.json
+    python bench/scale.py --sizes 300 --embedder hash --modes server --json out.json --markdown
 """
 from __future__ import annotations
 
@@ -124,7 +124,8 @@ def harvest(limit: int = 80_000) -> list[str]:
                 text = " ".join(para.split())
                 for s in _SPLIT.split(text):
                     if (50 <= len(s) <= 220 and s[0].isupper() and s.endswith(".") and not _BAD.search(s)
-                            and sum(c.isalpha() or c in " ,.'-" for c in s) / len(s) > 0.93 and s not in seen):
+                            and sum(c.isalpha() or c in " ,.'-" for c in s) / len(s) > 0.93
+                            and s not in seen):
                         seen.add(s)
                         out.append(s)
                         if len(out) >= limit:
@@ -189,7 +190,8 @@ def write_corpus(folder: Path, n: int, seed: int = SEED) -> dict:
     for i in range(n):
         paras = [" ".join(sentence() for _ in range(rng.randint(*SENTENCES))) for _ in range(PARAGRAPHS)]
         title = " ".join(paras[0].split()[:7]).rstrip(".,;:")
-        text = (f"---\ntitle: {title}\noutlet: Bench Gazette\ndate: 2025-{1 + i % 12:02d}-{1 + i % 28:02d}\n---\n"
+        date = f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        text = (f"---\ntitle: {title}\noutlet: Bench Gazette\ndate: {date}\n---\n"
                 f"{title}\n\n" + "\n\n".join(paras) + "\n")
         (folder / f"story-{i:05d}.md").write_text(text, encoding="utf-8")
         chars += len(text)
@@ -327,7 +329,8 @@ def measure(n: int, mode: str, embedder: str, corpus: Path, qfile: Path, work: P
         q = run_worker("query", **kw)
         size = disk_mb(server.path if server else data)
         server_rss = tree_rss_mb(server.proc.pid) if server else None
-        return {"stories": n, "mode": mode, "embedder": embedder, **r, "chunks_per_s": r["chunks"] / r["seconds"],
+        return {"stories": n, "mode": mode, "embedder": embedder, **r,
+                "chunks_per_s": r["chunks"] / r["seconds"],
                 "disk_mb": size, "server_rss_mb": server_rss, **{k: v for k, v in q.items() if k != "chunks"}}
     finally:
         if server:
@@ -339,9 +342,11 @@ def render(results: list[dict], console) -> None:
     from rich.table import Table
 
     t = Table(title="storybot at scale (2 cores) — warm retrieval excludes the question embedding")
-    for col in ("stories", "chunks", "sentences", "mode", "embedder", "refresh s", "chunks/s", "refresh peak RSS",
+    for col in ("stories", "chunks", "sentences", "mode", "embedder", "refresh s", "chunks/s",
+                "refresh peak RSS",
                 "disk", "bot load s", "bot RSS", "server RSS", "p50 ms", "p95 ms", "query embed ms"):
-        t.add_column(col, justify="left" if col in {"mode", "embedder"} else "right")
+        t.add_column(col, justify="left" if col in {"mode", "embedder"} else "right",
+                     no_wrap=col == "embedder")
     for r in results:
         t.add_row(*row(r))
     console.print(t)
@@ -376,6 +381,7 @@ def main() -> None:
     ap.add_argument("--modes", default="embedded,server")
     ap.add_argument("--batch", type=int, default=256, help="EMBED_BATCH for the refresh (default 256)")
     ap.add_argument("--json", dest="json_out", help="also write the results here")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (for docs/)")
     ap.add_argument("--keep", help="work folder to keep (default: a temp folder, deleted)")
     # worker mode (internal)
     ap.add_argument("--worker", choices=["refresh", "query"], help=argparse.SUPPRESS)
@@ -391,7 +397,8 @@ def main() -> None:
     from rich.console import Console
 
     console = Console(stderr=True)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [100, 1000] + ([10_000] if args.big else [])
+    default = [100, 1000] + ([10_000] if args.big else [])
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else default
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="storybot-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -404,19 +411,23 @@ def main() -> None:
             if not corpus.exists():
                 info = write_corpus(corpus, n)
                 console.log(f"corpus N={n}: {info['chars'] / 1e6:.1f} M characters, {info['sentences']:,} "
-                            f"sentences ({info['real_sentences']:,} from the stdlib docstrings, the rest generated)")
+                            f"sentences ({info['real_sentences']:,} from the stdlib docstrings, "
+                            "the rest generated)")
             qfile = work / f"questions-{n}.json"
             qfile.write_text(json.dumps(questions(corpus, QUERIES)))
             for mode in modes:
                 r = measure(n, mode, embedder, corpus, qfile, work, args.batch, console.log)
                 r["embedder_label"] = LABELS.get(embedder, embedder)
                 results.append(r)
-                console.log(f"  p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, bot RSS {r['rss_mb']:.0f} MB")
+                console.log(f"  p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
+                            f"bot RSS {r['rss_mb']:.0f} MB")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    render(results, Console())
-    print(markdown(results))
+    out = Console()
+    render(results, Console(width=max(out.width, 180)))  # 15 columns: wider than most terminals
+    if args.markdown:
+        print(markdown(results))
     console.log(f"total {time.perf_counter() - t_start:.0f} s")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))

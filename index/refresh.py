@@ -216,9 +216,10 @@ class Refresher:
         self._delete_missing(sents_c, {f"{c.id}/{i}" for c in chunks for i in range(len(c.sentences))})
         self._delete_missing(stories_c, set(story_hashes))
 
-        # the swap: one meta write makes the new version live for every reader
-        store.set_meta("active", {"version": version, "embedder": store.embedder.name, "chunks": len(chunks),
-                                  "sentences": total_sents, "stories": len(stories), "built_at": time.time()})
+        # the swap: one meta write makes the new version live for every reader. A process
+        # that answers questions loads the new version first, so none of them waits for it.
+        live = Version(version, store.embedder.name, len(chunks), total_sents, len(stories), time.time())
+        store.activate(live, store.load_version(live) if store.has_snapshot else None)
         store.delete_meta("building")
         keep = {version} | ({active.version} if active and KEEP_PREVIOUS else set())
         for old in store.versions_on_disk() - keep:

@@ -26,13 +26,14 @@ def split_story_filter(text: str) -> tuple[str | None, str]:
     """Split a leading ``story:<id>`` off a question: ``("apple-alibaba", "why not Baidu?")``
     for ``"story:apple-alibaba why not Baidu?"``; ``(None, text)`` when there is none.
 
-    The id runs to the first white space, less a trailing ``,;:`` (ids are file paths below the stories folder,
-    without their suffix, e.g. ``2024/apple-alibaba``); "story:" is case-insensitive.
+    The id runs to the first white space, less a trailing ``,;:`` (ids are file paths below
+    the stories folder, without their suffix, e.g. ``2024/apple-alibaba``); "story:" is
+    case-insensitive.
     Pure: whether the id exists is for the caller (``search`` with an unknown id finds nothing).
     """
     m = _STORY_FILTER.match(text or "")
     story = m.group("id").rstrip(",;:") if m else ""
-    if not story:
+    if not m or not story:
         return None, text
     return story, text[m.end():]
 
@@ -176,7 +177,7 @@ def _split_chunk(doc: str, spans: list) -> list[str] | None:
     """The sentence texts of a chunk document (``Chunk.text``: sentences joined by a space,
     or a blank line after a heading), by their lengths; None if the document does not
     match its spans exactly."""
-    out = []
+    out: list[str] = []
     pos = 0
     prev = None
     for s, e, kind in spans:
@@ -217,12 +218,13 @@ def score_sentences(snap: Snapshot, chunk_ids: list[str], q: np.ndarray) -> dict
     if unsplit:
         more = snap.sents.get(ids=unsplit, include=["documents"])
         texts.update(zip(more["ids"], more["documents"]))
-    vec = {i: (np.asarray(e, dtype=np.float32), texts.get(i)) for i, e in zip(got["ids"], got["embeddings"])}
+    vec = {i: (np.asarray(e, dtype=np.float32), texts.get(i, ""))
+           for i, e in zip(got["ids"], got["embeddings"])}
     out: dict[str, list[SentenceHit]] = {}
     for cid in chunk_ids:
         hits = []
         for i, (s, e, kind) in enumerate(spans[cid]):
-            v, doc = vec.get(f"{cid}/{i}", (None, None))
+            v, doc = vec.get(f"{cid}/{i}", (None, ""))
             if v is None:
                 continue
             hits.append(SentenceHit(int(s), int(e), doc, kind, float(v @ q)))

@@ -116,6 +116,20 @@ def _make_embedding_function(embedder: Embedder):
     return StorybotEmbeddingFunction(embedder)
 
 
+def trim_heap() -> None:
+    """Hand freed heap memory back to the OS. glibc keeps what Chroma's large reads freed:
+    after loading 10k chunks ~140 MB stayed in the process; at 100k, several hundred MB.
+    A no-op where ``malloc_trim`` does not exist (macOS, musl)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _probe(url: str, headers: dict[str, str] | None, timeout: float) -> None:
     """GET ``url`` within ``timeout`` seconds (connecting within ``CONNECT_TIMEOUT``); raises
     if the server does not answer 200."""
@@ -228,6 +242,8 @@ class Store:
         self._ef = _make_embedding_function(embedder)
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
+        self._loading: str | None = None  # version being loaded in the background
+        self._pending: Snapshot | None = None  # loaded by this process's refresh, going live
         self._meta = self._collection(META)
 
     # -- opening --------------------------------------------------------------------------
@@ -347,6 +363,13 @@ class Store:
         In server mode the pointer is re-read on every call so a refresh made by another
         process becomes visible; embedded, only this process writes, so the cached pointer
         is checked against the meta record cheaply all the same.
+
+        Loading a version (its chunks, and the keyword index built from them) takes ~1 s
+        per 10k chunks. In server mode, when another process moved the pointer, the new
+        version loads in a background thread and questions keep using the version they had
+        (still complete: a refresh keeps the one before the live one) until it is ready, so
+        no replica stalls after a refresh. A refresh in this process installs its version
+        before returning (``Refresher``), so it is visible at once.
         """
         v = self.active() if (check or self._snap is None) else self._snap.version
         if v is None:
@@ -355,10 +378,58 @@ class Store:
         snap = self._snap
         if snap is not None and snap.version.version == v.version:
             return snap
+        pending = self._pending
+        if pending is not None and pending.version.version == v.version:
+            return pending  # this process's refresh is installing it right now
+        if snap is not None and self.server:
+            self._load_in_background(v)
+            return snap
         with self._snap_lock:
             if self._snap is None or self._snap.version.version != v.version:
                 self._snap = self._load(v)
             return self._snap
+
+    def load_version(self, v: Version) -> Snapshot:
+        """A snapshot of version ``v`` (live or about to be), not installed."""
+        return self._load(v)
+
+    def activate(self, v: Version, warm: Snapshot | None = None) -> None:
+        """Make ``v`` the live version: one meta write, seen by every reader at once. With
+        ``warm`` (a ``load_version(v)``), this process's questions switch to it without
+        loading anything, from the moment the pointer moves."""
+        self._pending = warm
+        try:
+            self.set_meta("active", {"version": v.version, "embedder": v.embedder, "chunks": v.chunks,
+                                     "sentences": v.sentences, "stories": v.stories, "built_at": v.built_at})
+            if warm is not None:
+                with self._snap_lock:
+                    self._snap = warm
+        finally:
+            self._pending = None
+
+    @property
+    def has_snapshot(self) -> bool:
+        """Whether this process has loaded the index for questions (it serves them)."""
+        return self._snap is not None
+
+    def _load_in_background(self, v: Version) -> None:
+        with self._snap_lock:
+            if self._loading is not None:
+                return  # one load at a time; a newer version is picked up when it ends
+            self._loading = v.version
+
+        def run() -> None:
+            try:
+                snap = self._load(v)
+                with self._snap_lock:
+                    self._snap = snap
+            except Exception:  # the next question tries again
+                log.warning("could not load index version %s in the background", v.version, exc_info=True)
+            finally:
+                with self._snap_lock:
+                    self._loading = None
+
+        threading.Thread(target=run, name=f"storybot-load-{v.version}", daemon=True).start()
 
     def _load(self, v: Version) -> Snapshot:
         from index.keyword import KeywordIndex
@@ -373,10 +444,12 @@ class Store:
             ids += got["ids"]
             docs += got["documents"]
             metas += [dict(m) for m in got["metadatas"]]
+            got = None
         order = sorted(range(len(ids)), key=lambda i: (metas[i]["story"], metas[i]["paragraph"], ids[i]))
         ids, docs, metas = [ids[i] for i in order], [docs[i] for i in order], [metas[i] for i in order]
         snap = Snapshot(v, chunks, sents, stories, ids, docs, metas, {cid: i for i, cid in enumerate(ids)})
         snap.keyword = KeywordIndex(docs)
+        trim_heap()
         log.info("loaded index %s: %d chunks", v.version, len(ids))
         return snap
 

