@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,13 @@ def cold(data: Path, runs: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, capture_output=True, check=True, cwd=ROOT)
         times.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # peak RSS of one ask alone (RUSAGE_CHILDREN would include the process that built the index)
+    probe = ("import resource, runpy, sys\n"
+             "sys.argv = ['storybot', 'ask', '--json', 'Why not Baidu?']\n"
+             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+             "finally:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, cwd=ROOT)
+    peak_mb = int(out.stderr.strip().splitlines()[-1]) / 1024
     return times, peak_mb
 
 

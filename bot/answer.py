@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import prompts
-from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, forms, mentioned
+from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, clean, detect_lang, forms, mentioned
 from bot.types import Answer, Citation
+from index.chunk import passage_text
 from index.errors import StoreUnavailable, StoryIndexError
 from index.keyword import PREFIX, tokenize, words
 from index.refresh import Progress, RefreshReport, Refresher
@@ -39,8 +40,10 @@ SENT_KW = 0.04
 SEE_ALSO_MARGIN = 0.05  # a further citation must score within this of the best sentence
 SECOND_SENTENCE_MARGIN = 0.012  # ... and within this to be part of the answer text
 KEYWORD_SUPPORT = 0.1  # BM25 score below which a passage shares no real keyword with the question
-UNSUPPORTED_MARGIN = 0.075  # how much higher an unsupported question must score (min_score + this)
-FOLLOW_UP_WORDS = 6
+UNSUPPORTED_MARGIN = 0.05  # how much higher an unsupported question must score (min_score + this)
+SAME_LANGUAGE_MARGIN = 0.085  # added to min_score when question and story share a language
+SAME_LANGUAGE_NAMED_MARGIN = 0.06  # ... when the question also names something specific to the story
+FOLLOW_UP_WORDS = 3
 _FOLLOW_UP_START = re.compile(r"^(and|et|what about|how about|et pour|et concernant|also|aussi)\b", re.I)
 EXAMPLE_QUESTION = {"en": "Why not Baidu?", "fr": "Pourquoi pas Baidu ?"}
 
@@ -169,10 +172,14 @@ class Answerer:
                           took_ms=(time.perf_counter() - t0) * 1000)
 
         snap = self._snapshot()
+        if story and story not in _story_ids(snap):
+            text = prompts.render("unknown_story", q.lang, story=story)
+            return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
+                                       index_version=snap.version.version,
+                                       took_ms=(time.perf_counter() - t0) * 1000), source)
         retrieval = q.text
-        if context and _is_follow_up(q.text):
-            ctx, _ = _clean_context(context, self.max_question_chars)
-            retrieval = f"{ctx} {q.text}"
+        if context and is_follow_up(q.text):
+            retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"
         try:
             qv = self.store.embedder.embed_query(retrieval)
             passages = search(self.store, retrieval, k=CANDIDATE_PASSAGES, snapshot=snap, query_vec=qv, story=story)
@@ -200,13 +207,21 @@ class Answerer:
         # lets chit-chat through ("hello" scores 0.80). A question the story supports names
         # something in it or shares keywords with it; one that does neither must score higher.
         supported = bool(known) or max(p.keyword for p in passages) >= KEYWORD_SUPPORT
-        missing = [n for n in q.names if n not in known] + [n for n in q.numbers if n not in vocab]
-        if top.dense < self.min_score:
+        missing = [n for n in q.names if n not in known] + [n for n in q.numbers if not _number_in(n, snap)]
+        bar = self.min_score
+        if q.lang == detect_lang(top.text):
+            # A question in the story's own language scores higher against anything in it
+            # (French chit-chat reaches 0.84 on the French story, where English reaches 0.80),
+            # and shares false cognates with it ("gagné" ~ "gagner"): a higher bar, a little
+            # lower when it names someone or something specific to the story.
+            named = any(_rare(snap, n) for n in known)
+            bar += SAME_LANGUAGE_NAMED_MARGIN if named else SAME_LANGUAGE_MARGIN
+        if top.dense < bar:
             return self._abstain("off_topic", q, top, snap)
         if missing:  # on topic, but about someone or something the story never mentions
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
-        if not supported and top.dense < self.min_score + UNSUPPORTED_MARGIN:
-            return self._abstain("off_topic", q, top, snap)
+        if not supported and top.dense < bar + UNSUPPORTED_MARGIN:
+            return self._abstain("not_in_story", q, top, snap)
 
         picks = self._pick(q, passages, snap)
         if not picks:
@@ -275,8 +290,8 @@ class Answerer:
         except LLMFailure as exc:
             log.warning("LLM answer not used (%s); answering extractively", exc.reason)
             return replace(answer, mode=f"extractive (fallback: {exc.reason})",
-                           note=_join_notes(answer.note, f"(Written answer unavailable: {exc.reason}; "
-                                                         "showing the story's own words.)"))
+                           note=_join_notes(answer.note, prompts.render("llm_fallback", answer.lang,
+                                                                        reason=exc.reason)))
         return replace(answer, text=result.text, mode="llm")
 
     def _record(self, answer: Answer, source: str) -> Answer:
@@ -305,12 +320,13 @@ def _carries(q: Question, text: str) -> bool:
 
 
 def _verified(snap: Snapshot, p: Passage, s: SentenceHit) -> bool:
-    """The quote must be exactly the story's text at its offsets, and the passage shown
-    around it must be the story's text too; a corrupted record is never quoted."""
+    """The quote must be exactly the story's text at its offsets, and the whole passage
+    shown around it (and given to an LLM) must be the story's text too, rebuilt from its
+    sentence offsets: a corrupted record is never quoted."""
     story_text = snap.story_text(p.story)
-    ok = story_text is not None and story_text[s.start:s.end] == s.text and s.text in p.text
+    ok = story_text is not None and story_text[s.start:s.end] == s.text and bool(p.sentences)
     if ok:
-        ok = all(story_text[h.start:h.end] in p.text for h in p.sentences)
+        ok = p.text == passage_text([(story_text[h.start:h.end], h.kind) for h in p.sentences])
     if not ok:
         log.warning("stored passage %s does not match its story text: not quoted", p.chunk_id)
     return ok
@@ -351,6 +367,20 @@ def _overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
     return sum(_idf(snap, t) for t in qtokens & set(tokenize(text)))
 
 
+def _story_ids(snap: Snapshot) -> set[str]:
+    if "story_ids" not in snap.cache:
+        snap.cache["story_ids"] = {m["story"] for m in snap.metas}
+    return snap.cache["story_ids"]
+
+
+def _number_in(number: str, snap: Snapshot) -> bool:
+    """Is a number of the question in the stories? "2.5", "20,000" and "20 000" are all
+    found by their digit groups (the story writes "Qwen2.5-Max", "20 000")."""
+    if "digits" not in snap.cache:
+        snap.cache["digits"] = {g for doc in snap.docs for g in re.findall(r"\d+", doc)}
+    return all(g in snap.cache["digits"] for g in re.findall(r"\d+", number))
+
+
 def _has_name(text: str, name_forms: list[list[str]]) -> bool:
     """Does ``text`` contain one of the word sequences of a name (5-letter prefixes allowed)?"""
     tw = set(words(text))
@@ -372,14 +402,10 @@ def _rare(snap: Snapshot, name: str, share: float = 0.25) -> bool:
     return snap.cache[key]
 
 
-def _is_follow_up(text: str) -> bool:
+def is_follow_up(text: str) -> bool:
+    """A question that leans on the previous one: "and Tencent?", "what about DeepSeek?",
+    or one of very few words ("why?")."""
     return len(text.split()) <= FOLLOW_UP_WORDS or bool(_FOLLOW_UP_START.match(text))
-
-
-def _clean_context(context: str, limit: int) -> tuple[str, bool]:
-    from bot.question import clean
-
-    return clean(context, limit)
 
 
 def _join(items, lang: str) -> str:

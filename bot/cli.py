@@ -60,10 +60,10 @@ def cli(ctx, stories, data_dir, verbose):
     ctx.obj["verbose"] = verbose
 
 
-def _progress_printer(console):
+def _progress_printer(console, first: bool):
     """A rich progress bar on a terminal, one plain line otherwise (both on stderr)."""
     if not console.is_terminal:
-        console.print("Building the story index…")
+        console.print("Building the story index…" if first else "Refreshing the story index…")
         return None, None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -81,7 +81,7 @@ def _run_refresh(answerer, *, full: bool, first: bool = False):
     from rich.console import Console
 
     err = Console(stderr=True)
-    prog, update = _progress_printer(err)
+    prog, update = _progress_printer(err, first)
     if prog:
         with prog:
             return answerer.ensure_index(update) if first else answerer.refresh(full=full, progress=update)
@@ -113,9 +113,8 @@ def ask(ctx, question, as_json, story):
         if question is None:
             if sys.stdin.isatty():
                 raise click.UsageError("Give a question, or pipe questions in, one per line.")
-            for line in sys.stdin:
-                if line.strip():
-                    _print_answer(_safe_answer(answerer, line.rstrip("\n"), story), as_json)
+            for line in sys.stdin:  # one answer per line, blank ones too: output lines match input lines
+                _print_answer(_safe_answer(answerer, line.rstrip("\n"), story), as_json)
             return
         if answerer.llm is not None and not as_json:
             _ask_streaming(answerer, question, story)
@@ -180,6 +179,7 @@ def chat(ctx):
     A short follow-up ("and Tencent?") is read with the previous question as context."""
     from rich.console import Console
 
+    from bot.answer import is_follow_up
     from bot.render import print_answer
 
     settings = _settings(ctx)
@@ -198,7 +198,8 @@ def chat(ctx):
                 break
             try:
                 print_answer(answerer.answer(question, context=previous, source="cli-chat"), console)
-                previous = question
+                if previous is None or not is_follow_up(question):
+                    previous = question  # a chain of follow-ups keeps the topic they follow
             except (StorybotError, StoryIndexError) as exc:
                 console.print(f"[red]{exc}[/red]")
     finally:

@@ -92,6 +92,30 @@ class Settings(BaseSettings):
             return [p for p in v.replace(",", " ").split() if p]
         return [str(p) for p in v]
 
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        text = (v or "").strip().lower()
+        if text in {"", "0", "off", "none"}:
+            return "0"
+        count, _, per = text.partition("/")
+        if not count.isdigit() or (per and not _positive_number(per)):
+            raise ValueError("STORYBOT_RATE must look like 5/60 (questions per seconds), or 0 for no limit")
+        return text
+
+    @field_validator("chroma_headers")
+    @classmethod
+    def _headers(cls, v):
+        if v is not None:
+            raw = v.get_secret_value().strip() if isinstance(v, SecretStr) else str(v).strip()
+            if raw.startswith("{"):
+                try:
+                    if not isinstance(json.loads(raw), dict):
+                        raise ValueError
+                except ValueError:
+                    raise ValueError("CHROMA_HEADERS must be a JSON object or 'Name: value; Name2: value'") from None
+        return v
+
     @field_validator("llm_provider")
     @classmethod
     def _provider(cls, v: str) -> str:
@@ -103,8 +127,8 @@ class Settings(BaseSettings):
     @property
     def rate_limit(self) -> tuple[int, float]:
         """``STORYBOT_RATE`` as (questions, per seconds); "0" disables the limit."""
-        text = self.rate.strip()
-        if text in {"", "0", "off", "none"}:
+        text = self.rate
+        if text == "0":
             return (0, 0.0)
         count, _, per = text.partition("/")
         return (int(count), float(per or 60))
@@ -123,6 +147,13 @@ class Settings(BaseSettings):
                 k, _, v = part.partition(":")
                 out[k.strip()] = v.strip()
         return out
+
+
+def _positive_number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides) -> Settings:

@@ -40,6 +40,7 @@ def secret_values(settings) -> list[str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             out.append(value.get_secret_value())
+    out += list(settings.chroma_header_dict.values())  # each header value on its own, too
     return out
 
 

@@ -50,17 +50,16 @@ ALIASES = {
 # What kind of fact a question asks for, by pattern (English and French).
 _MONEY_Q = re.compile(
     r"\b(how much|combien)\b.*\b(pay|paid|paying|cost|costs|spend|spent|invest|invested|worth|charge|price|"
-    r"co[uû]te?|pay[ée]|payer|investi|d[ée]pens[ée]|vaut)|\b(price|prices|pricing|cost of|salary|salaire|"
+    r"co[uû]te?|pay[ée]|payer|pai(?:e|es|ent)|investi|d[ée]pens[ée]|vaut|verse|vers[ée])|\b(price|prices|pricing|cost of|salary|salaire|"
     r"revenue|revenues|profit|profits|earnings|valuation|turnover|prix|tarif|chiffre d.affaires|"
     r"b[ée]n[ée]fices?|valorisation|revenus?|stock|share price|action apple|cours de l.action)\b", re.I)
 _COUNT_Q = re.compile(r"\b(how many|how much|what percentage|what share|combien|quel pourcentage|"
                       r"quelle part|by how much|de combien)\b", re.I)
 _TIME_Q = re.compile(r"\b(when|what year|which year|what date|quand|en quelle ann[ée]e|quelle date|"
                      r"à quelle date|a quelle date|since when|depuis quand)\b", re.I)
-_WHY_Q = re.compile(r"\b(why|pourquoi)\b", re.I)
 
 CURRENCY = re.compile(r"[$€£¥]|\b(dollars?|euros?|yuans?|usd|eur|cny|rmb|renminbi)\b", re.I)
-NUMBER = re.compile(r"\d|\b(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|vingt|trente|"
+NUMBER = re.compile(r"\d|\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|vingt|trente|"
                     r"quarante|cinquante|cents?|milles?|millions?|milliards?|moiti[ée]|double|triple|fois|"
                     r"one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundreds?|"
                     r"thousands?|millions?|billions?|half|twice|thrice|percent)\b", re.I)
@@ -83,7 +82,6 @@ class Question:
     wants_money: bool = False
     wants_number: bool = False
     wants_time: bool = False
-    wants_reason: bool = False
 
     @property
     def empty(self) -> bool:
@@ -125,7 +123,6 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_money = bool(_MONEY_Q.search(text))
     q.wants_number = bool(_COUNT_Q.search(text))
     q.wants_time = bool(_TIME_Q.search(text))
-    q.wants_reason = bool(_WHY_Q.search(text))
     return q
 
 
@@ -137,6 +134,8 @@ def _names(text: str) -> list[str]:
     from index.keyword import stopwords
 
     stop = stopwords()
+    first = re.search(r"[\w’'.-]+", text)
+    first_word_end = first.end() - 1 if first else -1
     for m in re.finditer(r"[\w’'.-]+", text):
         tok = m.group().strip("’'.-")
         # "Beijing-based" names Beijing: drop lower-case word parts of hyphenated tokens
@@ -144,7 +143,9 @@ def _names(text: str) -> list[str]:
             tok = "-".join(p for p in tok.split("-") if p and not p[0].islower()) or tok
         tok = re.sub(r"[’']s$", "", tok)
         tok = re.sub(r"^(?:[dlnsjcmt]|qu|jusqu|lorsqu|puisqu)[’']", "", tok, flags=re.I)  # French elision
-        is_name = bool(tok) and (tok[0].isupper() or (len(tok) > 1 and any(c.isupper() for c in tok[1:])))
+        mixed = len(tok) > 1 and any(c.isupper() for c in tok[1:])
+        # a capital at the start of the question is grammar, not a name ("Write me a poem")
+        is_name = bool(tok) and (mixed or (tok[0].isupper() and m.start() > first_word_end))
         if is_name and fold(tok) not in _NOT_NAMES and fold(tok) not in stop:
             current.append(tok)
         else:

@@ -1,7 +1,7 @@
 """The project's own result types: what the core returns and every adapter renders."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,6 @@ class Citation:
     date: str | None = None
     url: str | None = None
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        return d
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -52,7 +48,6 @@ class Answer:
     note: str | None = None
     answer_id: int | None = None
     closest_topic: str | None = None
-    extras: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The stable JSON contract of ``storybot ask --json``."""

@@ -33,18 +33,24 @@ class Chunk:
     @property
     def text(self) -> str:
         """The passage as shown to users: heading and paragraph, each verbatim."""
-        parts: list[str] = []
-        prev_kind = None
-        for s in self.sentences:
-            if parts:
-                parts.append("\n\n" if prev_kind == "heading" else " ")
-            parts.append(s.text)
-            prev_kind = s.kind
-        return "".join(parts)
+        return passage_text([(s.text, s.kind) for s in self.sentences])
 
     @property
     def hash(self) -> str:
         return content_hash(self.text)
+
+
+def passage_text(sentences: list[tuple[str, str]]) -> str:
+    """Join (text, kind) sentences into a passage: a blank line after a heading, a space
+    between sentences. The one rule both chunking and quote verification use."""
+    parts: list[str] = []
+    prev_kind = None
+    for text, kind in sentences:
+        if parts:
+            parts.append("\n\n" if prev_kind == "heading" else " ")
+        parts.append(text)
+        prev_kind = kind
+    return "".join(parts)
 
 
 def content_hash(text: str) -> str:

@@ -157,8 +157,10 @@ class Refresher:
         report = RefreshReport(stories=len(stories), problems=[str(p) for p in problems])
 
         active = store.active()
+        # counts compare with the live index whatever it is; vectors are reused only from
+        # one built by the same model, and never by a --full refresh
         usable = active if (active and not full and active.embedder == store.embedder.name) else None
-        old_chunks, old_story_hashes = self._old_state(usable)
+        old_chunks, old_story_hashes = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
             if cid not in old_chunks:

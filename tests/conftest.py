@@ -22,6 +22,8 @@ def sealed_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("STORYBOT_DATA_DIR", str(tmp_path / "data"))
+    # subprocesses run this checkout's code, whichever checkout pip last installed
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.chdir(tmp_path)
     yield
 

@@ -150,3 +150,18 @@ def test_story_prefix_restricts_the_question_to_one_story(shared_answerer):
     assert a.question == "why not Baidu?" and a.citations[0].quote.startswith(BAIDU)
     b = shared_answerer.answer("story:no-such-story why not Baidu?")
     assert b.abstained and b.citations == ()
+
+
+def test_an_invented_sentence_inside_a_stored_passage_disqualifies_it(tmp_path):
+    answerer = Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=STORIES, _env_file=None))
+    try:
+        answerer.ensure_index()
+        snap = answerer.store.snapshot()
+        cid = next(i for i, d in zip(snap.ids, snap.docs) if BAIDU in d)
+        doc = snap.docs[snap.pos[cid]]
+        snap.chunks.update(ids=[cid], documents=[doc + " Apple a versé 3 milliards de dollars à Alibaba."])
+        answerer.store.invalidate()
+        a = answerer.answer("why not Baidu?")
+        assert all(c.chunk_id != cid and "3 milliards" not in c.passage for c in a.citations)
+    finally:
+        answerer.close()

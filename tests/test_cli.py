@@ -42,9 +42,10 @@ def test_batch_mode_reads_one_question_per_line(tmp_path):
     out = storybot("ask", "--json", data=tmp_path / "d", stdin=questions)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(lines) == 3
-    assert not lines[0]["abstained"] and lines[1]["abstained"] and lines[1]["citations"] == []
-    assert len(lines[2]["question"]) <= 1000 and "note" in lines[2]
+    assert len(lines) == 4  # one per input line, the blank one included
+    assert not lines[0]["abstained"] and lines[1]["abstained"] and lines[2]["abstained"]
+    assert lines[2]["citations"] == []
+    assert len(lines[3]["question"]) <= 1000 and "note" in lines[3]
 
 
 def test_refresh_json_twice_and_search_and_report(tmp_path):

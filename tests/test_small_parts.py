@@ -93,3 +93,20 @@ def test_every_setting_is_documented_in_env_example_and_the_example_loads(monkey
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
     s = load_settings()
     assert s.embed_model == "e5" and s.llm_provider == "none" and s.rate_limit == (5, 60.0)
+
+
+@pytest.mark.parametrize("name,value", [("STORYBOT_RATE", "abc"), ("STORYBOT_RATE", "5/0"),
+                                        ("CHROMA_HEADERS", "{not json")])
+def test_malformed_rate_and_headers_are_config_errors(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_chroma_header_values_are_redacted_on_their_own(monkeypatch, capsys):
+    monkeypatch.setenv("CHROMA_HEADERS", '{"Authorization": "Bearer tok-123456"}')
+    setup_logging(load_settings(), "INFO")
+    log = logging.getLogger("redaction-test-2")
+    log.setLevel(logging.INFO)
+    log.info("sending Bearer tok-123456")
+    assert "tok-123456" not in capsys.readouterr().err
