@@ -173,13 +173,20 @@ def http_server(app: App, *, host: str = "127.0.0.1", port: int = 3000,
     class SlackRequests(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             target, _, query = self.path.partition("?")
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = self.headers.get("Content-Length") or "0"
             if target != path:
                 self._reply(404, "")
-            elif length > MAX_BODY:
+            elif not raw_length.isdigit():
+                self._reply(400, "")
+            elif int(raw_length) > MAX_BODY:
                 self._reply(413, "")
             else:
-                self._dispatch(self.rfile.read(length).decode("utf-8"), query)
+                try:
+                    body = self.rfile.read(int(raw_length)).decode("utf-8")
+                except UnicodeDecodeError:
+                    self._reply(400, "")
+                    return
+                self._dispatch(body, query)
 
         def _dispatch(self, body: str, query: str) -> None:
             headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in self.headers.items()}
@@ -522,9 +529,9 @@ def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:
     if asked_by:
         blocks += [_context(p) for p in _pieces(f"<@{asked_by}> asked: {escape(answer.question)}")]
     blocks += [_section(p) for p in _pieces(escape(answer.text))]
+    if answer.note:  # e.g. "your question was cut", shown for abstentions too
+        blocks += [_context(p) for p in _pieces(escape(answer.note))]
     if not answer.abstained:
-        if answer.note:
-            blocks += [_context(p) for p in _pieces(escape(answer.note))]
         for citation in answer.citations:
             blocks += [_context(p) for p in _pieces(_citation_text(citation))]
     return _pack(blocks, _feedback(answer.answer_id))

@@ -49,6 +49,10 @@ def test_dev_set_meets_the_bar(shared_answerer):
     ("What is Tim Cook's view on the deal?", "unmentioned"),
     ("How many iPhones did Apple sell in Europe in 2023?", "unmentioned"),
     ("Quel est le prix de l'action Apple ?", "unsaid"),
+    ("Combien Apple paie-t-il Alibaba ?", "unsaid"),
+    ("Qui a gagné le match hier soir ?", "off_topic"),
+    ("Donne-moi une recette de crêpes.", "off_topic"),
+    ("Raconte-moi une blague.", "off_topic"),
 ])
 def test_abstains_plainly_naming_the_closest_topic(shared_answerer, question, kind):
     a = shared_answerer.answer(question)

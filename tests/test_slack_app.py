@@ -782,3 +782,21 @@ def test_run_slack_names_a_token_slack_refuses(slack_settings, token):
         run_slack(revoked)
 
     assert token.upper() in str(err.value) and "revoked-42" not in str(err.value)
+
+
+def test_http_malformed_bodies_get_400_not_a_dropped_connection(http, answerer):
+    from http.client import HTTPConnection
+    from urllib.parse import urlparse
+
+    url = urlparse(http.url)
+    for headers, body in (({"Content-Length": "abc"}, b""), ({}, b"\xff\xfe not utf-8")):
+        conn = HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.putrequest("POST", url.path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", headers.get("Content-Length", str(len(body))))
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        assert conn.getresponse().status == 400
+        conn.close()
+    assert answerer.asked == []
