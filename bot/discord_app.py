@@ -14,7 +14,6 @@ import asyncio
 import concurrent.futures
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -24,6 +23,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from bot.recent import Recent
 from bot.errors import (
     APOLOGY,
     ConfigError,
@@ -311,31 +311,6 @@ def vote_view(answer_id: int) -> discord.ui.View:
 # --- the client -------------------------------------------------------------------------------
 
 
-class _Recent:
-    """A bounded map that forgets its oldest keys first, so memory stays flat however long
-    the bot runs."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._items: OrderedDict[int, str | None] = OrderedDict()
-
-    def get(self, key: int | None) -> str | None:
-        return None if key is None else self._items.get(key)
-
-    def put(self, key: int, value: str | None = None) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
-
-    def add(self, key: int) -> bool:
-        """Remember ``key``; True when it was not known yet."""
-        if key in self._items:
-            return False
-        self.put(key)
-        return True
-
-
 class _Tree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return _bot(interaction).first_sighting(interaction)
@@ -377,8 +352,8 @@ class StoryBotClient(discord.Client):
         _add_commands(self.tree, self)
         self.add_dynamic_items(VoteButton)
         # Message, thread or DM id -> the last question answered there (follow-up context).
-        self.conversations = _Recent(CONVERSATIONS_KEPT)
-        self._seen_interactions = _Recent(INTERACTIONS_KEPT)
+        self.conversations = Recent(CONVERSATIONS_KEPT)
+        self._seen_interactions = Recent(INTERACTIONS_KEPT)
         self._synced = False
         self._refreshing = False
 

@@ -2,7 +2,7 @@
 exception into a message that is safe to show a user."""
 from __future__ import annotations
 
-from index.errors import (  # noqa: F401  (re-exported: adapters import errors from here)
+from index.errors import (  # re-exported: adapters import every error type from here
     EmbedderMismatch,
     EmbedderUnavailable,
     NoStories,
@@ -11,6 +11,13 @@ from index.errors import (  # noqa: F401  (re-exported: adapters import errors f
     StoreUnavailable,
     StoryIndexError,
 )
+
+
+__all__ = [
+    "APOLOGY", "ConfigError", "EmbedderMismatch", "EmbedderUnavailable", "NoStories", "NotAllowed",
+    "RateLimited", "RefreshInProgress", "StoreLocked", "StoreUnavailable", "StoryIndexError",
+    "StorybotError", "user_message",
+]
 
 
 class StorybotError(Exception):

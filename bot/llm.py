@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
+
+import prompts
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def clean_answer(text: str) -> str:
 @lru_cache(maxsize=None)
 def load_prompt(name: str) -> string.Template:
     """A template from the ``prompts`` package (``prompts/<name>.txt``)."""
-    return string.Template(resources.files("prompts").joinpath(f"{name}.txt").read_text("utf-8"))
+    return prompts.template(name)
 
 
 # Our own delimiters must not be forgeable from inside the data they delimit.

@@ -17,8 +17,7 @@ import json
 import logging
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.recent import Recent
 from bot.config import Settings
 from bot.errors import ConfigError, RateLimited, RefreshInProgress, user_message
 from bot.ratelimit import RateLimiter
@@ -229,8 +229,8 @@ class SlackBot:
         self.answerer = answerer
         self.admins = set(settings.slack_admins)
         self.limiter = RateLimiter(*settings.rate_limit)
-        self.threads = _Recent(THREADS_KEPT)
-        self.seen_events = _Recent(EVENTS_KEPT)
+        self.threads = Recent(THREADS_KEPT)
+        self.seen_events = Recent(EVENTS_KEPT)
 
     def register(self, app: App) -> None:
         """Attach the middleware and listeners to ``app``."""
@@ -480,40 +480,6 @@ def _clean_question(text: str, bot_user_id: str | None = None) -> str:
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
-
-
-class _Recent:
-    """A bounded, thread-safe map that forgets its oldest keys first."""
-
-    def __init__(self, size: int):
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._put(key, value)
-
-    def add(self, key: Hashable) -> bool:
-        """Remember ``key``; False when it was already remembered (checked and set at once)."""
-        with self._lock:
-            if key in self._items:
-                return False
-            self._put(key, True)
-            return True
-
-    def _put(self, key: Hashable, value: Any) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-
-# --- rendering -------------------------------------------------------------------------------
 
 
 def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:

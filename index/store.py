@@ -22,7 +22,6 @@ processes share one index through a Chroma server (``HttpClient``).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket

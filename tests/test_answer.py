@@ -104,49 +104,51 @@ def test_short_follow_up_uses_the_previous_question(shared_answerer):
     assert_quotes_verbatim(a)
 
 
-def test_a_corrupted_stored_passage_is_never_quoted(tmp_path):
+@pytest.fixture
+def own_answerer(tmp_path):
+    """A real Answerer over a private index, for tests that change or log to it."""
     answerer = Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=STORIES, _env_file=None))
-    try:
-        answerer.ensure_index()
-        snap = answerer.store.snapshot()
-        cid = next(i for i, d in zip(snap.ids, snap.docs) if BAIDU in d)
-        assert answerer.answer("why not Baidu?").citations[0].chunk_id == cid
-        # someone edits the stored passage behind our back: that chunk is never quoted again
-        snap.chunks.update(ids=[cid], documents=[snap.docs[snap.pos[cid]].replace("Baidu", "Google")])
-        answerer.store.invalidate()
-        a = answerer.answer("why not Baidu?")
-        assert all(c.chunk_id != cid and "Google" not in c.quote for c in a.citations)
-        assert_quotes_verbatim(a)
-        # and if the stored story text itself no longer matches, nothing from it is quoted
-        story_id = snap.metas[0]["story"]
-        snap.stories.update(ids=[story_id], documents=[STORY_TEXT.replace("Tencent", "Samsung")])
-        answerer.store.invalidate()
-        a = answerer.answer("What went wrong with Tencent and ByteDance?")
-        assert all("Tencent" not in c.quote for c in a.citations)
-    finally:
-        answerer.close()
+    yield answerer
+    answerer.close()
 
 
-def test_answers_are_logged_and_votes_attach_to_them(tmp_path):
-    answerer = Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=STORIES, _env_file=None))
-    try:
-        a = answerer.answer("why not Baidu?", source="discord")
-        b = answerer.answer("What is Tim Cook's view?", source="slack")
-        answerer.answer("what is tim cook's view?  ", source="cli")
-        assert a.answer_id and b.answer_id and a.answer_id != b.answer_id
-        assert answerer.vote(a.answer_id, "u1", 1) and answerer.vote(a.answer_id, "u1", -1)
-        assert answerer.vote(a.answer_id, "u2", 1)
-        assert not answerer.vote(999999, "u1", 1)
-        assert answerer.answer_log.votes(a.answer_id) == (1, 1)  # u1 changed their vote
-        rep = answerer.answer_log.report()
-        assert rep["answers"] == 3 and rep["abstained"] == 2
-        assert rep["top_abstained"][0] == {"question": "what is tim cook's view?", "count": 2}
-        assert rep["by_source"] == {"discord": 1, "slack": 1, "cli": 1}
-        row = answerer.answer_log._db.execute("select citations, index_version from answers where id=?",
-                                              (a.answer_id,)).fetchone()
-        assert json.loads(row[0])[0].endswith("#4") and row[1] == a.index_version
-    finally:
-        answerer.close()
+def test_a_corrupted_stored_passage_is_never_quoted(own_answerer):
+    answerer = own_answerer
+    answerer.ensure_index()
+    snap = answerer.store.snapshot()
+    cid = next(i for i, d in zip(snap.ids, snap.docs) if BAIDU in d)
+    assert answerer.answer("why not Baidu?").citations[0].chunk_id == cid
+    # someone edits the stored passage behind our back: that chunk is never quoted again
+    snap.chunks.update(ids=[cid], documents=[snap.docs[snap.pos[cid]].replace("Baidu", "Google")])
+    answerer.store.invalidate()
+    a = answerer.answer("why not Baidu?")
+    assert all(c.chunk_id != cid and "Google" not in c.quote for c in a.citations)
+    assert_quotes_verbatim(a)
+    # and if the stored story text itself no longer matches, nothing from it is quoted
+    story_id = snap.metas[0]["story"]
+    snap.stories.update(ids=[story_id], documents=[STORY_TEXT.replace("Tencent", "Samsung")])
+    answerer.store.invalidate()
+    a = answerer.answer("What went wrong with Tencent and ByteDance?")
+    assert all("Tencent" not in c.quote for c in a.citations)
+
+
+def test_answers_are_logged_and_votes_attach_to_them(own_answerer):
+    answerer = own_answerer
+    a = answerer.answer("why not Baidu?", source="discord")
+    b = answerer.answer("What is Tim Cook's view?", source="slack")
+    answerer.answer("what is tim cook's view?  ", source="cli")
+    assert a.answer_id and b.answer_id and a.answer_id != b.answer_id
+    assert answerer.vote(a.answer_id, "u1", 1) and answerer.vote(a.answer_id, "u1", -1)
+    assert answerer.vote(a.answer_id, "u2", 1)
+    assert not answerer.vote(999999, "u1", 1)
+    assert answerer.answer_log.votes(a.answer_id) == (1, 1)  # u1 changed their vote
+    rep = answerer.answer_log.report()
+    assert rep["answers"] == 3 and rep["abstained"] == 2
+    assert rep["top_abstained"][0] == {"question": "what is tim cook's view?", "count": 2}
+    assert rep["by_source"] == {"discord": 1, "slack": 1, "cli": 1}
+    row = answerer.answer_log._db.execute("select citations, index_version from answers where id=?",
+                                          (a.answer_id,)).fetchone()
+    assert json.loads(row[0])[0].endswith("#4") and row[1] == a.index_version
 
 
 def test_story_prefix_restricts_the_question_to_one_story(shared_answerer):
@@ -156,16 +158,13 @@ def test_story_prefix_restricts_the_question_to_one_story(shared_answerer):
     assert b.abstained and b.citations == ()
 
 
-def test_an_invented_sentence_inside_a_stored_passage_disqualifies_it(tmp_path):
-    answerer = Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=STORIES, _env_file=None))
-    try:
-        answerer.ensure_index()
-        snap = answerer.store.snapshot()
-        cid = next(i for i, d in zip(snap.ids, snap.docs) if BAIDU in d)
-        doc = snap.docs[snap.pos[cid]]
-        snap.chunks.update(ids=[cid], documents=[doc + " Apple a versé 3 milliards de dollars à Alibaba."])
-        answerer.store.invalidate()
-        a = answerer.answer("why not Baidu?")
-        assert all(c.chunk_id != cid and "3 milliards" not in c.passage for c in a.citations)
-    finally:
-        answerer.close()
+def test_an_invented_sentence_inside_a_stored_passage_disqualifies_it(own_answerer):
+    answerer = own_answerer
+    answerer.ensure_index()
+    snap = answerer.store.snapshot()
+    cid = next(i for i, d in zip(snap.ids, snap.docs) if BAIDU in d)
+    doc = snap.docs[snap.pos[cid]]
+    snap.chunks.update(ids=[cid], documents=[doc + " Apple a versé 3 milliards de dollars à Alibaba."])
+    answerer.store.invalidate()
+    a = answerer.answer("why not Baidu?")
+    assert all(c.chunk_id != cid and "3 milliards" not in c.passage for c in a.citations)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.recent import Recent
 from bot.answer import Answerer
 from bot.config import load_settings
 from bot.discord_app import (
@@ -25,7 +26,6 @@ from bot.discord_app import (
     NOT_ALLOWED,
     REFRESHING,
     StoryBotClient,
-    _Recent,
     provisional,
     render,
     run_discord,
@@ -572,7 +572,7 @@ def test_render_escapes_markdown_in_quotes():
 
 
 def test_conversation_memory_forgets_the_oldest_first():
-    recent = _Recent(maxsize=2)
+    recent = Recent(maxsize=2)
     for key, question in [(1, "a?"), (2, "b?"), (1, "c?"), (3, "d?")]:
         recent.put(key, question)
     assert (recent.get(1), recent.get(2), recent.get(3)) == ("c?", None, "d?")

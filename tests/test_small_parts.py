@@ -41,7 +41,7 @@ def test_secrets_never_reach_the_log(monkeypatch, capsys):
     log.setLevel(logging.INFO)
     log.info("connecting with %s", token)
     try:
-        raise RuntimeError(f"bad auth xoxb-1234-secret")
+        raise RuntimeError("bad auth xoxb-1234-secret")
     except RuntimeError:
         log.exception("failed")
     err = capsys.readouterr().err

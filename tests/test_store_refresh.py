@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.embed import get_embedder
-from index.errors import EmbedderMismatch, NoStories, RefreshInProgress, StoreLocked
+from index.errors import EmbedderMismatch, NoStories, RefreshInProgress
 from index.refresh import Refresher
 from index.store import Store
 
