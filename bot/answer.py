@@ -10,6 +10,7 @@ falls back to the extractive answer.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -351,17 +352,20 @@ def _vocabulary(snap: Snapshot) -> tuple[set[str], set[str]]:
     return snap.cache["vocab"]
 
 
-def _idf(snap: Snapshot, token: str) -> float:
+def _doc_freq(snap: Snapshot) -> dict[str, int]:
+    """How many chunks hold each keyword token (built once per version)."""
     if "df" not in snap.cache:
         df: dict[str, int] = {}
         for doc in snap.docs:
             for t in set(tokenize(doc)):
                 df[t] = df.get(t, 0) + 1
         snap.cache["df"] = df
-    import math
+    return snap.cache["df"]
 
-    n = len(snap.docs)
-    return math.log(1 + (n - snap.cache["df"].get(token, 0) + 0.5) / (snap.cache["df"].get(token, 0) + 0.5))
+
+def _idf(snap: Snapshot, token: str) -> float:
+    df = _doc_freq(snap).get(token, 0)
+    return math.log(1 + (len(snap.docs) - df + 0.5) / (df + 0.5))
 
 
 def _overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
@@ -391,16 +395,12 @@ def _has_name(text: str, name_forms: list[list[str]]) -> bool:
 
 
 def _rare(snap: Snapshot, name: str, share: float = 0.25) -> bool:
-    """A name found in at most ``share`` of the chunks (at least one chunk allowed)."""
-    key = ("df", name)
-    if key not in snap.cache:
-        seqs = forms(name)
-        df = 0
-        for doc in snap.docs:
-            dw = set(words(doc))
-            df += any(seq and all(w in dw for w in seq) for seq in seqs)
-        snap.cache[key] = df <= max(1, share * len(snap.docs))
-    return snap.cache[key]
+    """A name found in at most ``share`` of the chunks (at least one chunk allowed), from
+    the per-version token counts: the chunks holding every word of a form are at most as
+    many as those holding its rarest word, so no question rescans the corpus."""
+    df = _doc_freq(snap)
+    counts = [min(df.get(t, 0) for t in toks) for toks in (tokenize(" ".join(seq)) for seq in forms(name)) if toks]
+    return max(counts, default=0) <= max(1, share * len(snap.docs))
 
 
 def is_follow_up(text: str) -> bool:

@@ -4,6 +4,7 @@ and pytest-socket (see pyproject) refuses connections beyond 127.0.0.1."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,13 @@ def copy_stories(dest: Path) -> Path:
     for f in STORIES.iterdir():
         shutil.copy(f, dest / f.name)
     return dest
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One call a chat adapter's fake core received: what the adapter passed to answer()."""
+
+    question: str
+    context: str | None
+    source: str
+    user: str | None

@@ -32,7 +32,7 @@ from bot.discord_app import (
 )
 from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
 from bot.types import Answer, Citation
-from tests.conftest import STORIES
+from tests.conftest import STORIES, Asked
 from tests.fake_discord import (
     APP_ID,
     CHANNEL_ID,
@@ -60,14 +60,6 @@ BAIDU = Citation(
     section="Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?",
     start=0, end=48, score=0.91,
 )
-
-
-@dataclass(frozen=True)
-class Asked:
-    question: str
-    context: str | None
-    source: str
-    user: str | None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -61,6 +60,7 @@ from bot.slack_app import (
 )
 from bot.types import Answer, Citation
 from index.refresh import RefreshReport
+from tests.conftest import Asked
 
 TITLE = "Apple s’associe à Alibaba pour développer l’IA sur iPhone en Chine"
 SECTION = "Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?"
@@ -69,14 +69,6 @@ GENERAL = "C0GENERAL"
 
 
 # --- the fake core -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Asked:
-    question: str
-    context: str | None
-    source: str
-    user: str | None
 
 
 class FakeAnswerer(Answerer):
