@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import prompts
+from bot.markup import plain
 from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, clean, detect_lang, forms, mentioned
 from bot.types import Answer, Citation
 from index.chunk import passage_text
@@ -163,6 +164,7 @@ class Answerer:
         """Answer one question from the stories. See the class docstring for the contract."""
         t0 = time.perf_counter()
         question = question if isinstance(question, str) else str(question or "")
+        question = plain(question)  # chat markup (mentions, links, emoji, quotes) is not the question
         if story is None:  # "story:<id> question" restricts any question to one story
             story, question = split_story_filter(question)
         q = analyse(question, self.max_question_chars)

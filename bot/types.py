@@ -34,7 +34,7 @@ class Answer:
 
     ``text`` carries ``[n]`` markers that refer to ``citations`` (numbered from 1). When
     ``abstained`` is true the story does not answer the question: ``text`` says so and
-    ``citations`` is empty.
+    ``citations`` is empty and ``confidence`` is "none".
     """
 
     question: str
@@ -48,6 +48,13 @@ class Answer:
     note: str | None = None
     answer_id: int | None = None
     closest_topic: str | None = None
+    # "high": answered; "low": on topic but below the answer bar, the closest passages are
+    # cited with a hedge; "none": refused (abstained). ``abstained`` is true only for "none".
+    confidence: str = "high"
+
+    def __post_init__(self):
+        if self.abstained and self.confidence != "none":  # a refusal is never "high" or "low"
+            object.__setattr__(self, "confidence", "none")
 
     def to_json(self) -> dict:
         """The stable JSON contract of ``storybot ask --json``."""
@@ -55,6 +62,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "citations": [
                 {
                     "n": c.n,

@@ -1,0 +1,72 @@
+"""Chat markup is not question text: ``plain(text)`` turns what Discord and Slack put in a
+message (mentions, channel links, custom emoji, ``<url|label>`` links, code fences, quoted
+earlier messages, emphasis markers, HTML entities) into the plain words a person asked.
+
+Every question goes through it in the core (``Answerer.answer``), so the CLI, Discord and
+Slack read a message the same way, and someone else's mention can never be taken for a name
+the story lacks. Hand-written: neither discord.py nor slack-sdk offers a parser from message
+markup to plain text (discord.py's ``clean_content`` needs a live guild cache and only swaps
+mentions for names; it does not drop them).
+"""
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# <@123>, <@!123>, <@&123> (Discord users / roles); <@U024BE7LH>, <@U024BE7LH|alice>, <!here>,
+# <!subteam^S123|@team> (Slack); <#123> and <#C024BE91L|general> (channels); <t:1700000000:R>.
+_MENTION = re.compile(r"<(?:@[!&]?|#|!|t:)[^<>\s]*>")
+_CUSTOM_EMOJI = re.compile(r"<a?:[\w~-]{1,64}:\d{5,25}>")  # Discord <:hmm:123...>, <a:dance:123...>
+_LABELLED_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>|\s]+\|([^<>]*)>")  # Slack <url|label>
+_BARE_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>\s]+>|\bhttps?://[^\s<>]+")
+_MD_LINK = re.compile(r"\[([^\]\n]{1,200})\]\(\s*<?https?://[^)\s]+>?\s*\)")  # [label](url)
+_SHORTCODE = re.compile(r"(?<![\w:]):[a-z0-9_+-]{1,40}:(?::skin-tone-\d:)?(?![\w:])", re.I)  # :thinking:
+_FENCE = re.compile(r"```(?:[\w+-]+\n)?(.*?)```", re.S)
+_EMPHASIS = re.compile(r"(\*\*|__|~~|\|\||`)")
+_QUOTE_LINE = re.compile(r"^\s*(?:>>>|>)\s?(.*)$")
+_AT_NAME = re.compile(r"(?<![\w.])@[\w.-]+")  # "@alice" typed by hand, "@here"
+_SPACE = re.compile(r"[ \t]+")
+
+
+def _is_emoji(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # symbols (So: 🤔 ✅), emoji modifiers (Sk: skin tones), and joiners/variation selectors
+    return cat == "So" or (cat == "Sk" and ord(ch) > 0x2000) or ch in "\u200d\ufe0f\ufe0e" or \
+        0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def plain(text: str) -> str:
+    """The words of a chat message, without its markup. Never raises; may return ""."""
+    if not text:
+        return ""
+    text = html.unescape(text) if "&" in text else text  # Slack escapes & < > as entities
+    french = _french_space(_MENTION.sub("", text))
+    text = _FENCE.sub(lambda m: " " + m.group(1) + " ", text)
+    lines = text.splitlines()
+    # A quoted earlier message ("> what they said") is context, not the question; if the
+    # whole message is a quote, the quote is the question.
+    quoted = [bool(_QUOTE_LINE.match(ln)) for ln in lines]
+    if any(quoted) and not all(q or not ln.strip() for q, ln in zip(quoted, lines)):
+        lines = [ln for q, ln in zip(quoted, lines) if not q]
+    else:
+        lines = [(_QUOTE_LINE.match(ln).group(1) if q else ln) for q, ln in zip(quoted, lines)]
+    text = "\n".join(lines)
+    text = _CUSTOM_EMOJI.sub(" ", text)
+    text = _LABELLED_LINK.sub(lambda m: " " + m.group(1) + " ", text)
+    text = _MENTION.sub(" ", text)
+    text = _AT_NAME.sub(" ", text)
+    text = _MD_LINK.sub(lambda m: m.group(1), text)
+    text = _BARE_LINK.sub(" ", text)
+    text = _SHORTCODE.sub(" ", text)
+    text = _EMPHASIS.sub("", text)
+    text = "".join(" " if _is_emoji(ch) else ch for ch in text)
+    text = _SPACE.sub(" ", text)
+    # "cc" / "ping" left dangling after the mentions they introduced went
+    text = re.sub(r"(?:^|\s)(?:cc|cc:|ping|/cc)\s*[,.;:]*\s*$", "", text.strip(), flags=re.I)
+    return re.sub(r"\s+([?!.,;:])(?=\s|$)", lambda m: (" " if m.group(1) in "?!:;" and french else "") + m.group(1), text).strip()
+
+
+def _french_space(text: str) -> bool:
+    """Keep French typography (a space before ? ! : ;) when the writer used it."""
+    return bool(re.search(r"\w [?!:;]", text))

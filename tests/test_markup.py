@@ -1,0 +1,38 @@
+"""Chat markup is not question text (bot/markup.py), and the core reads it so."""
+import pytest
+
+from bot.markup import plain
+
+CASES = [
+    ("Why not Baidu? cc <@123456789012345678>", "Why not Baidu?"),
+    ("<@U024BE7LH> why not Baidu? :thinking:", "why not Baidu?"),
+    ("<@!123456789012345678> why not Baidu?", "why not Baidu?"),
+    ("why not Baidu? <#C024BE91L|general> <:hmm:123456789012345678>", "why not Baidu?"),
+    ("why not Baidu? <a:dance:123456789012345678> <#123456789012345678>", "why not Baidu?"),
+    ("Pourquoi pas Baidu ? <@&998877665544332211>", "Pourquoi pas Baidu ?"),
+    ("> earlier message about Tencent\nwhy not Baidu?", "why not Baidu?"),
+    ("> why not Baidu?", "why not Baidu?"),
+    ("see <https://example.org/a|this article>: why not Baidu? 🤔👍🏽", "see this article: why not Baidu?"),
+    ("```why not Baidu?```", "why not Baidu?"),
+    ("**why** not ~~Tencent~~ Baidu? https://example.com/x", "why not Tencent Baidu?"),
+    ("[the article](https://example.org/x) why not Baidu?", "the article why not Baidu?"),
+    ("why not Baidu? cc @alice <!here>", "why not Baidu?"),
+    ("AT&amp;T &lt;3", "AT&T <3"),
+    ("10:30 and 2.5 and a@b.com", "10:30 and 2.5 and a@b.com"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize("raw,expected", CASES)
+def test_plain_drops_chat_markup(raw, expected):
+    assert plain(raw) == expected
+
+
+def test_someone_elses_mention_gets_the_same_answer(shared_answerer):
+    clean = shared_answerer.answer("Why not Baidu?")
+    assert not clean.abstained
+    for noisy in ("Why not Baidu? cc <@123456789012345678>", "<@U024BE7LH> Why not Baidu? <#C024BE91L|general>",
+                  "Why not Baidu? <:hmm:123456789012345678> <@&998877665544332211>"):
+        got = shared_answerer.answer(noisy)
+        assert (got.abstained, got.text, [c.quote for c in got.citations]) == \
+            (clean.abstained, clean.text, [c.quote for c in clean.citations]), noisy
