@@ -111,12 +111,55 @@ def check_citations(text: str, n_passages: int) -> tuple[int, ...]:
     return tuple(cited)
 
 
+# The other shapes real models write citations in, turned into "[n]" before the check.
+_FULLWIDTH = re.compile(r"[【〔［]\s*(\d{1,3}(?:\s*[,;、，]\s*\d{1,3})*)\s*[】〕］]")
+_FOOTNOTE = re.compile(r"\[\^(\d{1,3})\]")  # markdown footnotes: [^1]
+_LABELLED = re.compile(r"\[(?:passage|source|ref|doc|citation)\s*#?\s*(\d{1,3})\]", re.I)
+_BOLD = re.compile(r"(\*\*|__)(\[[\d,; ]+\])\1")  # **[1]**
+_PAREN = re.compile(r"(?<![\w(])\((\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\)")  # (1), (1, 2)
+# a closing list of sources: "Sources: [1], [2]", "Source : 1, 3", "**Sources:** 1", "References: [1]"
+_SOURCES = re.compile(r"\n*\s*(?:\*\*|__)?(?:sources?|references?|r[ée]f[ée]rences?|citations?)"
+                      r"\s*:?\s*(?:\*\*|__)?\s*:?\s*((?:\[?\d{1,3}\]?[\s,;.&et and]*)+)\s*$", re.I)
+_FOOTNOTE_DEFS = re.compile(r"\n\s*\[\^?\d{1,3}\]\s*:.*$", re.S)  # "[^1]: passage text" at the end
+
+
+def normalise_citations(text: str, n_passages: int) -> str:
+    """Rewrite the citation shapes models write (``[1][2]``, ``[1, 2]``, ``【1】``, ``(1)``,
+    ``[^1]``, ``[Passage 1]``, bold ``**[1]**``, a trailing "Sources:" list) as ``[n]`` so
+    the check sees what the model cited. ``(n)`` counts only for a passage number
+    (1..``n_passages``): "(2024)" or "(15)" in a sentence are not citations."""
+    text = _FOOTNOTE_DEFS.sub("", text)
+    text = _FULLWIDTH.sub(lambda m: "[" + re.sub(r"[、，;]", ",", m.group(1)) + "]", text)
+    text = _FOOTNOTE.sub(r"[\1]", text)
+    text = _LABELLED.sub(r"[\1]", text)
+    text = _BOLD.sub(r"\2", text)
+
+    def paren(m: re.Match) -> str:
+        nums = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        return f"[{', '.join(map(str, nums))}]" if all(1 <= n <= n_passages for n in nums) else m.group(0)
+
+    text = _PAREN.sub(paren, text)
+    m = _SOURCES.search(text)
+    if m:
+        nums = re.findall(r"\d{1,3}", m.group(1))
+        body = text[: m.start()].rstrip()
+        text = body + " " + "".join(f"[{n}]" for n in nums) if nums else body
+    return text
+
+
 def clean_answer(text: str) -> str:
     """The answer as shown: inline ``<think>`` blocks removed, grouped citations split
     (``[1, 3]`` -> ``[1][3]``), outer whitespace stripped."""
     text = _THINK.sub("", text)
     text = _CITE.sub(lambda m: "".join(f"[{int(p)}]" for p in re.split(r"[,;]", m.group(1))), text)
     return text.strip()
+
+
+def renumber(text: str, cited: tuple[int, ...]) -> str:
+    """``text`` with its citations renumbered in order of first use (``cited[0]`` becomes
+    ``[1]``...), so the citations shown are exactly the ones the answer uses."""
+    new = {old: i for i, old in enumerate(cited, 1)}
+    return _CITE.sub(lambda m: "".join(f"[{new[int(p)]}]" for p in re.split(r"[,;]", m.group(1))), text)
 
 
 # --- the prompt -----------------------------------------------------------------------------
@@ -334,7 +377,7 @@ class LLMWriter:
         started = time.monotonic()
         try:
             raw = self._stream(messages, on_text, started) if on_text else self._chat(messages)
-            text = clean_answer(raw)
+            text = clean_answer(normalise_citations(_THINK.sub("", raw), len(passages)))
             if not text:
                 raise LLMFailure("empty answer")
             cited = check_citations(text, len(passages))

@@ -7,6 +7,7 @@ first five characters (numbers stay whole), so cognates meet: "compatibility" an
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -65,8 +66,25 @@ class KeywordIndex:
         self.size = len(docs)
         self._bm25 = bm25s.BM25()
         tokens = [tokenize(d) or ["\u0000"] for d in docs]  # bm25s needs a token per doc
+        self._df: dict[str, int] = {}
         if docs:
             self._bm25.index(tokens, show_progress=False)
+            # bm25s keeps its scores as a token-major sparse matrix: the number of documents
+            # a token occurs in is the length of its row, so document frequencies (and the
+            # IDF bm25s itself uses) come from the index instead of a second count
+            indptr = np.asarray(self._bm25.scores["indptr"])
+            self._df = {t: int(indptr[i + 1] - indptr[i]) for t, i in self._bm25.vocab_dict.items()
+                        if i + 1 < len(indptr)}
+
+    def doc_freq(self, token: str) -> int:
+        """How many documents hold the keyword token ``token`` (0 when none)."""
+        return self._df.get(token, 0)
+
+    def idf(self, token: str) -> float:
+        """The token's inverse document frequency in bm25s' own (Lucene) form; a token no
+        document holds gets the highest value, as if it occurred in none."""
+        df = self._df.get(token, 0)
+        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""

@@ -4,21 +4,18 @@ A chunk's dense score is its best sentence's cosine to the question (sentence ve
 stored, nothing but the question is embedded): a short passage that answers precisely is
 not drowned by a long one that mentions many names. Candidates are the union of the best
 dense sentences' chunks and the best BM25 chunks; their fused score is
-``dense + KEYWORD_WEIGHT * bm25 / max(bm25)``. The weight was tuned on the dev questions
-plus 30 more written for this story (eval/): fused hit@1 .88 vs .82 dense alone, .68 BM25
-alone, .80 reciprocal rank fusion (see bench/ and the closing notes).
+``dense + keyword_weight * bm25 / max(bm25)`` (``index.tuning``).
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from index.store import Snapshot, Store
+from index.tuning import TUNING
 
-KEYWORD_WEIGHT = 0.03
 _STORY_FILTER = re.compile(r"^\s*story:(?P<id>[^\s\"'`]+)(?:\s+|$)", re.I)
 
 
@@ -92,7 +89,7 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
     # keyword
     kw = snap.keyword.scores(question)
     if story:
-        kw = np.where(_story_rows(snap) == story, kw, 0.0)
+        kw = np.where(snap.story_rows == story, kw, 0.0)
     top_kw = float(kw.max()) if kw.size else 0.0
     pool += [snap.ids[i] for i in _top(kw, n) if kw[i] > 0 and snap.ids[i] not in pool]
     pool = [cid for cid in pool if cid in snap.pos]
@@ -103,7 +100,7 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
         body = [h.dense for h in sentences.get(cid, []) if h.kind == "body"]
         dense = max(body) if body else 0.0
         keyword = float(kw[snap.pos[cid]])
-        fused = dense + KEYWORD_WEIGHT * (keyword / top_kw if top_kw > 0 else 0.0)
+        fused = dense + TUNING.keyword_weight * (keyword / top_kw if top_kw > 0 else 0.0)
         scored.append((fused, dense, keyword, cid))
     scored.sort(key=lambda t: (-t[0], t[3]))
     return [_passage(snap, cid, rank, fused, dense, keyword, tuple(sentences.get(cid, ())))
@@ -139,16 +136,8 @@ def _sentence_kind(snap: Snapshot, sentence_id: str) -> str | None:
     pos = snap.pos.get(cid)
     if pos is None or not i.isdigit():
         return None
-    spans = json.loads(snap.metas[pos]["sentences"])
+    spans = snap.spans[pos]
     return spans[int(i)][2] if int(i) < len(spans) else None
-
-
-def _story_rows(snap: Snapshot) -> np.ndarray:
-    """The story id of every chunk row, as an array (built once per version)."""
-    rows = snap.cache.get("story_rows")
-    if rows is None:
-        rows = snap.cache["story_rows"] = np.array([m["story"] for m in snap.metas], dtype=object)
-    return rows
 
 
 def _top(scores: np.ndarray, n: int) -> list[int]:
@@ -199,7 +188,7 @@ def score_sentences(snap: Snapshot, chunk_ids: list[str], q: np.ndarray) -> dict
     ids = []
     spans: dict[str, list] = {}
     for cid in chunk_ids:
-        sents = json.loads(snap.metas[snap.pos[cid]]["sentences"])
+        sents = snap.spans[snap.pos[cid]]
         spans[cid] = sents
         ids += [f"{cid}/{i}" for i in range(len(sents))]
     if not ids:

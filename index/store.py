@@ -22,14 +22,18 @@ processes share one index through a Chroma server (``HttpClient``).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +197,16 @@ class Version:
     built_at: float = 0.0
 
 
+Span = tuple[int, int, str]  # a sentence of a chunk: (start, end, kind) in the story text
+
+
 @dataclass
 class Snapshot:
-    """One version's read side, loaded once and shared by all questions on that version."""
+    """One version's read side, loaded once and shared by all questions on that version.
+
+    Everything derived from a version's text is a typed field computed once (on first use,
+    or at load for the sentence spans) and shared by every question on that version.
+    """
 
     version: Version
     chunks: Any
@@ -205,10 +216,80 @@ class Snapshot:
     docs: list[str]
     metas: list[dict]
     pos: dict[str, int] = field(default_factory=dict)
-    keyword: Any = None
-    cache: dict = field(default_factory=dict)  # per-version derived data (vocabulary, ...)
+    keyword: Any = None  # index.keyword.KeywordIndex
+    # per-version data a caller computes with its own model (e.g. vectors of the stories'
+    # names); ``derived(key, make)`` computes each entry once
+    _derived: dict = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.spans  # noqa: B018 - parsed at load, never per question
+
+    @cached_property
+    def spans(self) -> list[tuple[Span, ...]]:
+        """The sentence spans of every chunk row, parsed from the stored JSON once."""
+        return [tuple((int(s), int(e), str(k)) for s, e, k in json.loads(m.get("sentences") or "[]"))
+                for m in self.metas]
+
+    @cached_property
+    def story_ids(self) -> frozenset[str]:
+        return frozenset(m["story"] for m in self.metas)
+
+    @cached_property
+    def story_rows(self) -> np.ndarray:
+        """The story id of every chunk row, as an array (to mask keyword scores by story)."""
+        return np.array([m["story"] for m in self.metas], dtype=object)
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every folded word of the chunks and titles."""
+        from index.keyword import words
+
+        vocab: set[str] = set()
+        for doc, meta in zip(self.docs, self.metas):
+            vocab.update(words(doc))
+            vocab.update(words(meta.get("title", "")))
+        return frozenset(vocab)
+
+    @cached_property
+    def prefixes(self) -> frozenset[str]:
+        """The keyword-length prefixes of the vocabulary (so cognates meet)."""
+        from index.keyword import PREFIX
+
+        return frozenset(w[:PREFIX] for w in self.vocabulary if len(w) >= PREFIX)
+
+    @cached_property
+    def digits(self) -> frozenset[str]:
+        """Every run of digits in the chunks ("20 000" gives "20" and "000")."""
+        return frozenset(g for doc in self.docs for g in re.findall(r"\d+", doc))
+
+    @cached_property
+    def capitals(self) -> tuple[str, ...]:
+        """The capitalised words of the stories that are not sentence-initial (their names,
+        in the stories' own spelling), sorted."""
+        found: set[str] = set()
+        for doc in self.docs:
+            for m in _CAPITAL.finditer(doc):
+                found.add(m.group(1))
+        return tuple(sorted(found))
+
+    def doc_freq(self, token: str) -> int:
+        """How many chunks hold a keyword token (from the keyword index)."""
+        return self.keyword.doc_freq(token) if self.keyword is not None else 0
+
+    def idf(self, token: str) -> float:
+        """A keyword token's IDF, as the keyword index (bm25s) computes it."""
+        return self.keyword.idf(token) if self.keyword is not None else 0.0
+
+    def derived(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()`` computed once for this version under ``key`` (thread-safe)."""
+        with self._lock:
+            if key in self._derived:
+                return self._derived[key]
+        value = make()
+        with self._lock:
+            return self._derived.setdefault(key, value)
 
     def story_text(self, story_id: str) -> str | None:
         """The full text of a story (for quote verification), fetched once."""
@@ -221,6 +302,10 @@ class Snapshot:
             with self._lock:
                 self._texts[story_id] = text
         return text
+
+
+# a capitalised word after a lower-case word (not the first word of a sentence)
+_CAPITAL = re.compile(r"(?:(?<=[a-zà-ÿ0-9,;:»«)] )|(?<=[’']))([A-ZÀ-Ý][\w-]*\w)")
 
 
 def new_version_id() -> str:
