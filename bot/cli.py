@@ -255,20 +255,29 @@ def search(ctx, question, k, as_json):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics (and rows) as JSON.")
 @click.option("--rows", is_flag=True, help="Also list every question.")
+@click.option("--stories", "extra", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Add this folder's stories to the configured ones (repeatable); the index is then "
+                   "built in a temporary folder, for a multi-story evaluation.")
 @click.pass_context
-def eval_cmd(ctx, file, as_json, rows):
-    """Score answers on FILE (JSON lines with "q" and "gold"): hit@1, hit@3, MRR,
-    abstentions and latency."""
-    from bot.evaluate import evaluate, load_questions
+def eval_cmd(ctx, file, as_json, rows, extra):
+    """Score answers on FILE (JSON lines with "q" and "gold"): the answer's hit@1, hit@3
+    and MRR beside plain retrieval's top passage, high / low / none outcomes, refusals and
+    latency."""
+    import tempfile
+
+    from bot.evaluate import combined_stories, evaluate, load_questions
 
     questions = load_questions(file)
-    settings = _settings(ctx, log_answers=False)
-    answerer = _answerer(settings)
-    try:
-        _ensure_index(answerer)
-        result = evaluate(answerer, questions)
-    finally:
-        answerer.close()
+    with tempfile.TemporaryDirectory(prefix="storybot-eval-") as tmp:
+        overrides = {"log_answers": False}
+        if extra:
+            base = _settings(ctx, log_answers=False).stories_dir
+            overrides.update(stories_dir=combined_stories(base, list(extra), Path(tmp) / "stories"),
+                             data_dir=Path(tmp) / "data")
+        settings = _settings(ctx, **overrides)
+        with _answerer(settings) as answerer:
+            _ensure_index(answerer)
+            result = evaluate(answerer, questions)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return

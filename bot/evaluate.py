@@ -42,7 +42,16 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def evaluate(answerer, questions: list[dict]) -> dict:
-    """Answer every question and return the metrics and one row per question."""
+    """Answer every question and return the metrics and one row per question.
+
+    Besides the answer's own hit@k, each answerable question is also scored for plain
+    retrieval over the same index (``retrieval_hit@1``: the top passage of ``search``
+    holds the gold text), so the answer layer's effect is measured, not assumed. Outcomes
+    are counted by confidence: "high" (answered), "low" (hedged, closest passages cited),
+    "none" (refused).
+    """
+    from index.search import search
+
     rows = []
     for item in questions:
         t0 = time.perf_counter()
@@ -50,12 +59,19 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         ms = (time.perf_counter() - t0) * 1000
         gold = item.get("gold")
         rank = next((i + 1 for i, c in enumerate(ans.citations) if gold and gold in c.passage), None)
+        top = search(answerer.store, item["q"], k=1) if gold else []
         rows.append({"id": item.get("id"), "q": item["q"], "gold": gold, "abstained": ans.abstained,
-                     "rank": rank, "ms": round(ms, 1), "answer": ans.text})
+                     "confidence": ans.confidence, "rank": rank,
+                     "retrieval_rank1": bool(top and gold in top[0].text),
+                     "ms": round(ms, 1), "answer": ans.text})
     answerable = [r for r in rows if r["gold"]]
     unanswerable = [r for r in rows if not r["gold"]]
     n = len(answerable) or 1
     lat = [r["ms"] for r in rows]
+
+    def count(rs: list[dict], level: str) -> int:
+        return sum(r["confidence"] == level for r in rs)
+
     return {
         "questions": len(rows),
         "answerable": len(answerable),
@@ -63,6 +79,13 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         "hit@1": sum(r["rank"] == 1 for r in answerable) / n,
         "hit@3": sum(bool(r["rank"]) and r["rank"] <= 3 for r in answerable) / n,
         "mrr": sum(1 / r["rank"] for r in answerable if r["rank"]) / n,
+        "retrieval_hit@1": sum(r["retrieval_rank1"] for r in answerable) / n,
+        "answerable_high": count(answerable, "high"),
+        "answerable_low": count(answerable, "low"),
+        "answerable_none": count(answerable, "none"),
+        "unanswerable_high": count(unanswerable, "high"),
+        "unanswerable_low": count(unanswerable, "low"),
+        "unanswerable_none": count(unanswerable, "none"),
         "correct_abstentions": sum(r["abstained"] for r in unanswerable),
         "missed_abstentions": sum(not r["abstained"] for r in unanswerable),
         "wrong_abstentions": sum(r["abstained"] for r in answerable),
@@ -70,3 +93,20 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         "p95_ms": _pct(lat, 0.95),
         "rows": rows,
     }
+
+
+def combined_stories(base: Path, extra: list[Path], dest: Path) -> Path:
+    """A stories folder holding the stories of ``base`` and of every folder in ``extra``
+    (copied, keeping their paths below each folder, so story ids stay the same)."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for folder in [Path(base), *map(Path, extra)]:
+        if not folder.is_dir():
+            raise StorybotError(f"No stories folder {folder}.")
+        for f in folder.rglob("*"):
+            if f.is_file() and f.suffix.lower() in (".txt", ".md"):
+                target = dest / f.relative_to(folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, target)
+    return dest

@@ -80,17 +80,26 @@ def print_eval(result: dict, rows: bool = False) -> None:
     console = Console()
     if rows:
         t = Table(title="Questions")
-        for col in ("id", "question", "rank", "abstained", "ms"):
+        for col in ("id", "question", "rank", "confidence", "retrieval top-1", "ms"):
             t.add_column(col, overflow="fold")
         for r in result["rows"]:
-            t.add_row(str(r["id"]), r["q"], str(r["rank"] or "-"), "yes" if r["abstained"] else "",
+            top = ("yes" if r.get("retrieval_rank1") else "no") if r["gold"] else ""
+            t.add_row(str(r["id"]), r["q"], str(r["rank"] or "-"), r.get("confidence", ""), top,
                       f"{r['ms']:.0f}")
         console.print(t)
     t = Table(title=f"Evaluation: {result['answerable']} answerable, {result['unanswerable']} unanswerable")
     t.add_column("metric")
     t.add_column("value", justify="right")
-    for key in ("hit@1", "hit@3", "mrr"):
+    t.add_row("answer: first citation right (hit@1)", f"{result['hit@1']:.2f}")
+    if "retrieval_hit@1" in result:
+        t.add_row("plain retrieval: top passage right", f"{result['retrieval_hit@1']:.2f}")
+    for key in ("hit@3", "mrr"):
         t.add_row(key, f"{result[key]:.2f}")
+    if "answerable_high" in result:
+        t.add_row("answerable: high / low / none",
+                  f"{result['answerable_high']} / {result['answerable_low']} / {result['answerable_none']}")
+        t.add_row("unanswerable: high / low / none",
+                  f"{result['unanswerable_high']} / {result['unanswerable_low']} / {result['unanswerable_none']}")
     t.add_row("correct abstentions", f"{result['correct_abstentions']} / {result['unanswerable']}")
     t.add_row("wrong abstentions", f"{result['wrong_abstentions']} / {result['answerable']}")
     t.add_row("p50 latency", f"{result['p50_ms']:.0f} ms")
