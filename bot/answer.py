@@ -10,7 +10,6 @@ falls back to the extractive answer.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import replace
@@ -21,9 +20,11 @@ import prompts
 from bot.markup import plain
 from bot import decide
 from bot.decide import Pick
-from bot.question import Question, analyse, clean, detect_lang
+from bot.question import Question, analyse, clean
 from bot.types import Answer, Citation
+from index.calibrate import bars, calibrate
 from index.errors import StoreUnavailable, StoryIndexError
+from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
 from index.search import Passage, search, split_story_filter
 from index.store import Snapshot, Store
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FRENCH_MARGIN = 0.085  # added to min_score for a French question on a French story
-FRENCH_MARGIN_NAMED = 0.06  # ... when the question also names something specific to the story
-_FOLLOW_UP_START = re.compile(r"^(and|et|what about|how about|et pour|et concernant|also|aussi)\b", re.I)
 EXAMPLE_QUESTION = {"en": "Why not Baidu?", "fr": "Pourquoi pas Baidu ?"}
 
 
@@ -183,40 +181,73 @@ class Answerer:
             log.exception("retrieval failed")
             raise StoreUnavailable("The story index is unavailable right now; try again shortly.") from exc
 
-        result = self._extract(q, passages, snap)
+        resolved = decide.name_forms(q, snap, self.store.embedder)
+        if story is None and passages:
+            passages = self._pinned(retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
+        result = self._extract(q, passages, snap, resolved)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
-        if self.llm is not None and not answer.abstained:
+        if self.llm is not None and answer.confidence == "high":
             answer = self._write_with_llm(answer, on_text)
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
         return self._record(answer, source)
 
-    def _extract(self, q: Question, passages: list[Passage], snap: Snapshot) -> dict:
-        """The extractive answer, or an abstention: returns Answer fields."""
+    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float]:
+        """(off-topic bar, answer bar) for questions in ``lang`` about stories in
+        ``story_lang`` on this index version, as calibrated when it was built
+        (``index/calibrate.py``; an index built before that is calibrated on first use). A
+        language without a bank uses the default language's; with no calibration at all,
+        the configured ``min_score`` is the off-topic bar and the answer bar."""
+        def load() -> dict:
+            record = bars(self.store, snap.version.version)
+            if not record:
+                try:
+                    record = calibrate(self.store, snap.version.version,
+                                       snap.version.sentences or len(snap.ids) * 4, snap.story_langs)
+                except Exception:  # a reader that cannot write the record still answers
+                    log.warning("could not calibrate index %s", snap.version.version, exc_info=True)
+                    record = {}
+            return record
+
+        record = snap.derived("calibration", load)
+        key = lang if f"bank:{lang}" in record else DEFAULT
+        off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
+        high = float(record.get(f"answer:{key}:{story_lang}", off))
+        return off, max(off, high)
+
+    def _pinned(self, retrieval: str, qv, passages: list[Passage], snap: Snapshot, stories: set[str]) -> list[Passage]:
+        """Only the passages of the stories the question names (``decide.named_stories``);
+        when it names one story and retrieval brought others, that story is searched alone."""
+        if not stories or len(stories) == len(snap.story_ids) or all(p.story in stories for p in passages):
+            return passages
+        if len(stories) == 1:
+            kept = search(self.store, retrieval, k=TUNING.candidate_passages, snapshot=snap, query_vec=qv,
+                          story=next(iter(stories)))
+        else:
+            kept = [p for p in passages if p.story in stories]
+        return kept or passages
+
+    def _extract(self, q: Question, passages: list[Passage], snap: Snapshot,
+                 resolved: dict[str, decide.Forms | None]) -> dict:
+        """The extractive answer ("high"), the closest passages with a hedge ("low"), or a
+        refusal ("none"): returns Answer fields."""
         if not passages:
             return self._abstain("off_topic", q, None, snap)
         top = passages[0]
-        known = decide.known_names(q, snap)
-        supported = decide.keyword_supported(known, passages)
-        missing = decide.missing_facts(q, snap, known)
-        bar = self.min_score
-        if q.lang == "fr" and detect_lang(top.text) == "fr":
-            # A French question scores higher against anything in a French story (French
-            # chit-chat reaches 0.84 on the shipped story, English chit-chat 0.80; English on
-            # English stories shows no such lift: 0.75 off topic, 0.81 on) and shares false
-            # cognates with it ("gagné" ~ "gagner"): a higher bar, a little lower when the
-            # question names someone or something specific to the story.
-            named = any(decide.is_rare(snap, n) for n in known)
-            bar += FRENCH_MARGIN_NAMED if named else FRENCH_MARGIN
-        if top.dense < bar:
+        if q.request:  # an instruction to the bot, a request for its opinion, a poem...
+            return self._abstain("not_a_question", q, top, snap)
+        bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT)) for p in passages}
+        if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, decide.supported(q, resolved, passages, snap)):
             return self._abstain("off_topic", q, top, snap)
+        missing = decide.missing_facts(q, snap, resolved)
         if missing:  # on topic, but about someone or something the story never mentions
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
-        if not supported and top.dense < bar + TUNING.unsupported_margin:
-            return self._abstain("not_in_story", q, top, snap)
-
-        picks = decide.pick_sentences(q, passages, snap, top_k=self.top_k, min_dense=self.min_score - 0.02)
+        picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k)
         if not picks:
-            return self._abstain("not_in_story", q, top, snap)
+            if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
+                return self._abstain("not_in_story", q, top, snap)
+            return self._hedge(q, decide.closest(passages, snap))
+        if decide.confidence(top, bars[top.story][1]) == "low":
+            return self._hedge(q, picks)
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]
@@ -225,11 +256,19 @@ class Answerer:
         rest = [f"[{c.n}]" for c in citations[1 + len(extra):]]
         if rest:
             parts.append(prompts.render("see_also", q.lang, refs=", ".join(rest)))
-        return {"text": " ".join(parts), "abstained": False, "citations": tuple(citations)}
+        return {"text": " ".join(parts), "abstained": False, "citations": tuple(citations), "confidence": "high"}
+
+    def _hedge(self, q: Question, picks: list[Pick]) -> dict:
+        """On topic but below the answer bar: say so, and quote the closest passages."""
+        citations = [_citation(n, p) for n, p in enumerate(picks[:TUNING.hedge_citations], 1)]
+        if not citations:
+            return {"text": prompts.render("not_in_story", q.lang, topic=""), "abstained": True, "citations": ()}
+        text = prompts.render("low_confidence", q.lang) + " " + " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        return {"text": text, "abstained": False, "citations": tuple(citations), "confidence": "low"}
 
     def _abstain(self, kind: str, q: Question, top: Passage | None, snap: Snapshot, missing=()) -> dict:
         topic = (top.section or top.title) if top else (snap.metas[0]["title"] if snap.metas else "")
-        if kind == "off_topic":
+        if kind in ("off_topic", "not_a_question"):
             topic = top.title if top else topic
         values = {"topic": topic}
         if kind == "not_mentioned":
@@ -278,7 +317,7 @@ def _citation(n: int, pick: Pick) -> Citation:
 def is_follow_up(text: str) -> bool:
     """A question that leans on the previous one: "and Tencent?", "what about DeepSeek?",
     or one of very few words ("why?")."""
-    return decide.is_follow_up(text, _FOLLOW_UP_START)
+    return decide.is_follow_up(text)
 
 
 def _join(items, lang: str) -> str:

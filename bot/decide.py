@@ -4,7 +4,7 @@
 rule that decides what is cited, and whether the reply is an answer ("high"), a hedge with
 the closest passages ("low") or a refusal ("none"), lives here and is tested on its own
 (tests/test_decide.py). Numbers come from ``index.tuning.TUNING``; words from the
-per-language data files (``bot/lang/``).
+per-language data files (``index/lang/``).
 """
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot.question import CURRENCY, NUMBER, TIME, Question, forms, mentioned
+import numpy as np
+
+from bot.question import Question, forms, has_count, has_money, has_number, has_time, mentioned
 from index.chunk import passage_text
-from index.keyword import PREFIX, tokenize, words
+from index.keyword import PREFIX, fold, stopwords, tokenize, words
+from index.language import all_languages, normalise
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -35,13 +38,13 @@ class Pick:
 def carries(q: Question, text: str) -> bool:
     """Does a sentence carry the kind of fact the question asks for (an amount of money, a
     number, a date)?"""
-    if q.wants_money and not CURRENCY.search(text):
+    if q.wants_money and not has_money(text):
         return False
-    if q.wants_number and not q.wants_money and not NUMBER.search(text):
+    if q.wants_number and not q.wants_money and not has_number(text):
         return False
-    if q.wants_time and not TIME.search(text):
+    if q.wants_count and not q.wants_money and not has_count(text):
         return False
-    return True
+    return not (q.wants_time and not has_time(text))
 
 
 def number_in(number: str, snap: Snapshot) -> bool:
@@ -58,36 +61,128 @@ def has_name(text: str, name_forms: list[list[str]]) -> bool:
                for seq in name_forms)
 
 
-def is_rare(snap: Snapshot, name: str, share: float = TUNING.rare_name_share) -> bool:
-    """A name found in at most ``share`` of the chunks (at least one chunk allowed), from
-    the keyword index's document frequencies: the chunks holding every word of a form are
-    at most as many as those holding its rarest word, so no question rescans the corpus."""
-    counts = [min(snap.doc_freq(t) for t in toks)
-              for toks in (tokenize(" ".join(seq)) for seq in forms(name)) if toks]
-    return max(counts, default=0) <= max(1, share * len(snap.docs))
+# --- names -------------------------------------------------------------------------------
+Forms = list[list[str]]  # the folded word sequences a name takes in the stories
 
 
-def known_names(q: Question, snap: Snapshot) -> list[str]:
-    """The question's names that the stories mention."""
-    return [n for n in q.names if mentioned(n, snap.vocabulary, snap.prefixes)]
+def story_names(snap: Snapshot) -> tuple[str, ...]:
+    """The stories' capitalised words that can be names (stop words out)."""
+    stop = stopwords()
+    return tuple(w for w in snap.capitals if len(w) > 1 and fold(w) not in stop)
 
 
-def missing_facts(q: Question, snap: Snapshot, known: list[str]) -> list[str]:
+def match_across_languages(name: str, snap: Snapshot, embedder, t: Tuning = TUNING) -> str | None:
+    """The stories' capitalised word that a name they do not spell (Beijing, China) stands
+    for in another language (Pékin, Chine), or None: the embedding of the name against the
+    embeddings of the stories' capitalised words, computed once per index version; each
+    name's verdict is kept too, so only the first question naming it pays for an embedding."""
+    names = story_names(snap)
+    if not names:
+        return None
+    vectors = snap.derived(f"name_vectors:{embedder.name}", lambda: embedder.embed_passages(list(names)))
+    verdicts = snap.derived(f"name_verdicts:{embedder.name}", dict)
+    key = fold(name)
+    if key not in verdicts:
+        sims = vectors @ embedder.embed_passages([name])[0]
+        best = int(np.argmax(sims))
+        verdicts[key] = names[best] if float(sims[best]) >= t.name_match_cosine else None
+    return verdicts[key]
+
+
+def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -> dict[str, Forms | None]:
+    """For each name of the question, the word sequences it takes in the stories: its own
+    words (cognates by prefix: "America" ~ "Amérique"), or, with ``embedder``, the story's
+    word it stands for in another language ("Beijing" ~ "Pékin": ``match_across_languages``);
+    None when the stories never mention it."""
+    out: dict[str, Forms | None] = {}
+    for n in q.names:
+        if mentioned(n, snap.vocabulary, snap.prefixes):
+            out[n] = forms(n)
+        else:
+            match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
+            out[n] = [words(match)] if match else None
+    return out
+
+
+def missing_facts(q: Question, snap: Snapshot, resolved: dict[str, Forms | None]) -> list[str]:
     """Names and numbers of the question that the stories never mention."""
-    return [n for n in q.names if n not in known] + [n for n in q.numbers if not number_in(n, snap)]
+    return [n for n, f in resolved.items() if f is None] + [n for n in q.numbers if not number_in(n, snap)]
 
 
-def keyword_supported(known: list[str], passages: list[Passage], t: Tuning = TUNING) -> bool:
+def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
+    """(chunks holding one of the forms, chunks of the stories those chunks belong to),
+    from the keyword index's posting lists: no question rescans the corpus."""
+    chunks: set[int] = set()
+    for seq in seqs:
+        toks = tokenize(" ".join(seq))
+        if not toks or snap.keyword is None:
+            continue
+        found = set(snap.keyword.docs_with(toks[0]).tolist())
+        for tok in toks[1:]:
+            found &= set(snap.keyword.docs_with(tok).tolist())
+        chunks |= found
+    stories = {snap.metas[i]["story"] for i in chunks}
+    return len(chunks), sum(snap.story_sizes.get(s, 0) for s in stories)
+
+
+def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]:
+    """The stories that hold every name of the question the stories mention (all stories
+    when it names nothing): "How much does the Kelbridge tram cost?" is about the story
+    that names Kelbridge, however close another story's costs come."""
+    found = set(snap.story_ids)
+    for seqs in resolved.values():
+        if not seqs or snap.keyword is None:
+            continue
+        stories: set[str] = set()
+        for seq in seqs:
+            toks = tokenize(" ".join(seq))
+            if not toks:
+                continue
+            rows = set(snap.keyword.docs_with(toks[0]).tolist())
+            for tok in toks[1:]:
+                rows &= set(snap.keyword.docs_with(tok).tolist())
+            stories |= {snap.metas[i]["story"] for i in rows}
+        if stories & found:  # a name every story lacks by keyword (matched otherwise) narrows nothing
+            found &= stories
+    return found
+
+
+def is_rare(snap: Snapshot, seqs: Forms, t: Tuning = TUNING) -> bool:
+    """A name that sets passages apart: found in at most ``rare_name_share`` of the chunks
+    of the stories that mention it (one chunk always counts as rare). "FC Vallon" in a story
+    about FC Vallon is not rare, however many other stories the index holds."""
+    held, size = name_share(snap, seqs)
+    return held <= max(1, t.rare_name_share * size)
+
+
+# --- support -------------------------------------------------------------------------------
+def keyword_coverage(snap: Snapshot, question: str, passage: Passage) -> float:
+    """The IDF-weighted share of the question's keyword tokens that the passage holds
+    (0..1, whatever the corpus size: BM25 scores themselves grow with the corpus)."""
+    qtokens = set(tokenize(question))
+    total = sum(snap.idf(tok) for tok in qtokens)
+    if not total:
+        return 0.0
+    return keyword_overlap(snap, qtokens, passage.text) / total
+
+
+def supported(q: Question, resolved: dict[str, Forms | None], passages: list[Passage], snap: Snapshot,
+              t: Tuning = TUNING) -> bool:
     """Short sentences resemble almost any question a little, so a cosine alone lets
-    chit-chat through ("hello" scores 0.80). A question the story supports names something
-    in it or shares keywords with it."""
-    return bool(known) or max((p.keyword for p in passages), default=0.0) >= t.keyword_support
+    chit-chat through ("hello" scores 0.80). A question the stories support names something
+    in them or shares keywords with one of the passages retrieved for it."""
+    if any(resolved.values()):
+        return True
+    return max((keyword_coverage(snap, q.text, p) for p in passages), default=0.0) >= t.keyword_support
 
 
-def is_follow_up(text: str, starts: re.Pattern, t: Tuning = TUNING) -> bool:
-    """A question that leans on the previous one: "and Tencent?", "what about DeepSeek?",
-    or one of very few words ("why?")."""
-    return len(text.split()) <= t.follow_up_words or bool(starts.match(text))
+def is_follow_up(text: str, t: Tuning = TUNING) -> bool:
+    """A question that leans on the previous one: "and Tencent?", "what about DeepSeek?"
+    (openings from the language files), or one of very few words ("why?")."""
+    if len(text.split()) <= t.follow_up_words:
+        return True
+    folded = normalise(text)
+    return any(lang.follow_up is not None and lang.follow_up.match(folded) for lang in all_languages())
 
 
 # --- quotes ------------------------------------------------------------------------------
@@ -109,30 +204,30 @@ def keyword_overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
     return sum(snap.idf(t) for t in qtokens & set(tokenize(text)))
 
 
-def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, *, top_k: int,
-                   min_dense: float, t: Tuning = TUNING) -> list[Pick]:
+def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolved: dict[str, Forms | None],
+                   *, top_k: int, t: Tuning = TUNING) -> list[Pick]:
     """The best verified sentence of each passage that carries what the question asks
-    for, best first, at most ``top_k``, within ``see_also_margin`` of the best; [] when the
-    best sentence's cosine is below ``min_dense``."""
+    for, at most ``top_k``, within ``see_also_margin`` of the best, the retrieval top
+    passage's first (``retrieval_first``)."""
     # Only names that set passages apart earn a bonus: in a story about Apple and Alibaba,
     # "Apple" in the question says nothing about which sentence answers it.
-    rare = [n for n in q.names if is_rare(snap, n, t.rare_name_share)]
-    name_forms = [forms(n) for n in rare]
+    rare_forms = [f for f in resolved.values() if f and is_rare(snap, f, t)]
     best_per_passage: list[Pick] = []
     qtokens = set(tokenize(q.text))
     qmax = sum(snap.idf(tok) for tok in qtokens) or 1.0
     for p in passages:
         # A question about a specific name (one few passages mention) is answered only
-        # from passages that mention it: "When did Apple first approach Baidu?" must not
+        # from the top passage or passages that mention it: "When did Apple first approach Baidu?" must not
         # be answered by a dated sentence about something else.
-        if rare and not all(has_name(p.text, f) for f in name_forms):
+        # The retrieval top passage stays eligible (the answer layer adds to retrieval).
+        if p is not passages[0] and rare_forms and not all(has_name(p.text, f) for f in rare_forms):
             continue
         bonus = t.passage_kw * (p.score - p.dense)  # the passage's keyword share of the fused score
         options = []
         for s in p.sentences:
             if s.kind != "body" or not carries(q, s.text):
                 continue
-            hits = sum(has_name(s.text, f) for f in name_forms)
+            hits = sum(has_name(s.text, f) for f in rare_forms)
             kw = t.sent_kw * keyword_overlap(snap, qtokens, s.text) / qmax
             options.append(Pick(p, s, s.dense + bonus + kw + t.name_bonus * hits))
         options.sort(key=lambda o: -o.score)
@@ -141,7 +236,52 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, *, top_
                 best_per_passage.append(o)
                 break
     best_per_passage.sort(key=lambda o: -o.score)
-    if not best_per_passage or best_per_passage[0].sentence.dense < min_dense:
+    if not best_per_passage:
         return []
     best = best_per_passage[0].score
-    return [o for o in best_per_passage if o.score >= best - t.see_also_margin][:top_k]
+    kept = [o for o in best_per_passage if o.score >= best - t.see_also_margin][:top_k]
+    return retrieval_first(kept, best_per_passage, passages[0], t)
+
+
+def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tuning = TUNING) -> list[Pick]:
+    """The answer layer adds to retrieval, it does not overrule it: the retrieval top
+    passage's best sentence is cited first unless another passage's sentence beats it by
+    ``rerank_margin`` (or the top passage has no sentence that carries what is asked, or
+    lacks the question's rare name: then it has no pick at all)."""
+    mine = next((o for o in all_picks if o.passage.chunk_id == top.chunk_id), None)
+    if mine is None or not kept or kept[0] is mine or kept[0].score - mine.score >= t.rerank_margin:
+        return kept
+    return [mine] + [o for o in kept if o is not mine][: max(0, len(kept) - 1)]
+
+
+def off_topic(passages: list[Passage], off: dict[str, float], is_supported: bool) -> bool:
+    """Refuse as off topic: against every story retrieved, the question scores like the
+    off-topic bank (below that story's calibrated bar, ``off[story]``), and it names
+    nothing in the stories and shares no keyword with them."""
+    return not is_supported and all(p.dense < off[p.story] for p in passages)
+
+
+def confidence(top: Passage, high: float) -> str:
+    """"high" when the top passage scores at the calibrated answer bar (above nearly every
+    off-topic message against these stories), else "low": the closest passages, hedged."""
+    return "high" if top.dense >= high else "low"
+
+
+def closest(passages: list[Passage], snap: Snapshot, t: Tuning = TUNING) -> list[Pick]:
+    """The best verified body sentence of the first passages, in retrieval order (for a
+    hedged reply, when no sentence carries what was asked)."""
+    out = []
+    for p in passages:
+        for s in sorted((s for s in p.sentences if s.kind == "body"), key=lambda s: -s.dense):
+            if verified(snap, p, s):
+                out.append(Pick(p, s, s.dense))
+                break
+        if len(out) >= t.hedge_citations:
+            break
+    return out
+
+
+def absent_everywhere(q: Question, passages: list[Passage]) -> bool:
+    """The question asks for a kind of fact (an amount of money, a number, a date) that no
+    candidate passage carries at all: clear evidence the stories do not say."""
+    return not any(carries(q, p.text) for p in passages)

@@ -26,13 +26,12 @@ def fold(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
+    """bm25s' English and French stop words plus each language file's own (index/lang/)."""
     from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
 
-    extra = {"does", "did", "do", "has", "have", "had", "would", "could", "should", "will", "can",
-             "what", "which", "who", "whom", "whose", "why", "how", "when", "where",
-             "est", "sont", "ete", "fait", "quoi", "pourquoi", "comment", "quand", "quel",
-             "quelle", "quels", "quelles", "lequel", "laquelle", "combien", "ou", "qui", "que",
-             "story", "article", "say", "says", "said", "tell", "me", "about"}
+    from index.language import all_languages
+
+    extra = [w for lang in all_languages() for w in lang.stop_words]
     return frozenset(fold(w) for w in (*STOPWORDS_EN, *STOPWORDS_FRENCH, *extra))
 
 
@@ -75,6 +74,14 @@ class KeywordIndex:
             indptr = np.asarray(self._bm25.scores["indptr"])
             self._df = {t: int(indptr[i + 1] - indptr[i]) for t, i in self._bm25.vocab_dict.items()
                         if i + 1 < len(indptr)}
+
+    def docs_with(self, token: str) -> np.ndarray:
+        """The indices of the documents that hold ``token`` (from bm25s' sparse matrix)."""
+        i = self._bm25.vocab_dict.get(token) if self.size else None
+        if i is None or token not in self._df:
+            return np.zeros(0, dtype=np.int64)
+        indptr = self._bm25.scores["indptr"]
+        return np.asarray(self._bm25.scores["indices"][indptr[i]:indptr[i + 1]], dtype=np.int64)
 
     def doc_freq(self, token: str) -> int:
         """How many documents hold the keyword token ``token`` (0 when none)."""

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
 from index.errors import NoStories, RefreshInProgress
+from index.language import story_languages
 from index.sources import Problem, Story, read_stories
 from index.store import BATCH, Store, Version, new_version_id
 
@@ -220,6 +222,8 @@ class Refresher:
 
         # the swap: one meta write makes the new version live for every reader. A process
         # that answers questions loads the new version first, so none of them waits for it.
+        # the off-topic and answer bars of this version
+        calibrate(store, version, total_sents, story_languages((c.story.id, c.text) for c in chunks))
         live = Version(version, store.embedder.name, len(chunks), total_sents, len(stories), time.time())
         store.activate(live, store.load_version(live) if store.has_snapshot else None)
         store.delete_meta("building")

@@ -237,6 +237,21 @@ class Snapshot:
         return frozenset(m["story"] for m in self.metas)
 
     @cached_property
+    def story_langs(self) -> dict[str, str]:
+        """The language of every story (``index.language.story_languages``)."""
+        from index.language import story_languages
+
+        return story_languages((m["story"], d) for m, d in zip(self.metas, self.docs))
+
+    @cached_property
+    def story_sizes(self) -> dict[str, int]:
+        """How many chunks each story has."""
+        sizes: dict[str, int] = {}
+        for m in self.metas:
+            sizes[m["story"]] = sizes.get(m["story"], 0) + 1
+        return sizes
+
+    @cached_property
     def story_rows(self) -> np.ndarray:
         """The story id of every chunk row, as an array (to mask keyword scores by story)."""
         return np.array([m["story"] for m in self.metas], dtype=object)

@@ -1,0 +1,117 @@
+"""The bars that depend on the index, calibrated when a version is built.
+
+How high an off-topic question scores depends on the stories (a long story of short
+sentences resembles anything a little) and on the question's language (a French question
+scores higher against a French story than an English one does). Instead of constants
+measured on one story, each refresh scores the shipped off-topic banks
+(``index/data/offtopic_<lang>.txt``: generic messages that belong to no story, one file per
+language) against the new version and stores, per language, the quantiles of their best
+sentence scores that ``index.tuning.TUNING`` names, separately for the stories of each
+language (a French question scores higher against a French story than against an English
+one, so one bar per question language would refuse French questions about English stories):
+
+- ``offtopic``: questions scoring below it are off topic (refused);
+- ``answer``: questions scoring at or above it are answered with confidence, whatever
+  other evidence says.
+
+The record is stored as the meta record ``calibration:<version>``, beside the version it
+belongs to. The bank's vectors depend only on the embedder, so they are cached in a
+collection per embedder (``storybot_bank_<hash>``): a refresh does not embed them again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+
+import numpy as np
+
+from index.tuning import TUNING, Tuning
+
+log = logging.getLogger(__name__)
+
+META_KEY = "calibration:{version}"
+BANK_PREFIX = "storybot_bank_"
+
+
+def bank_languages() -> list[str]:
+    """The languages a shipped off-topic bank exists for (``offtopic_<lang>.txt``)."""
+    folder = resources.files("index") / "data"
+    return sorted(p.name[len("offtopic_"):-len(".txt")] for p in folder.iterdir()
+                  if p.name.startswith("offtopic_") and p.name.endswith(".txt"))
+
+
+def load_bank(lang: str) -> list[str]:
+    """The off-topic bank of a language: one message per line, ``#`` lines are comments."""
+    text = (resources.files("index") / "data" / f"offtopic_{lang}.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def bank_vectors(store, lines: list[str]) -> np.ndarray:
+    """Query vectors of ``lines``, embedded once per embedder and kept in a collection."""
+    name = BANK_PREFIX + hashlib.sha256(store.embedder.name.encode()).hexdigest()[:16]
+    coll = store.client.get_or_create_collection(name=name, embedding_function=store._ef,
+                                                 configuration={"hnsw": {"space": "cosine"}})
+    ids = [_key(t) for t in lines]
+    got = coll.get(ids=ids, include=["embeddings"])
+    have = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+    missing = [(i, t) for i, t in zip(ids, lines) if i not in have]
+    if missing:
+        vecs = [store.embedder.embed_query(t) for _, t in missing]
+        coll.upsert(ids=[i for i, _ in missing], documents=[t for _, t in missing],
+                    embeddings=[np.asarray(v, dtype=np.float32) for v in vecs])
+        have.update((i, np.asarray(v, dtype=np.float32)) for (i, _), v in zip(missing, vecs))
+    return np.stack([have[i] for i in ids])
+
+
+def top_scores(sents, vectors: np.ndarray, total: int, story_langs: dict[str, str],
+               depth: int) -> dict[str, np.ndarray]:
+    """Each vector's best cosine to a body sentence of each story language's stories
+    (``{story language: scores}``), from one query of the ``depth`` nearest sentences.
+    Headings are topics, not answers: the same rule retrieval uses. A language with no
+    sentence among the ``depth`` nearest gets the farthest one's score, an upper bound."""
+    n = max(1, min(total, depth))
+    res = sents.query(query_embeddings=list(vectors), n_results=n, include=["distances", "metadatas"])
+    langs = sorted(set(story_langs.values()))
+    out: dict[str, list[float]] = {lang: [] for lang in langs}
+    for dists, metas in zip(res["distances"], res["metadatas"]):
+        best: dict[str, float] = {}
+        for d, m in zip(dists, metas):
+            m = m or {}
+            lang = story_langs.get(m.get("story"))
+            if m.get("kind") == "body" and lang is not None and lang not in best:
+                best[lang] = 1.0 - d
+        floor = 1.0 - dists[-1] if dists else 0.0
+        for lang in langs:
+            out[lang].append(best.get(lang, floor))
+    return {lang: np.asarray(v, dtype=np.float32) for lang, v in out.items()}
+
+
+def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], t: Tuning = TUNING) -> dict:
+    """Score every shipped bank against ``version`` and store the bars (see the module
+    docstring) for each question language and story language, e.g. ``{"offtopic:en:fr":
+    0.80, "answer:en:fr": 0.82, ...}``. ``story_langs``: ``{story id: language}``
+    (``index.language.story_languages``)."""
+    _, sents, _ = store.collections_for(version)
+    record: dict = {"version": version}
+    for lang in bank_languages():
+        lines = [line for line in load_bank(lang) if any(ch.isalnum() for ch in line)]
+        if not lines:
+            continue
+        scores = top_scores(sents, bank_vectors(store, lines), sentences, story_langs, t.calibration_depth)
+        for story_lang, sc in scores.items():
+            record[f"offtopic:{lang}:{story_lang}"] = float(np.quantile(sc, t.offtopic_quantile))
+            record[f"answer:{lang}:{story_lang}"] = float(np.quantile(sc, t.answer_quantile))
+        record[f"bank:{lang}"] = len(lines)
+    store.set_meta(META_KEY.format(version=version), record)
+    log.info("calibrated %s: %s", version, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
+    return record
+
+
+def bars(store, version: str) -> dict:
+    """The stored calibration of ``version`` ({} for an index built before calibration)."""
+    return store.get_meta(META_KEY.format(version=version)) or {}

@@ -1,0 +1,162 @@
+"""Per-language vocabulary, read from data files: ``index/lang/<code>.toml``.
+
+Each file holds the words storybot reads questions with in one language: function words
+that identify it, stop words, words that are not names, the endings and lexicon of
+capitalised adjectives (demonyms), cue phrases for what a question asks for (money, a count,
+a date) and for messages that are not questions about the stories (instructions to the bot,
+requests for its opinion, creative writing). Adding a language means adding a file; no
+code names a word of any language.
+
+Phrases match whole words on accent-folded, lower-cased text; a word ending in ``*`` is a
+stem ("pay*"), a lone ``*`` stands for one to three words ("ignore * instructions").
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from index.keyword import fold
+
+DEFAULT = "en"
+
+
+def normalise(text: str) -> str:
+    """Accent-folded, lower-cased text with one kind of apostrophe, for cue matching."""
+    return fold(text).replace("’", "'")
+
+
+def phrase_pattern(phrases: list[str]) -> re.Pattern | None:
+    """One regex matching any of ``phrases`` as whole words (see the module docstring)."""
+    alts = []
+    for phrase in phrases:
+        parts = []
+        for tok in normalise(phrase).split():
+            if tok == "*":
+                parts.append(r"\S+(?:\s+\S+){0,2}")
+            elif tok.endswith("*"):
+                parts.append(re.escape(tok[:-1]) + r"\w*")
+            else:
+                parts.append(re.escape(tok))
+        if parts:
+            # whole words: a word boundary wherever the phrase starts or ends with a letter
+            # or digit ("£" in "£2.40" is matched, "an" in "plan" is not)
+            head = r"(?<!\w)" if re.match(r"\w", phrase) else ""
+            tail = r"(?!\w)" if re.search(r"[\w*]$", phrase) else ""
+            alts.append(head + r"\s+".join(parts) + tail)
+    if not alts:
+        return None
+    return re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")")
+
+
+@dataclass(frozen=True)
+class Language:
+    """The vocabulary of one language (see the module docstring)."""
+
+    code: str
+    hints: frozenset[str]
+    accents: str
+    space_before_punctuation: bool
+    follow_up: re.Pattern | None
+    stop_words: frozenset[str]
+    not_names: frozenset[str]
+    adjective_suffixes: tuple[str, ...]
+    adjectives: frozenset[str]
+    money_lead: re.Pattern | None
+    money_verbs: re.Pattern | None
+    money_nouns: re.Pattern | None
+    count: re.Pattern | None
+    things: re.Pattern | None
+    time: re.Pattern | None
+    instruction: re.Pattern | None
+    opinion: re.Pattern | None
+    creative: re.Pattern | None
+    currency: re.Pattern | None
+    number_words: re.Pattern | None
+    percent: re.Pattern | None
+    time_words: re.Pattern | None
+
+
+def codes() -> list[str]:
+    """The languages that have a vocabulary file."""
+    folder = resources.files("index") / "lang"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@lru_cache(maxsize=None)
+def load(code: str) -> Language:
+    """The vocabulary of language ``code`` (``KeyError`` when there is no file for it)."""
+    if code not in codes():
+        raise KeyError(code)
+    data = tomllib.loads((resources.files("index") / "lang" / f"{code}.toml").read_text(encoding="utf-8"))
+    names, ask, cues, facts = (data.get(k, {}) for k in ("names", "ask", "cues", "facts"))
+    words = lambda xs: frozenset(normalise(x) for x in xs)  # noqa: E731
+    return Language(
+        code=code,
+        hints=words(data.get("hints", [])),
+        accents=data.get("accents", ""),
+        space_before_punctuation=bool(data.get("space_before_punctuation", False)),
+        follow_up=re.compile(r"^(?:" + "|".join(re.escape(normalise(x)) for x in data["follow_up_starts"]) + r")\b")
+        if data.get("follow_up_starts") else None,
+        stop_words=words(data.get("stop_words", [])),
+        not_names=words(names.get("not_names", [])),
+        adjective_suffixes=tuple(normalise(x) for x in names.get("adjective_suffixes", [])),
+        adjectives=words(names.get("adjectives", [])),
+        money_lead=phrase_pattern(ask.get("money_lead", [])),
+        money_verbs=phrase_pattern(ask.get("money_verbs", [])),
+        money_nouns=phrase_pattern(ask.get("money_nouns", [])),
+        count=phrase_pattern(ask.get("count", [])),
+        things=phrase_pattern(ask.get("things", [])),
+        time=phrase_pattern(ask.get("time", [])),
+        instruction=phrase_pattern(cues.get("instruction", [])),
+        opinion=phrase_pattern(cues.get("opinion", [])),
+        creative=phrase_pattern(cues.get("creative", [])),
+        currency=phrase_pattern(facts.get("currency", [])),
+        number_words=phrase_pattern(facts.get("number_words", [])),
+        percent=phrase_pattern(facts.get("percent", [])),
+        time_words=phrase_pattern(facts.get("time_words", [])),
+    )
+
+
+def all_languages() -> list[Language]:
+    return [load(c) for c in codes()]
+
+
+def any_match(patterns: list[re.Pattern | None], text: str) -> bool:
+    """Whether one of ``patterns`` matches ``text`` (normalised here)."""
+    t = normalise(text)
+    return any(p is not None and p.search(t) for p in patterns)
+
+
+def detect(text: str) -> str:
+    """The language whose file's function words, accents and typography ``text`` shows
+    most (questions are short: a model would be no surer, and this costs nothing); the
+    default language on a tie."""
+    low = text.lower()
+    ws = re.findall(r"[a-zà-ÿ'-]+", low)
+    best, best_score = DEFAULT, 0
+    for lang in all_languages():
+        score = sum(w in lang.hints for w in ws)
+        if lang.accents:
+            score += 2 * sum(low.count(ch) for ch in lang.accents)
+        if lang.space_before_punctuation:
+            score += 2 * bool(re.search(r"\s[?!]$", text))
+        if score > best_score:
+            best, best_score = lang.code, score
+    return best
+
+
+STORY_SAMPLE = 2000  # characters of a story that tell its language
+
+
+def story_languages(pieces) -> dict[str, str]:
+    """``{story id: language}`` from ``(story id, text)`` pieces in story order: the
+    language of each story's first ``STORY_SAMPLE`` characters."""
+    sample: dict[str, str] = {}
+    for sid, text in pieces:
+        have = sample.get(sid, "")
+        if len(have) < STORY_SAMPLE:
+            sample[sid] = (have + " " + text)[:STORY_SAMPLE]
+    return {sid: detect(text) for sid, text in sample.items()}
