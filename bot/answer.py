@@ -191,8 +191,8 @@ class Answerer:
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
         return self._record(answer, source)
 
-    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float]:
-        """(off-topic bar, answer bar) for questions in ``lang`` about stories in
+    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float, float]:
+        """(off-topic bar, answer bar, answer bar without support) for questions in ``lang`` about stories in
         ``story_lang`` on this index version, as calibrated when it was built
         (``index/calibrate.py``; an index built before that is calibrated on first use). A
         language without a bank uses the default language's; with no calibration at all,
@@ -211,8 +211,8 @@ class Answerer:
         record = snap.derived("calibration", load)
         key = lang if f"bank:{lang}" in record else DEFAULT
         off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
-        high = float(record.get(f"answer:{key}:{story_lang}", off))
-        return off, max(off, high)
+        high = max(off, float(record.get(f"answer:{key}:{story_lang}", off)))
+        return off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
 
     def _pinned(self, retrieval: str, qv, passages: list[Passage], snap: Snapshot, stories: set[str]) -> list[Passage]:
         """Only the passages of the stories the question names (``decide.named_stories``);
@@ -236,7 +236,8 @@ class Answerer:
         if q.request:  # an instruction to the bot, a request for its opinion, a poem...
             return self._abstain("not_a_question", q, top, snap)
         bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT)) for p in passages}
-        if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, decide.supported(q, resolved, passages, snap)):
+        is_supported = decide.supported(q, resolved, passages, snap)
+        if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
             return self._abstain("off_topic", q, top, snap)
         missing = decide.missing_facts(q, snap, resolved)
         if missing:  # on topic, but about someone or something the story never mentions
@@ -246,7 +247,7 @@ class Answerer:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
             return self._hedge(q, decide.closest(passages, snap))
-        if decide.confidence(top, bars[top.story][1]) == "low":
+        if decide.confidence(top, *bars[top.story][1:], is_supported) == "low":
             return self._hedge(q, picks)
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score

@@ -261,10 +261,14 @@ def off_topic(passages: list[Passage], off: dict[str, float], is_supported: bool
     return not is_supported and all(p.dense < off[p.story] for p in passages)
 
 
-def confidence(top: Passage, high: float) -> str:
+def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool) -> str:
     """"high" when the top passage scores at the calibrated answer bar (above nearly every
-    off-topic message against these stories), else "low": the closest passages, hedged."""
-    return "high" if top.dense >= high else "low"
+    off-topic message against these stories) and the question names something in the
+    stories or shares keywords with them, or above every off-topic message without that
+    support; else "low": the closest passages, hedged."""
+    if is_supported:
+        return "high" if top.dense >= high else "low"
+    return "high" if top.dense > high_unsupported else "low"
 
 
 def closest(passages: list[Passage], snap: Snapshot, t: Tuning = TUNING) -> list[Pick]:

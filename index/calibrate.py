@@ -106,6 +106,7 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
         for story_lang, sc in scores.items():
             record[f"offtopic:{lang}:{story_lang}"] = float(np.quantile(sc, t.offtopic_quantile))
             record[f"answer:{lang}:{story_lang}"] = float(np.quantile(sc, t.answer_quantile))
+            record[f"answer_unsupported:{lang}:{story_lang}"] = float(np.quantile(sc, t.unsupported_quantile))
         record[f"bank:{lang}"] = len(lines)
     store.set_meta(META_KEY.format(version=version), record)
     log.info("calibrated %s: %s", version, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})

@@ -39,7 +39,7 @@ class Tuning:
     # --- deciding (bot/decide.py) ----------------------------------------------------------
     # a question "shares keywords" with its top passage when the passage holds this
     # IDF-weighted share of its keyword tokens
-    keyword_support: float = 0.3
+    keyword_support: float = 0.2
     # the retrieval top passage's sentence is cited first unless another beats it by this
     rerank_margin: float = 0.02
     # The off-topic bar of a question language and story language is this quantile of the
@@ -51,6 +51,8 @@ class Tuning:
     # .95 kept 52 of 56 answerable shipped-story questions and 31 of 36 multi-story ones
     # above it.
     answer_quantile: float = 0.95
+    # ... and for a question with no name or keyword support (cross-language paraphrases)
+    unsupported_quantile: float = 1.0
     # how many nearest sentences a bank message is scored against at calibration
     calibration_depth: int = 50
     # a question name absent from the stories matches one of their capitalised words across
