@@ -237,11 +237,11 @@ class Answerer:
             return self._abstain("not_a_question", q, top, snap)
         bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT)) for p in passages}
         is_supported = decide.supported(q, resolved, passages, snap)
+        missing = decide.missing_facts(q, snap, resolved)
+        if missing:  # about someone or something the stories never mention
+            return self._abstain("not_mentioned", q, top, snap, missing=missing)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
             return self._abstain("off_topic", q, top, snap)
-        missing = decide.missing_facts(q, snap, resolved)
-        if missing:  # on topic, but about someone or something the story never mentions
-            return self._abstain("not_mentioned", q, top, snap, missing=missing)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k)
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries

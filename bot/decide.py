@@ -254,11 +254,11 @@ def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tu
     return [mine] + [o for o in kept if o is not mine][: max(0, len(kept) - 1)]
 
 
-def off_topic(passages: list[Passage], off: dict[str, float], is_supported: bool) -> bool:
+def off_topic(passages: list[Passage], bar: dict[str, float], is_supported: bool) -> bool:
     """Refuse as off topic: against every story retrieved, the question scores like the
-    off-topic bank (below that story's calibrated bar, ``off[story]``), and it names
+    off-topic bank (at or below that story's calibrated bar, ``bar[story]``), and it names
     nothing in the stories and shares no keyword with them."""
-    return not is_supported and all(p.dense < off[p.story] for p in passages)
+    return not is_supported and all(p.dense <= bar[p.story] for p in passages)
 
 
 def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool) -> str:

@@ -391,3 +391,39 @@ def test_importing_the_module_does_not_import_llama_index():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).resolve().parent.parent))
     assert out.stdout.strip() == "False"
+
+
+# --- citation shapes real models write ----------------------------------------------------------
+
+@pytest.mark.parametrize("raw,shown,cited", [
+    ("Baidu failed [1][2].", "Baidu failed [1][2].", (1, 2)),
+    ("Baidu failed [1, 2].", "Baidu failed [1][2].", (1, 2)),
+    ("Baidu failed [1; 3].", "Baidu failed [1][3].", (1, 3)),
+    ("Baidu failed 【1】.", "Baidu failed [1].", (1,)),
+    ("Baidu failed【2、3】.", "Baidu failed[2][3].", (2, 3)),
+    ("Baidu failed (1).", "Baidu failed [1].", (1,)),
+    ("Baidu failed (1, 3).", "Baidu failed [1][3].", (1, 3)),
+    ("Baidu failed[^2].\n\n[^2]: Les modèles de Baidu...", "Baidu failed[2].", (2,)),
+    ("Baidu failed.\n\nSources: [1], [3]", "Baidu failed. [1][3]", (1, 3)),
+    ("Baidu failed.\n**Sources:** 2", "Baidu failed. [2]", (2,)),
+    ("Baidu failed.\nRéférences : [1] et [2]", "Baidu failed. [1][2]", (1, 2)),
+    ("Baidu failed **[1]**.", "Baidu failed [1].", (1,)),
+    ("Baidu failed [Passage 3].", "Baidu failed [3].", (3,)),
+    ("Sales fell in (2024) by (17) points [1].", "Sales fell in (2024) by (17) points [1].", (1,)),
+])
+def test_citation_shapes_are_normalised_before_the_check(fake, raw, shown, cited):
+    fake.script(Reply.answer(raw))
+    result = writer_for(fake).write(QUESTION, PASSAGES, "en")
+    assert (result.text, result.cited) == (shown, cited)
+
+
+def test_a_year_in_brackets_is_not_a_citation():
+    from bot.llm import normalise_citations
+
+    assert normalise_citations("In (2024) and (7), see (2).", 3) == "In (2024) and (7), see [2]."
+
+
+def test_renumber_follows_first_use():
+    from bot.llm import renumber
+
+    assert renumber("B [3] then A [1][3].", (3, 1)) == "B [1] then A [2][1]."
