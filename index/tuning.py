@@ -46,7 +46,7 @@ class Tuning:
     # off-topic bank's top scores against that language's stories in the index (the banks:
     # index/data/offtopic_<lang>.txt, 128-130 messages each); a question below it with no
     # name or keyword support is refused, one with support gets the closest passages.
-    offtopic_quantile: float = 0.9
+    offtopic_quantile: float = 0.95
     # The answer bar ("high" vs "low"): this quantile of the same scores. Tuning sets:
     # .95 kept 52 of 56 answerable shipped-story questions and 31 of 36 multi-story ones
     # above it.

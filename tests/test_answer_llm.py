@@ -81,11 +81,12 @@ def test_streaming_reaches_the_callback(answerer, llm_server):
 
 def test_only_the_passages_the_llm_cites_are_shown(answerer, llm_server):
     llm_server.reset()
-    extractive = answerer.answer("What went wrong with Tencent and ByteDance?")
+    question = "What data does Alibaba give Apple access to?"
+    extractive = answerer.answer(question)
     assert len(extractive.citations) >= 2  # the LLM is given several passages...
     second = extractive.citations[1]
     llm_server.script(Reply.answer(f"See this passage [{second.n}]."))
-    a = answerer.answer("What went wrong with Tencent and ByteDance?")
+    a = answerer.answer(question)
     assert a.mode == "llm"
     # ... and the reply shows only the one it used, renumbered from 1
     assert a.text == "See this passage [1]."

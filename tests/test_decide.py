@@ -1,0 +1,192 @@
+"""The decision rules one by one, on a small snapshot built in memory (two stories, four
+chunks) with the real keyword index; name matching across languages with the real e5 model."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot import decide
+from bot.question import analyse
+from index.keyword import KeywordIndex
+from index.search import Passage, SentenceHit
+from index.store import Snapshot, Version
+
+STORIES = {
+    "tram": "Councillors voted 41 to 17 for the Kelbridge tram. The approved budget is £412 million.\n"
+            "Kelbridge trams will run every six minutes. The line opens in 2030.",
+    "apple": "Les premières discussions avec Baidu ont échoué. Apple a choisi Alibaba à Pékin, en Chine.\n"
+             "Les ventes d’iPhone ont chuté de 17 % en 2024. Alibaba compte 500 000 commerçants.",
+}
+
+
+class _Stories:
+    """The one call ``Snapshot.story_text`` makes on the stories collection."""
+
+    def get(self, ids, include):
+        return {"ids": [i for i in ids if i in STORIES], "documents": [STORIES[i] for i in ids if i in STORIES]}
+
+
+def _chunks():
+    out = []
+    for story, text in STORIES.items():
+        start = 0
+        for n, para in enumerate(text.split("\n")):
+            spans, pos = [], start
+            for sent in para.split(". "):
+                sent = sent if sent.endswith(".") else sent + "."
+                i = text.index(sent, pos)
+                spans.append([i, i + len(sent), "body"])
+                pos = i + len(sent)
+            out.append((f"{story}#{n}", para, {"story": story, "title": story, "section": "", "paragraph": n,
+                                               "start": start, "end": start + len(para),
+                                               "sentences": json.dumps(spans)}))
+            start += len(para) + 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def snap():
+    rows = _chunks()
+    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), [r[0] for r in rows], [r[1] for r in rows],
+                 [r[2] for r in rows], {r[0]: i for i, r in enumerate(rows)})
+    s.keyword = KeywordIndex(s.docs)
+    return s
+
+
+def passage(snap, cid, dense, rank=1, score=None):
+    i = snap.pos[cid]
+    text = STORIES[snap.metas[i]["story"]]
+    hits = tuple(SentenceHit(a, b, text[a:b], k, dense - 0.01 * j) for j, (a, b, k) in enumerate(snap.spans[i]))
+    return Passage(cid, snap.docs[i], snap.metas[i]["story"], "t", None, 0, 0, 0,
+                   score if score is not None else dense, dense, 0.0, rank, hits)
+
+
+def test_spans_are_parsed_once_at_load(snap):
+    assert snap.spans[0][0][2] == "body" and len(snap.spans) == 4
+    assert snap.story_sizes == {"tram": 2, "apple": 2}
+    assert snap.story_langs == {"tram": "en", "apple": "fr"}
+
+
+def test_idf_and_document_frequencies_come_from_the_keyword_index(snap):
+    assert snap.doc_freq("kelbr") == 2 and snap.doc_freq("baidu") == 1 and snap.doc_freq("nothing") == 0
+    assert snap.idf("baidu") > snap.idf("kelbr") > 0
+
+
+def test_a_sentence_carries_what_is_asked(snap):
+    assert decide.carries(analyse("How much does the tram cost?", 100), "The approved budget is £412 million.")
+    assert not decide.carries(analyse("How much does the tram cost?", 100), "Councillors voted 41 to 17.")
+    assert decide.carries(analyse("When does the line open?", 100), "The line opens in 2030.")
+    assert not decide.carries(analyse("How many iPhones were sold?", 100), "Les ventes ont chuté de 17 %.")
+    assert decide.carries(analyse("How many merchants use it?", 100), "Alibaba compte 500 000 commerçants.")
+
+
+def test_numbers_are_found_by_digit_groups(snap):
+    assert decide.number_in("500,000", snap) and decide.number_in("2030", snap)
+    assert not decide.number_in("2023", snap)
+
+
+def test_names_are_rare_within_the_stories_that_hold_them(snap):
+    # Kelbridge is in every chunk of its story: it sets no passage apart there
+    assert not decide.is_rare(snap, [["kelbridge"]])
+    # Baidu is in one chunk of two
+    held, size = decide.name_share(snap, [["baidu"]])
+    assert (held, size) == (1, 2)
+
+
+def test_a_question_is_pinned_to_the_story_it_names(snap):
+    q = analyse("What is the budget of the Kelbridge tram?", 100)
+    resolved = decide.name_forms(q, snap)
+    assert resolved == {"Kelbridge": [["kelbridge"]]}
+    assert decide.named_stories(snap, resolved) == {"tram"}
+    assert decide.named_stories(snap, {}) == {"tram", "apple"}
+
+
+def test_missing_names_and_numbers(snap):
+    q = analyse("What did Tim Cook say about Baidu in 2023?", 100)
+    resolved = decide.name_forms(q, snap)
+    assert decide.missing_facts(q, snap, resolved) == ["Tim Cook", "2023"]
+
+
+def test_support_needs_a_name_or_shared_keywords(snap):
+    tram = [passage(snap, "tram#0", 0.8)]
+    q = analyse("how did councillors vote on the tram?", 100)
+    assert decide.keyword_coverage(snap, q.text, tram[0]) > 0.5
+    assert decide.supported(q, {}, tram, snap)
+    chat = analyse("what a lovely day it is", 100)
+    assert not decide.supported(chat, {}, tram, snap)
+    assert decide.supported(chat, {"Baidu": [["baidu"]]}, tram, snap)
+
+
+def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
+    ps = [passage(snap, "tram#0", 0.80), passage(snap, "apple#0", 0.83, rank=2)]
+    bars = {"tram": 0.81, "apple": 0.85}
+    assert decide.off_topic(ps, bars, is_supported=False)
+    assert not decide.off_topic(ps, bars, is_supported=True)
+    assert not decide.off_topic(ps, {"tram": 0.79, "apple": 0.85}, is_supported=False)
+
+
+def test_confidence_follows_the_calibrated_bars(snap):
+    top = passage(snap, "tram#0", 0.84)
+    assert decide.confidence(top, 0.83, 0.86, is_supported=True) == "high"
+    assert decide.confidence(top, 0.85, 0.86, is_supported=True) == "low"
+    assert decide.confidence(top, 0.80, 0.86, is_supported=False) == "low"
+    assert decide.confidence(top, 0.80, 0.83, is_supported=False) == "high"
+
+
+def test_the_retrieval_top_passage_is_cited_first_unless_clearly_beaten(snap):
+    top = passage(snap, "tram#0", 0.84)
+    other = passage(snap, "tram#1", 0.83, rank=2)
+    mine, theirs = decide.Pick(top, top.sentences[0], 0.85), decide.Pick(other, other.sentences[0], 0.86)
+    assert decide.retrieval_first([theirs, mine], [theirs, mine], top) == [mine, theirs]
+    far = decide.Pick(other, other.sentences[0], 0.90)
+    assert decide.retrieval_first([far, mine], [far, mine], top) == [far, mine]
+    # a top passage with no pick (it lacks what is asked) does not hold the first place
+    assert decide.retrieval_first([theirs], [theirs], top) == [theirs]
+
+
+def test_picks_keep_the_top_passage_even_without_the_rare_name(snap):
+    q = analyse("Why did the talks with Baidu fail?", 100)
+    resolved = decide.name_forms(q, snap)
+    top, other = passage(snap, "apple#1", 0.85), passage(snap, "apple#0", 0.84, rank=2)
+    picks = decide.pick_sentences(q, [top, other], snap, resolved, top_k=3)
+    assert picks[0].passage is top  # retrieval's first, although only the other names Baidu
+    # a passage that is not the top one must name it
+    third = passage(snap, "tram#0", 0.83, rank=3)
+    assert all(p.passage is not third for p in decide.pick_sentences(q, [top, other, third], snap, resolved,
+                                                                       top_k=3))
+
+
+def test_a_fact_kind_no_candidate_carries(snap):
+    ps = [passage(snap, "apple#0", 0.85)]
+    assert decide.absent_everywhere(analyse("How much did Apple pay?", 100), ps)
+    assert not decide.absent_everywhere(analyse("How much did Apple pay?", 100), [passage(snap, "tram#0", 0.8)])
+
+
+def test_closest_quotes_are_verified_against_the_story(snap):
+    ps = [passage(snap, "tram#0", 0.8), passage(snap, "apple#0", 0.79, rank=2), passage(snap, "apple#1", 0.7, 3)]
+    picks = decide.closest(ps, snap)
+    assert len(picks) == 2 and all(STORIES[p.passage.story][p.sentence.start:p.sentence.end] == p.sentence.text
+                                   for p in picks)
+
+
+@pytest.mark.parametrize("text,follows", [
+    ("and Tencent?", True), ("what about DeepSeek then?", True), ("et pour Tencent ?", True),
+    ("why?", True), ("Why did Apple choose Alibaba over Baidu?", False),
+])
+def test_follow_ups(text, follows):
+    assert decide.is_follow_up(text) is follows
+
+
+def test_names_match_across_languages_through_the_embedding_model(snap):
+    from index.embed import get_embedder
+
+    e5 = get_embedder("e5")
+    assert decide.match_across_languages("China", snap, e5) == "Chine"
+    assert decide.match_across_languages("Samsung", snap, e5) is None
+    assert decide.match_across_languages("Tim Cook", snap, e5) is None
+    q = analyse("How did iPhone sales in China change?", 100)
+    assert decide.name_forms(q, snap, e5)["China"] == [["chine"]]
+    assert "Pékin" in decide.story_names(snap)
+    # the stories' own capitalised words are embedded once per version, verdicts kept
+    assert any(k.startswith("name_vectors:") for k in snap._derived)
