@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-QUESTION_FILES = [ROOT / "eval" / "dev_questions.jsonl", ROOT / "eval" / "extra_questions.jsonl"]
+QUESTION_FILES = [ROOT / "eval" / f"{name}_questions.jsonl" for name in ("dev", "extra", "fresh")]
 
 
 def pct(values, q):
@@ -64,7 +64,7 @@ def warm(data: Path, rounds: int):
     a = Answerer.from_settings(load_settings(data_dir=data, log_answers=False, _env_file=None))
     qs = questions()
     a.answer("warm up")
-    lat, hits, n = [], 0, 0
+    lat, hits, n, high = [], 0, 0, 0
     for r in range(rounds):
         for q in qs:
             t0 = time.perf_counter()
@@ -73,8 +73,9 @@ def warm(data: Path, rounds: int):
             if r == 0 and q["gold"]:
                 n += 1
                 hits += bool(ans.citations) and q["gold"] in ans.citations[0].passage
+                high += ans.confidence == "high"
     a.close()
-    return lat, hits / n
+    return lat, hits / n, high / n
 
 
 def tutorial(tmp: Path):
@@ -119,7 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         cold_t, peak = cold(data, args.cold_runs)
-        warm_lat, hit1 = warm(data, args.warm_rounds)
+        warm_lat, hit1, high = warm(data, args.warm_rounds)
         t = Table(title=f"storybot ask ({len(questions())} questions from eval/)")
         for col in ("measure", "value", "target"):
             t.add_column(col, justify="right" if col != "measure" else "left")
@@ -128,6 +129,7 @@ def main() -> None:
         t.add_row("warm question → answer p50", f"{pct(warm_lat, .5):.1f} ms", "≤ 20 ms")
         t.add_row("warm question → answer p95", f"{pct(warm_lat, .95):.1f} ms", "≤ 40 ms")
         t.add_row("hit@1 (answerable questions)", f"{hit1:.2f}", "")
+        t.add_row("answered with confidence (\"high\", answerable)", f"{high:.2f}", "≥ 0.85")
         console.print(t)
         if args.no_tutorial:
             return

@@ -1,11 +1,21 @@
 """The answering core: ``Answerer.answer(question) -> Answer``. Knows nothing of chat platforms.
 
-Extractive by default: the answer is the story's own sentence(s) that answer the question,
-each with a numbered citation whose quote is checked, character for character, against the
-stored story before it is shown. When the story does not answer, the core says so, names
-the closest topic it does cover, and cites nothing. With an LLM configured, the LLM writes
-the answer in the asker's language from the same cited passages (bot/llm.py); any fault
-falls back to the extractive answer.
+The flow: analyse the question (bot/question.py) -> retrieve (index/search.py) -> decide
+(bot/decide.py) -> compose -> verify. Three outcomes (``Answer.confidence``):
+
+- "high": the story's own sentence(s) that answer, each with a numbered citation whose
+  quote is checked, character for character, against the stored story before it is shown;
+  the retrieval top passage's sentence comes first unless it lacks what is asked.
+- "low": on topic, but below the answer bar calibrated for this index (index/calibrate.py):
+  "The story may not say this directly; the closest passages:" and up to two verified quotes.
+- "none": refused, citing nothing: off topic, about names or numbers the stories never
+  mention, asking for a kind of fact (an amount, a count, a date) no passage carries, or
+  not a question about the stories (an instruction to the bot, a request for its opinion,
+  a poem): the reply names the closest topic the stories do cover.
+
+With an LLM configured, the LLM writes "high" answers in the asker's language from the same
+cited passages (bot/llm.py), and only the passages it cites are shown; any fault falls back
+to the extractive answer.
 """
 from __future__ import annotations
 
@@ -51,7 +61,8 @@ class Answerer:
       ``on_text(text_so_far)`` receives a streamed LLM answer as it grows (provisional: the
       returned Answer is what to show in the end), called on the worker thread. Raises ``index.errors.StoryIndexError`` subclasses (safe messages) when the
       index is unavailable. Never raises for bad questions: empty / huge / odd input gets an
-      Answer whose text explains (``abstained=True``, no citations).
+      Answer whose text explains (``abstained=True``, no citations). ``Answer.confidence``
+      is "high", "low" or "none" (see the module docstring).
     - ``refresh(full=False, progress=None) -> RefreshReport``: re-reads the stories and swaps
       the new index in at once; questions keep being answered from the old index meanwhile.
       Raises ``RefreshInProgress`` if a refresh is already running.
@@ -301,7 +312,8 @@ class Answerer:
             rid = self.answer_log.record(
                 question=answer.question, abstained=answer.abstained,
                 citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
-                index_version=answer.index_version, mode=answer.mode, source=source)
+                index_version=answer.index_version, mode=answer.mode, source=source,
+                confidence=answer.confidence)
         except Exception:  # the log must never cost the user their answer
             log.exception("could not write the answer log")
             return answer

@@ -42,16 +42,20 @@ class AnswerLog:
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
         self._db.execute("pragma journal_mode=wal")
         self._db.executescript(_SCHEMA)
+        # "high" | "low" | "none" (core issue 14); to fold into the log's migrations
+        if "confidence" not in {r[1] for r in self._db.execute("pragma table_info(answers)")}:
+            self._db.execute("alter table answers add column confidence text not null default 'high'")
 
     def record(self, *, question: str, abstained: bool, citations: list[str], took_ms: float,
-               index_version: str, mode: str, source: str) -> int:
+               index_version: str, mode: str, source: str, confidence: str | None = None) -> int:
         """Append one answer; returns its id (the handle votes refer to)."""
+        confidence = confidence or ("none" if abstained else "high")
         with self._lock, self._db:
             cur = self._db.execute(
-                "insert into answers (ts, question, abstained, citations, took_ms, index_version, mode, source)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into answers (ts, question, abstained, citations, took_ms, index_version, mode, source,"
+                " confidence) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), question, int(abstained), json.dumps(citations), took_ms,
-                 index_version, mode, source),
+                 index_version, mode, source, confidence),
             )
             return int(cur.lastrowid)
 
@@ -80,12 +84,16 @@ class AnswerLog:
         return int(row[0]), int(row[1])
 
     def report(self, limit: int = 20) -> dict:
-        """Counts and the most frequent abstained questions (case- and space-folded)."""
+        """Counts, the most frequent abstained questions and the most frequent ones answered
+        only with the closest passages ("low"), case- and space-folded."""
         with self._lock:
             total, abstained = self._db.execute(
                 "select count(*), coalesce(sum(abstained), 0) from answers").fetchone()
             top = self._db.execute(
                 "select lower(trim(question)) q, count(*) c, max(ts) from answers where abstained = 1"
+                " group by q order by c desc, max(ts) desc limit ?", (limit,)).fetchall()
+            low = self._db.execute(
+                "select lower(trim(question)) q, count(*) c, max(ts) from answers where confidence = 'low'"
                 " group by q order by c desc, max(ts) desc limit ?", (limit,)).fetchall()
             up, down = self._db.execute(
                 "select coalesce(sum(vote > 0), 0), coalesce(sum(vote < 0), 0) from votes").fetchone()
@@ -98,6 +106,7 @@ class AnswerLog:
             "votes_down": int(down),
             "by_source": {s: int(c) for s, c in by_source},
             "top_abstained": [{"question": q, "count": int(c)} for q, c, _ in top],
+            "top_low": [{"question": q, "count": int(c)} for q, c, _ in low],
         }
 
     def close(self) -> None:

@@ -121,3 +121,10 @@ def print_report(data: dict) -> None:
     for row in data["top_abstained"]:
         t.add_row(str(row["count"]), row["question"])
     console.print(t)
+    if data.get("top_low"):
+        t = Table(title="Most frequent questions answered only with the closest passages (low confidence)")
+        t.add_column("count", justify="right")
+        t.add_column("question")
+        for row in data["top_low"]:
+            t.add_row(str(row["count"]), row["question"])
+        console.print(t)
