@@ -178,7 +178,7 @@ class Refresher:
             report.seconds = time.perf_counter() - t0
             return report
 
-        version, building_reuse = self._start_building(usable)
+        version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
         vectors = self._reusable_vectors(usable, building_reuse)
 
@@ -244,7 +244,7 @@ class Refresher:
         stories = {i: m["hash"] for i, m in _all(stories_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
         return chunks, stories
 
-    def _start_building(self, usable: Version | None) -> tuple[str, str | None]:
+    def _start_building(self) -> tuple[str, str | None]:
         """The version to build: an interrupted build by the same embedder is resumed."""
         b = self.store.get_meta("building")
         if b and b.get("embedder") == self.store.embedder.name:
