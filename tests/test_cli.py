@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import REPO, STORIES
 
-JSON_KEYS = {"question", "answer", "abstained", "citations", "mode", "index_version", "took_ms"}
+JSON_KEYS = {"question", "answer", "abstained", "citations", "mode", "index_version", "took_ms", "confidence"}
 CITATION_KEYS = {"n", "quote", "passage", "story", "title", "section", "start", "end", "score"}
 
 
