@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from index.keyword import PREFIX, fold, stopwords, words
 from index.language import DEFAULT, Language, all_languages, any_match, detect, load, normalise
+from index.tuning import TUNING
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _SPACE = re.compile(r"\s+")
@@ -144,7 +145,8 @@ def is_adjective(word: str) -> bool:
     for lang in all_languages():
         if w in lang.adjectives:
             return True
-        if len(w) >= 5 and any(w.endswith(s) and len(w) - len(s) >= 3 for s in lang.adjective_suffixes):
+        if len(w) >= TUNING.adjective_min_length and any(
+                w.endswith(s) and len(w) - len(s) >= TUNING.adjective_min_stem for s in lang.adjective_suffixes):
             return True
     return False
 

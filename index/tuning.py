@@ -68,6 +68,10 @@ class Tuning:
     # story's 48 capitalised words: China~Chine .97, Beijing~Chine .92, Chinese~Chine .95;
     # the closest non-matches Samsung~Xiaomi .89, Tim Cook~Apple .89, Google~Apple .89.
     name_match_cosine: float = 0.92
+    # a capitalised word is read as an adjective by its ending (index/lang/*.toml) only when
+    # it has at least this many letters, this many before the ending ("Iran" stays a name)
+    adjective_min_length: int = 5
+    adjective_min_stem: int = 3
     # a hedged ("low") reply quotes at most this many closest passages
     hedge_citations: int = 2
     # questions of at most this many words lean on the previous one ("and Tencent?")
