@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.errors import RefreshInProgress, StoryIndexError
+from index.refresh import RefreshReport
 from index.sources import SUFFIXES
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class StoryWatcher:
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self.refreshes = 0  # refreshes this watcher ran (for logs and tests)
+        self.last_report: RefreshReport | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,5 +114,6 @@ class StoryWatcher:
                 log.exception("the stories changed but the refresh failed")
                 return
             self.refreshes += 1
+            self.last_report = report
             log.info("refresh after a change: %s", report.summary())
             return
