@@ -31,7 +31,9 @@ class BuildWithData(build_py):
             shutil.copyfile(source, dest)
 
     def get_outputs(self, include_bytecode=True):
-        extra = [] if getattr(self, "editable_mode", False) else [str(Path(self.build_lib) / t) for t in shipped()]
+        if getattr(self, "editable_mode", False):
+            return super().get_outputs(include_bytecode)
+        extra = [str(Path(self.build_lib) / t) for t in shipped()]
         return super().get_outputs(include_bytecode) + extra
 
 

@@ -61,7 +61,8 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         runs = [one_run(size) for _ in range(args.runs)]
         took = [t for t, _ in runs]
-        table.add_row(f"{size // 1000} KB", str(len(runs)), f"{statistics.median(took):.1f}", f"{max(took):.1f}",
+        table.add_row(f"{size // 1000} KB", str(len(runs)), f"{statistics.median(took):.1f}",
+                      f"{max(took):.1f}",
                       f"{statistics.median(r for _, r in runs):.1f}", "≤ 10 s")
     Console().print(table)
 

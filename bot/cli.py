@@ -366,7 +366,8 @@ def _run_bot(platform: str, settings, run) -> None:
     says so, and run the bot until it stops."""
     from bot.watch import StoryWatcher
 
-    mode = f"Chroma server {settings.chroma_host}" if settings.chroma_host else f"embedded index in {settings.data_dir}"
+    mode = (f"Chroma server {settings.chroma_host}" if settings.chroma_host
+            else f"embedded index in {settings.data_dir}")
     log.info("storybot %s starting the %s bot (%s, stories in %s)", __version__, platform, mode,
              settings.stories_dir)
     answerer = _answerer(settings)

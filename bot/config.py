@@ -92,8 +92,8 @@ class Settings(BaseSettings):
         '"index unavailable".', "10"))
 
     # --- answering ------------------------------------------------------------------------
-    top_k: int = Field(3, ge=1, le=10, **_key("STORYBOT_TOP_K", "How many citations an answer may carry (1 to 10).",
-                                             "3"))
+    top_k: int = Field(3, ge=1, le=10, **_key(
+        "STORYBOT_TOP_K", "How many citations an answer may carry (1 to 10).", "3"))
     min_score: float = Field(0.76, **_key(
         "STORYBOT_MIN_SCORE", "Minimum best-sentence cosine (e5) for a question to count as being about the "
         "story.", "0.76"))
@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, **_key(
         "LLM_BASE_URL", "Base URL (openai-like: required; openai/ollama: optional).",
         "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"))
-    llm_api_key: SecretStr | None = Field(None, **_key("LLM_API_KEY", "API key (never logged or shown).", "sk-..."))
+    llm_api_key: SecretStr | None = Field(None, **_key(
+        "LLM_API_KEY", "API key (never logged or shown).", "sk-..."))
     llm_timeout: float = Field(20.0, gt=0, **_key(
         "LLM_TIMEOUT", "Seconds to wait for the LLM before answering extractively.", "30"))
 
@@ -129,8 +130,8 @@ class Settings(BaseSettings):
 
     # --- Discord --------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, **_key(
-        "DISCORD_TOKEN", "Bot token from the Developer Portal (required for `storybot discord`; never logged).",
-        "MTIz...", scope="discord"))
+        "DISCORD_TOKEN", "Bot token from the Developer Portal (required for `storybot discord`; never "
+        "logged).", "MTIz...", scope="discord"))
     discord_guild_id: int | None = Field(None, **_key(
         "DISCORD_GUILD_ID", "Sync slash commands to this server only (instant; for testing). Unset: global.",
         "123456789012345678", scope="discord"))

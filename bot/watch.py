@@ -83,7 +83,8 @@ class StoryWatcher:
     def _run(self) -> None:
         from watchfiles import watch
 
-        logging.getLogger("watchfiles").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # our own line says it
+        # watchfiles logs every batch at INFO; our own line below says the same once
+        logging.getLogger("watchfiles").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
         log.info("watching %s for new and changed stories", self.folder)
         try:
             changes_seen = watch(self.folder, watch_filter=_story_filter(), step=self.quiet_ms,

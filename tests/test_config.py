@@ -69,7 +69,8 @@ def test_a_malformed_discord_setting_stops_only_the_discord_command(tmp_path, mo
     with pytest.raises(ConfigError) as err:
         load_settings(needs=("chat", "discord"))
     text = str(err.value)
-    assert "DISCORD_GUILD_ID: got 'my-server'" in text and "Example: DISCORD_GUILD_ID=123456789012345678" in text
+    assert "DISCORD_GUILD_ID: got 'my-server'" in text
+    assert "Example: DISCORD_GUILD_ID=123456789012345678" in text
     assert "STORYBOT_RATE: got 'lots'" in text and "5/60" in text
     # a Slack bot does not care about Discord's setting, only about the shared chat one
     with pytest.raises(ConfigError) as err:
@@ -108,3 +109,12 @@ def test_stories_default_to_the_working_folder_else_the_shipped_sample(tmp_path)
     assert any(sample_stories().glob("*.txt"))
     (tmp_path / "stories").mkdir()
     assert load_settings().stories_dir.resolve() == (tmp_path / "stories").resolve()
+
+
+def test_storybot_ask_runs_with_every_line_of_env_example_uncommented(tmp_path):
+    lines = (REPO / ".env.example").read_text(encoding="utf-8").splitlines()
+    uncommented = [m.group(1) + "=" + m.group(2) if (m := KEY_LINE.match(line)) else line for line in lines]
+    (tmp_path / ".env").write_text("\n".join(uncommented) + "\n", encoding="utf-8")
+    out = CliRunner().invoke(cli, ["ask", "--json", "why not Baidu?"])
+    assert out.exit_code == 0, out.output
+    assert "Baidu" in out.stdout and "Invalid setting" not in out.output

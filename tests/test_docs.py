@@ -94,6 +94,7 @@ def test_the_parser_check_catches_usage_errors(args, monkeypatch):
 
 
 def test_folder_options_work_before_and_after_the_subcommand():
-    assert commands_in("STORYBOT_STORIES=/srv/stories storybot refresh --json  # cron") == [["refresh", "--json"]]
+    line = "STORYBOT_STORIES=/srv/stories storybot refresh --json  # cron"
+    assert commands_in(line) == [["refresh", "--json"]]
     parse(["--stories", "x", "refresh"])
     parse(["refresh", "--stories", "x", "--data-dir", "y"])

@@ -22,7 +22,8 @@ from bot.config import Settings, env_name
 from tests.fake_discord import APP_ID, FakeDiscord, user
 from tests.test_watch import QUESTION, festival_story
 
-DISCORD_TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GxY2aB.fake-signature-init-0123"
+DISCORD_TOKEN = (base64.b64encode(str(APP_ID).encode()).decode().rstrip("=")
+                 + ".GxY2aB.fake-signature-init-0123")
 FIRST_ANSWER = 180.0  # seconds: a bot builds the index of a new folder before its first answer
 
 
@@ -82,8 +83,8 @@ class Bot:
     def __init__(self, platform: str, folder: Path, env: dict):
         self.log = folder / f"{platform}.log"
         self._out = open(self.log, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", platform], cwd=folder, env=clean_env(env),
-                                     stdout=self._out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", platform], cwd=folder,
+                                     env=clean_env(env), stdout=self._out, stderr=subprocess.STDOUT)
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ BUILD_INPUTS = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", ".env.
 
 
 def requirement_names(reqs: list[str]) -> list[str]:
-    return [r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower() for r in reqs]
+    return [re.split(r"[;\[=<>~! ]", r, maxsplit=1)[0].strip().lower() for r in reqs]
 
 
 def test_the_default_install_has_no_torch_and_the_st_extra_pins_it():
@@ -70,26 +71,27 @@ def test_the_wheel_carries_the_story_every_prompt_and_env_example(wheel):
     assert "bot/_data/env.example" in names
     with zipfile.ZipFile(wheel) as z:
         assert z.read("bot/_data/env.example") == (REPO / ".env.example").read_bytes()
-        requires = [line for line in z.read(f"storybot-{__version__}.dist-info/METADATA").decode().splitlines()
-                    if line.startswith("Requires-Dist:") and "extra ==" not in line]
+        metadata = z.read(f"storybot-{__version__}.dist-info/METADATA").decode().splitlines()
+    requires = [line for line in metadata if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert requires and not [r for r in requires if r.split()[1].lower().startswith(HEAVY)]
 
 
 def test_a_plain_install_answers_from_the_bundled_story_in_an_empty_folder(wheel, tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
+                    str(site), str(wheel)], check=True, capture_output=True, timeout=300)
     empty = tmp_path / "anywhere"
     empty.mkdir()
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
     def storybot(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=empty, env=env, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=empty, env=env,
+                              capture_output=True, text=True, timeout=300)
 
-    where = subprocess.run([sys.executable, "-c", "import bot, prompts; print(bot.__file__, prompts.__file__)"],
-                           cwd=empty, env=env, capture_output=True, text=True, check=True).stdout
+    show = "import bot, prompts; print(bot.__file__, prompts.__file__)"
+    where = subprocess.run([sys.executable, "-c", show], cwd=empty, env=env, capture_output=True, text=True,
+                           check=True).stdout
     assert where.count(str(site)) == 2, where  # the installed copy, not this checkout
     out = storybot("ask", "--json", "why not Baidu?")
     assert out.returncode == 0, out.stderr

@@ -43,4 +43,5 @@ def test_storybot_stories_prints_a_table_and_json(tmp_path):
     assert set(row) == {"id", "title", "outlet", "date", "url", "chunks", "refreshed_at"}
     assert row["id"] == "apple-alibaba-ia-iphone-chine.fr" and row["chunks"] == 13
     table = CliRunner().invoke(cli, args)
-    assert table.exit_code == 0 and "apple-alibaba-ia-iphone-chine.fr" in table.stdout and "chunks" in table.stdout
+    assert table.exit_code == 0
+    assert "apple-alibaba-ia-iphone-chine.fr" in table.stdout and "chunks" in table.stdout

@@ -131,3 +131,18 @@ def test_a_missing_folder_is_not_watched(tmp_path, caplog):
     watcher = StoryWatcher(CountingAnswerer(), tmp_path / "nope").start()
     watcher.stop()
     assert "does not exist" in caplog.text
+
+
+def test_refresh_while_a_bot_owns_the_index_explains_both_ways_out(tmp_path):
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from index.store import OwnerLock
+
+    lock = OwnerLock(tmp_path / "data" / "owner.lock")  # as a running bot holds it
+    try:
+        out = CliRunner().invoke(cli, ["refresh", "--data-dir", str(tmp_path / "data")])
+    finally:
+        lock.release()
+    assert out.exit_code == 1
+    assert "in use by process" in out.output and "/refresh" in out.output and "STORYBOT_WATCH" in out.output
