@@ -24,7 +24,7 @@ from rich.table import Table  # noqa: E402
 from bot.answer import Answerer  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.watch import StoryWatcher  # noqa: E402
-from tests.test_watch import QUESTION, festival_story  # noqa: E402  (one story generator for both)
+from tests.new_story import QUESTION, festival_story  # noqa: E402  (one story generator for both)
 
 
 def one_run(size: int, timeout: float = 120.0) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack, event_callback, mention
 from bot import __version__
 from bot.config import Settings, env_name
 from tests.fake_discord import APP_ID, FakeDiscord, user
-from tests.test_watch import QUESTION, festival_story
+from tests.new_story import QUESTION, festival_story
 
 DISCORD_TOKEN = (base64.b64encode(str(APP_ID).encode()).decode().rstrip("=")
                  + ".GxY2aB.fake-signature-init-0123")

@@ -2,7 +2,6 @@
 refreshes the index after files settle, while questions keep being answered."""
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 
@@ -12,41 +11,10 @@ from bot.watch import StoryWatcher
 from index.errors import RefreshInProgress
 from index.refresh import RefreshReport
 from tests.conftest import copy_stories
+from tests.new_story import QUESTION, festival_story
 
 DEADLINE = 10.0  # seconds from dropping the file to a cited answer (issue 13)
 STORY_BYTES = 6_000  # bench/bench_watch.py measures stories up to 20 KB on the machine at hand
-QUESTION = "Who designed the floating stage of the river festival?"
-
-FESTIVAL = """---
-title: A river festival on recycled barges
-outlet: Test Gazette
-date: 2026-06-21
----
-# A river festival on recycled barges
-
-The floating stage of the river festival was designed by the architect Mireille Okonjo, who built it
-from three recycled grain barges moored below the old bridge.
-
-The organisers counted forty-two thousand visitors over the weekend, twice as many as last year.
-
-## The market on the quays
-"""
-
-
-def festival_story(size: int = 20_000) -> str:
-    """A story of about ``size`` bytes: the paragraphs above, then market stalls of many kinds."""
-    streets = ["Quai Saint-Vincent", "Rue des Tanneurs", "Place du Change", "Quai Fulchiron", "Rue Mercière",
-               "Montée du Gourguillon", "Place Bellecour", "Rue Saint-Jean"]
-    goods = ["honey", "walnut bread", "goat cheese", "pressed cider", "lavender soap", "smoked trout",
-             "apricot jam", "wooden toys", "linen scarves", "chestnut flour"]
-    text = FESTIVAL
-    for n, (street, good) in enumerate(itertools.product(streets, goods), 1):
-        if len(text.encode()) > size - 200:
-            break
-        text += (f"\nStall {n} on {street} sold {17 * n % 400 + 20} jars and parcels of {good} on Saturday. "
-                 f"Its keeper said the {good} came from a farm {n % 9 + 2} kilometres upstream, and that the "
-                 f"crowd on {street} was the largest she had seen since the market opened.\n")
-    return text
 
 
 def test_a_new_story_is_answered_within_seconds_while_questions_keep_coming(tmp_path):
