@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     embed_input_type: bool = Field(False, validation_alias=_env("EMBED_INPUT_TYPE"))
     embed_batch: int = Field(64, ge=1, le=4096, validation_alias=_env("EMBED_BATCH"))
     chunk_max_chars: int = Field(1500, ge=200, validation_alias=_env("STORYBOT_CHUNK_MAX_CHARS"))
+    max_story_bytes: int = Field(1_000_000, ge=1, validation_alias=_env("STORYBOT_MAX_STORY_BYTES"))
 
     # --- Chroma server mode (unset CHROMA_HOST = embedded store in data_dir) -----------
     chroma_host: str | None = Field(None, validation_alias=_env("CHROMA_HOST"))
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     min_score: float = Field(0.76, validation_alias=_env("STORYBOT_MIN_SCORE"))
     max_question_chars: int = Field(1000, ge=20, validation_alias=_env("STORYBOT_MAX_QUESTION_CHARS"))
     log_answers: bool = Field(True, validation_alias=_env("STORYBOT_LOG_ANSWERS"))
+    log_days: float = Field(90, ge=0, validation_alias=_env("STORYBOT_LOG_DAYS"))
 
     # --- LLM answers (none = extractive, offline) --------------------------------------
     llm_provider: str = Field("none", validation_alias=_env("LLM_PROVIDER"))
