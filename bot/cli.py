@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bot.errors import StorybotError, StoryIndexError, user_message
+from bot.terminal import clean_answer, clean_passage, strip_controls
 
 log = logging.getLogger("storybot")
 
@@ -150,7 +151,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
 
     def on_text(text: str) -> None:
         if text.startswith(shown["text"]):
-            click.echo(text[len(shown["text"]):], nl=False)
+            click.echo(strip_controls(text[len(shown["text"]):]), nl=False)
             shown["text"] = text
 
     answer = answerer.answer(question, source="cli", story=story, on_text=on_text)
@@ -162,7 +163,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
             answer = replace(answer, text="")  # already on screen: print only what follows
         else:
             click.echo("(replaced by the checked answer below)")
-    print_answer(answer, Console())
+    print_answer(clean_answer(answer), Console())
 
 
 def _safe_answer(answerer, question: str, story: str | None):
@@ -183,7 +184,7 @@ def _print_answer(answer, as_json: bool) -> None:
         return
     from bot.render import print_answer
 
-    print_answer(answer)
+    print_answer(clean_answer(answer))
 
 
 @cli.command()
@@ -212,7 +213,7 @@ def chat(ctx):
             if not question.strip():
                 break
             try:
-                print_answer(answerer.answer(question, context=previous, source="cli-chat"), console)
+                print_answer(clean_answer(answerer.answer(question, context=previous, source="cli-chat")), console)
                 if previous is None or not is_follow_up(question):
                     previous = question  # a chain of follow-ups keeps the topic they follow
             except (StorybotError, StoryIndexError) as exc:
@@ -263,7 +264,7 @@ def search(ctx, question, k, as_json):
         return
     from bot.render import print_passages
 
-    print_passages(passages)
+    print_passages([clean_passage(p) for p in passages])
 
 
 @cli.command(name="eval")
