@@ -35,7 +35,7 @@ def migration(fn: Migration) -> Migration:
 @migration
 def m001_initial(db: sqlite3.Connection) -> None:
     # "if not exists": logs created before migrations existed already have these tables
-    db.executescript("""
+    db.execute("""
         create table if not exists answers (
             id integer primary key autoincrement,
             ts real not null,
@@ -46,15 +46,15 @@ def m001_initial(db: sqlite3.Connection) -> None:
             index_version text not null,
             mode text not null,
             source text not null          -- where it was asked: cli, discord, slack, ...
-        );
+        )""")
+    db.execute("""
         create table if not exists votes (
             answer_id integer not null references answers(id),
             user text not null,
             vote integer not null,        -- +1 or -1
             ts real not null,
             primary key (answer_id, user)
-        );
-    """)
+        )""")
 
 
 @migration
@@ -69,17 +69,32 @@ def m002_answer_user(db: sqlite3.Connection) -> None:
 
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction; returns the
-    names applied."""
+    names applied. A migration runs ``execute`` calls only (``executescript`` would commit
+    half-way)."""
     db.execute("create table if not exists _migrations (name text primary key, applied real not null)")
+    db.commit()
     done = {row[0] for row in db.execute("select name from _migrations")}
     applied = []
-    for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        with db:  # the migration and its record commit together, or neither does
-            fn(db)
-            db.execute("insert into _migrations (name, applied) values (?, ?)", (fn.__name__, time.time()))
-        applied.append(fn.__name__)
+    level = db.isolation_level
+    db.isolation_level = None  # explicit transactions: Python's own would not wrap DDL
+    try:
+        for fn in MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            db.execute("begin immediate")  # the migration and its record commit together, or neither
+            try:
+                if db.execute("select 1 from _migrations where name = ?", (fn.__name__,)).fetchone():
+                    db.execute("commit")  # another process applied it meanwhile
+                    continue
+                fn(db)
+                db.execute("insert into _migrations (name, applied) values (?, ?)", (fn.__name__, time.time()))
+            except BaseException:
+                db.execute("rollback")
+                raise
+            db.execute("commit")
+            applied.append(fn.__name__)
+    finally:
+        db.isolation_level = level
     return applied
 
 

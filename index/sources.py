@@ -66,9 +66,9 @@ def story_id(path: Path, root: Path) -> str:
 
 def _size_text(n: int) -> str:
     if n >= 1_000_000:
-        return f"{n / 1_000_000:g} MB"
+        return f"{n / 1_000_000:.3g} MB"
     if n >= 1_000:
-        return f"{n / 1_000:g} kB"
+        return f"{n / 1_000:.3g} kB"
     return f"{n} bytes"
 
 
