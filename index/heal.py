@@ -100,11 +100,10 @@ def quarantine(data_dir: Path, exc: BaseException) -> Path:
     data_dir = Path(data_dir)
     src = data_dir / CHROMA_DIR
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    dest = data_dir / f"{BROKEN_PREFIX}{stamp}"
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = data_dir / f"{BROKEN_PREFIX}{stamp}-{n}"
+    # copies made within one second are numbered -2, -3 ... after the highest one there
+    same = [_age_key(p)[1] for p in data_dir.glob(f"{BROKEN_PREFIX}{stamp}*")]
+    n = max(same, default=0) + 1
+    dest = data_dir / (f"{BROKEN_PREFIX}{stamp}" + (f"-{n}" if n > 1 else ""))
     try:
         src.rename(dest)
     except OSError as err:  # cannot even rename: the folder is not writable after all
