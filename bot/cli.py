@@ -41,8 +41,10 @@ class StorybotGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - the one place a command's failure is reported
-            _fail(exc)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place a command's failure is reported
+            _fail(exc)  # (BaseException: a Rust panic inside chromadb arrives as one)
 
 
 def _fail(exc: BaseException) -> None:

@@ -31,7 +31,7 @@ CHROMA_DIR = "chroma"
 BROKEN_PREFIX = "broken-"
 
 # SQLite result codes (https://sqlite.org/rescode.html), as Chroma reports them: "(code: 11) ..."
-_SQLITE_CODE = re.compile(r"\(code: (\d+)\)")
+_SQLITE_CODE = re.compile(r"\bcode: (\d+)\b")  # "(code: 11) ..." or "SqliteError { code: 11, ... }"
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 _READONLY = {8, 14, 23}  # SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
 _FULL = {13}  # SQLITE_FULL
@@ -72,11 +72,20 @@ def classify(exc: BaseException) -> str:
             if fragment in low:
                 return kind
         mod = type(e).__module__ or ""
-        chroma_error = chroma_error or mod.startswith(("chromadb", "sqlite3")) or type(e).__name__ == "DatabaseError"
+        # pyo3_runtime.PanicException: chromadb's Rust side gave up on its own files
+        chroma_error = (chroma_error or mod.startswith(("chromadb", "sqlite3", "pyo3_runtime"))
+                        or type(e).__name__ in ("DatabaseError", "PanicException"))
         e = e.__cause__ or e.__context__
     # Anything else Chroma itself raised while opening its own files means they cannot be
     # used as they are; since they are rebuildable, that counts as broken.
     return "corrupt" if chroma_error else "other"
+
+
+def fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` must pass through untouched: an interrupt or exit, not a failure.
+    (Chroma's Rust panics arrive as ``pyo3_runtime.PanicException``, a ``BaseException``,
+    so the callers that heal catch ``BaseException`` and let these through.)"""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
 def unusable(kind: str, folder: Path, exc: BaseException | None = None) -> DataDirUnusable:

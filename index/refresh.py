@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import heal
 from index.chunk import Chunk, chunk_story, content_hash
 from index.errors import NoStories, RefreshInProgress, StoryIndexError
 from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
@@ -64,13 +65,13 @@ def load_corpus(stories_dir: Path, max_chars: int,
                 max_bytes: int = MAX_STORY_BYTES) -> tuple[list[Story], list[Chunk], list[Problem]]:
     """Read and chunk every story; ``NoStories`` when none is usable."""
     stories, problems = read_stories(stories_dir, max_bytes)
-    for p in problems:
-        log.warning("skipped story file %s", p)
-    if not stories:
+    if not stories:  # the error names every problem: no separate log lines
         detail = "; ".join(str(p) for p in problems)
         raise NoStories(
             f"No story to index in {Path(stories_dir).name}/ (.txt or .md files)." + (f" {detail}" if detail else "")
         )
+    for p in problems:
+        log.warning("skipped story file %s", p)
     chunks = [c for s in stories for c in chunk_story(s, max_chars)]
     return stories, chunks, problems
 
@@ -200,8 +201,8 @@ class Refresher:
                 return self._leased(full, progress)
             except (StoryIndexError, OSError):
                 raise
-            except Exception as exc:
-                if not self.store.heal(exc):
+            except BaseException as exc:  # Rust panics are BaseExceptions
+                if heal.fatal(exc) or not self.store.heal(exc):
                     raise
                 return self._leased(True, progress)
         finally:

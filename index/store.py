@@ -270,7 +270,9 @@ def _open_embedded(chromadb, data_dir: Path, csettings, probe) -> tuple[Any, Pat
             client = chromadb.PersistentClient(path=str(path), settings=csettings)
             probe(client)
             return client, healed
-        except Exception as exc:
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if heal.fatal(exc):
+                raise
             if client is not None:
                 _close_client(client)
             _drop_failed_system(path)
@@ -449,8 +451,8 @@ class Store:
         embedded index, see ``heal``)."""
         try:
             m = self.get_meta("active")
-        except Exception as exc:
-            if self.heal(exc):
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if not heal.fatal(exc) and self.heal(exc):
                 return None
             raise
         if not m:
@@ -484,8 +486,8 @@ class Store:
             return self._snapshot(check)
         except (EmbedderMismatch, StoreUnavailable, DataDirUnusable):
             raise
-        except Exception as exc:
-            if self.heal(exc):
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if not heal.fatal(exc) and self.heal(exc):
                 return None  # healed: no index any more; the caller builds one
             raise
 
