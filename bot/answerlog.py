@@ -135,9 +135,21 @@ class AnswerLog:
         ``keep_days`` > 0, rows older than that are deleted now and at each new answer."""
         self.path = Path(path)
         self.keep_days = keep_days
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._pruned = 0.0
+        try:
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as exc:
+            from index.heal import classify, unusable
+
+            kind = classify(exc)
+            if kind in ("read-only", "full", "busy"):
+                raise unusable(kind, self.path.parent) from exc
+            raise
+        self.prune()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Created before SQLite opens it, with owner-only permissions; the WAL and shm side
         # files SQLite creates later copy the main file's mode.
         if not self.path.exists():
@@ -146,11 +158,11 @@ class AnswerLog:
             os.chmod(self.path, 0o600)
         # One connection shared across threads, serialized by our lock; WAL lets readers
         # (storybot report) look while a bot writes.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute("pragma foreign_keys=on")
-        migrate(self._db)
-        self.prune()
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+        db.execute("pragma journal_mode=wal")
+        db.execute("pragma foreign_keys=on")
+        migrate(db)
+        return db
 
     def record(self, *, question: str, abstained: bool, citations: list[str], took_ms: float,
                index_version: str, mode: str, source: str, user: str | None = None) -> int:
