@@ -197,12 +197,13 @@ class Refresher:
         if not self._lock.acquire(blocking=False):
             raise RefreshInProgress("A refresh is already running; its report will follow when it ends.")
         try:
+            generation = self.store.generation
             try:
                 return self._leased(full, progress)
             except (StoryIndexError, OSError):
                 raise
             except BaseException as exc:  # Rust panics are BaseExceptions
-                if heal.fatal(exc) or not self.store.heal(exc):
+                if heal.fatal(exc) or not self.store.heal(exc, generation):
                     raise
                 return self._leased(True, progress)
         finally:

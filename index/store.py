@@ -301,6 +301,7 @@ class Store:
         self.data_dir = data_dir  # embedded mode: where ``chroma/`` lives (healing moves it aside)
         self._lock = lock
         self.healed: Path | None = None  # the broken-<time> folder, once this process healed
+        self.generation = 0  # +1 at each heal: a failure seen on an older client is not healed twice
         self._ef = _make_embedding_function(embedder)
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
@@ -366,11 +367,13 @@ class Store:
         if self._lock:
             self._lock.release()
 
-    def heal(self, exc: BaseException) -> bool:
+    def heal(self, exc: BaseException, generation: int | None = None) -> bool:
         """After ``exc`` while reading the embedded index: when it is corruption, move the
         index aside and continue on a fresh, empty one (True: the caller rebuilds). Raises
         ``DataDirUnusable`` for a read-only / full / locked folder; False for anything else
-        (server mode included: a server's data is not ours to move)."""
+        (server mode included: a server's data is not ours to move). ``generation`` is
+        ``self.generation`` as it was before the failing call: when several threads hit the
+        same broken index, the first heals it and the others only see it healed."""
         if self.server or self.data_dir is None:
             return False
         kind = heal.classify(exc)
@@ -379,6 +382,9 @@ class Store:
         if kind != "corrupt":
             return False
         with self._snap_lock:
+            if generation is not None and generation != self.generation:
+                return True  # another thread healed it meanwhile
+            self.generation += 1
             _close_client(self.client)
             _drop_failed_system(self.data_dir / heal.CHROMA_DIR)
             self.healed = heal.quarantine(self.data_dir, exc)
@@ -387,8 +393,7 @@ class Store:
                 path=str(self.data_dir / heal.CHROMA_DIR),
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
             self._snap = self._pending = None
-            for cache in ("_meta_dim_cache",):
-                self.__dict__.pop(cache, None)
+            self.__dict__.pop("_meta_dim_cache", None)  # the fresh meta collection sets its own
             self._meta = self._collection(META)
         return True
 
@@ -449,10 +454,11 @@ class Store:
     def active(self) -> Version | None:
         """The live version, or None before the first refresh (or after healing a broken
         embedded index, see ``heal``)."""
+        generation = self.generation
         try:
             m = self.get_meta("active")
         except BaseException as exc:  # Rust panics are BaseExceptions
-            if not heal.fatal(exc) and self.heal(exc):
+            if not heal.fatal(exc) and self.heal(exc, generation):
                 return None
             raise
         if not m:
@@ -482,12 +488,13 @@ class Store:
         no replica stalls after a refresh. A refresh in this process installs its version
         before returning (``Refresher``), so it is visible at once.
         """
+        generation = self.generation
         try:
             return self._snapshot(check)
         except (EmbedderMismatch, StoreUnavailable, DataDirUnusable):
             raise
         except BaseException as exc:  # Rust panics are BaseExceptions
-            if not heal.fatal(exc) and self.heal(exc):
+            if not heal.fatal(exc) and self.heal(exc, generation):
                 return None  # healed: no index any more; the caller builds one
             raise
 
