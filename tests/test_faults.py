@@ -280,3 +280,15 @@ def test_a_secret_in_a_debug_line_is_redacted_in_the_real_log(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "Incorrect API key provided: ***" in out.stderr  # the line was there, redacted
     assert key not in out.stderr and key not in out.stdout
+
+
+def test_escape_sequences_in_a_story_never_reach_the_terminal(tmp_path):
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "hostile.txt").write_text(
+        "Le phare\n\nLe phare de Gullhaven \x1b[31ma été\x1b[0m rénové en 2019 \x1b]0;pwned\x07par la ville.\n",
+        encoding="utf-8")
+    out = storybot("ask", "When was the Gullhaven lighthouse renovated?", data=tmp_path / "d", stories=stories)
+    assert out.returncode == 0, out.stderr
+    assert "rénové en 2019" in out.stdout
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout and "pwned" not in out.stdout

@@ -139,3 +139,11 @@ def test_tracebacks_reach_the_log_only_at_debug_level(capsys):
         assert ("Traceback" in err) is traced
         assert "it failed again (ValueError: the reason)" in err or traced
         assert len(err.strip().splitlines()) == (2 if not traced else len(err.strip().splitlines()))
+
+
+def test_terminal_text_loses_escape_sequences_and_controls_but_keeps_letters():
+    from bot.terminal import strip_controls
+
+    hostile = "Titre \x1b[31mrouge\x1b[0m \x1b]0;pwned\x07fin\x1b]8;;http://evil\x1b\\lien\x9b2J é’\t\n\r\x08"
+    assert strip_controls(hostile) == "Titre rouge finlien é’\t\n"
+    assert strip_controls("Les premières discussions avec Baidu") == "Les premières discussions avec Baidu"
