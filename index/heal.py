@@ -45,9 +45,8 @@ _TEXT = [  # message fragments, for errors that carry neither an errno nor a cod
     ("read-only file system", "read-only"), ("permission denied", "read-only"),
     ("unable to open database", "read-only"), ("disk is full", "full"), ("no space left", "full"),
     ("malformed", "corrupt"), ("not a database", "corrupt"), ("file is encrypted", "corrupt"),
-    ("no such table", "corrupt"), ("no such column", "corrupt"), ("hnsw", "corrupt"),
-    ("migration", "corrupt"), ("version", "corrupt"), ("corrupt", "corrupt"),
-]
+    ("no such table", "corrupt"), ("no such column", "corrupt"), ("corrupt", "corrupt"),
+]  # anything else Chroma raises about its files (an HNSW file, a schema from another version) counts below
 
 
 def classify(exc: BaseException) -> str:
