@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from bot.errors import StorybotError, StoryIndexError, user_message
-from bot.terminal import clean_answer, clean_passage, strip_controls
+from bot.terminal import clean_answer, clean_passage, clean_report, strip_controls
 
 log = logging.getLogger("storybot")
 
@@ -219,7 +219,9 @@ def chat(ctx):
                 if previous is None or not is_follow_up(question):
                     previous = question  # a chain of follow-ups keeps the topic they follow
             except (StorybotError, StoryIndexError) as exc:
-                console.print(f"[red]{exc}[/red]")
+                from rich.text import Text
+
+                console.print(Text(str(exc), style="red"))
     finally:
         answerer.close()
 
@@ -334,7 +336,7 @@ def report(ctx, limit, since, as_json):
         return
     from bot.render import print_report
 
-    print_report(data)
+    print_report(clean_report(data))
 
 
 @cli.command()

@@ -34,8 +34,21 @@ def clean_answer(answer):
 
 
 def clean_passage(p):
-    """A copy of a search ``Passage`` with its printed fields cleaned."""
-    return dataclasses.replace(p, **_cleaned(p, ("text", "title", "section")))
+    """A copy of a search ``Passage`` with its printed fields cleaned and their square
+    brackets escaped (the passages table renders its cells as rich markup)."""
+    from rich.markup import escape
+
+    return dataclasses.replace(p, **{k: escape(v) for k, v in _cleaned(p, ("text", "title", "section")).items()})
+
+
+def clean_report(data: dict) -> dict:
+    """A copy of ``AnswerLog.report()`` whose questions (typed by chat users) print as
+    plain text: no control sequence, no rich markup."""
+    from rich.markup import escape
+
+    rows = [{**row, "question": escape(strip_controls(row["question"]))} for row in data["top_abstained"]]
+    return {**data, "top_abstained": rows,
+            "by_source": {escape(strip_controls(k)): v for k, v in data["by_source"].items()}}
 
 
 def _cleaned(obj, names) -> dict:

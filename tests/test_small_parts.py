@@ -147,3 +147,15 @@ def test_terminal_text_loses_escape_sequences_and_controls_but_keeps_letters():
     hostile = "Titre \x1b[31mrouge\x1b[0m \x1b]0;pwned\x07fin\x1b]8;;http://evil\x1b\\lien\x9b2J é’\t\n\r\x08"
     assert strip_controls(hostile) == "Titre rouge finlien é’\t\n"
     assert strip_controls("Les premières discussions avec Baidu") == "Les premières discussions avec Baidu"
+
+
+def test_chat_typed_questions_print_as_plain_text_in_the_report(capsys):
+    from bot.render import print_report
+    from bot.terminal import clean_report
+
+    data = {"answers": 1, "abstained": 1, "votes_up": 0, "votes_down": 0, "by_source": {"discord": 1},
+            "top_abstained": [{"question": "[link=https://evil.example]click[/link] \x1b]0;x\x07[bold]hi", "count": 1}]}
+    print_report(clean_report(data))
+    out = capsys.readouterr().out
+    assert "[link=https://evil.example]click[/link]" in out and "[bold]hi" in out  # shown, not obeyed
+    assert "\x1b" not in out
