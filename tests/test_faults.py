@@ -273,13 +273,17 @@ def test_a_secret_in_a_debug_line_is_redacted_in_the_real_log(tmp_path):
     from tests.fake_openai import FakeLLMServer, Reply
 
     key = "sk-test-" + "k3y" * 10
-    with FakeLLMServer(default=Reply.error(401, f"Incorrect API key provided: {key}")) as server:
+    token = "MTIzNDU2Nzg5MDEy.Gabcde.discord-token-in-an-error"  # a secret the LLM writer knows nothing of
+    echo = f"Incorrect API key provided: {key}; also saw {token} from https://bob:hunter2@proxy.example"
+    with FakeLLMServer(default=Reply.error(401, echo)) as server:
         out = storybot("-v", "ask", "why not Baidu?", data=tmp_path / "d",
                        env={"LLM_PROVIDER": "openai-like", "LLM_MODEL": "m", "LLM_API_KEY": key,
-                            "LLM_BASE_URL": server.openai_base_url})
+                            "LLM_BASE_URL": server.openai_base_url, "DISCORD_TOKEN": token})
     assert out.returncode == 0, out.stderr
-    assert "Incorrect API key provided: ***" in out.stderr  # the line was there, redacted
-    assert key not in out.stderr and key not in out.stdout
+    # the line was there, every secret in it redacted by the handler
+    assert "Incorrect API key provided: ***; also saw *** from https://***@proxy.example" in out.stderr
+    for secret in (key, token, "hunter2"):
+        assert secret not in out.stderr and secret not in out.stdout
 
 
 def test_escape_sequences_in_a_story_never_reach_the_terminal(tmp_path):
