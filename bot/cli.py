@@ -10,6 +10,7 @@ import click
 
 from bot import __version__
 from bot.errors import StorybotError, StoryIndexError, user_message
+from bot.terminal import clean_answer, clean_passage, clean_report, strip_controls
 
 log = logging.getLogger("storybot")
 
@@ -35,21 +36,38 @@ def _answerer(settings):
 
 
 class StorybotGroup(click.Group):
-    """Turns our error types into one clean line and exit code 1 (no trace); anything
-    unexpected is logged with its trace and reported in one line with exit code 2."""
+    """No traceback reaches a user: every failure ends as one ``Error: ...`` line on stderr
+    and exit code 1 (click's usage errors keep code 2). Our error types say what happened
+    and what to do; an OS error names the file; anything unexpected says so in one line.
+    The trace goes to the log at debug level only (``-v`` or STORYBOT_LOG_LEVEL=debug)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (StorybotError, StoryIndexError) as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as exc:
-            log.exception("unexpected error")
-            click.secho(f"Error: {user_message(exc)}", fg="red", err=True)
-            sys.exit(2)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place a command's failure is reported
+            _fail(exc)  # (BaseException: a Rust panic inside chromadb arrives as one)
+
+
+def _fail(exc: BaseException) -> None:
+    from bot.logs import redact_urls
+
+    if isinstance(exc, (StorybotError, StoryIndexError)):
+        text = str(exc)
+        log.debug("command failed", exc_info=exc)
+    elif isinstance(exc, OSError) and exc.filename:
+        text = f"cannot use {exc.filename}: {exc.strerror or exc.__class__.__name__}."
+        log.debug("command failed", exc_info=exc)
+    else:
+        log.debug("unexpected error", exc_info=exc)
+        text = (f"something unexpected went wrong ({exc.__class__.__name__}); "
+                "run the command again with -v to see the details in the log.")
+    # one line, whatever the message held; credentials in a URL never shown
+    click.secho(f"Error: {redact_urls(' '.join(text.split()))}", fg="red", err=True)
+    sys.exit(1)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
@@ -156,7 +174,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
 
     def on_text(text: str) -> None:
         if text.startswith(shown["text"]):
-            click.echo(text[len(shown["text"]):], nl=False)
+            click.echo(strip_controls(text[len(shown["text"]):]), nl=False)
             shown["text"] = text
 
     answer = answerer.answer(question, source="cli", story=story, on_text=on_text)
@@ -168,7 +186,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
             answer = replace(answer, text="")  # already on screen: print only what follows
         else:
             click.echo("(replaced by the checked answer below)")
-    print_answer(answer, Console())
+    print_answer(clean_answer(answer), Console())
 
 
 def _safe_answer(answerer, question: str, story: str | None):
@@ -179,7 +197,7 @@ def _safe_answer(answerer, question: str, story: str | None):
         return answerer.answer(question, source="cli", story=story)
     except Exception as exc:  # noqa: BLE001 - reported per line, trace logged
         if not isinstance(exc, (StorybotError, StoryIndexError)):
-            log.exception("question failed: %r", question[:80])
+            log.error("question failed: %r", question[:80], exc_info=exc)
         return Answer(question=question, text=user_message(exc), abstained=True, mode="error")
 
 
@@ -189,7 +207,7 @@ def _print_answer(answer, as_json: bool) -> None:
         return
     from bot.render import print_answer
 
-    print_answer(answer)
+    print_answer(clean_answer(answer))
 
 
 @cli.command()
@@ -219,11 +237,13 @@ def chat(ctx):
             if not question.strip():
                 break
             try:
-                print_answer(answerer.answer(question, context=previous, source="cli-chat"), console)
+                print_answer(clean_answer(answerer.answer(question, context=previous, source="cli-chat")), console)
                 if previous is None or not is_follow_up(question):
                     previous = question  # a chain of follow-ups keeps the topic they follow
             except (StorybotError, StoryIndexError) as exc:
-                console.print(f"[red]{exc}[/red]")
+                from rich.text import Text
+
+                console.print(Text(str(exc), style="red"))
     finally:
         answerer.close()
 
@@ -272,7 +292,7 @@ def search(ctx, question, k, as_json):
         return
     from bot.render import print_passages
 
-    print_passages(passages)
+    print_passages([clean_passage(p) for p in passages])
 
 
 @cli.command(name="eval")
@@ -302,22 +322,39 @@ def eval_cmd(ctx, file, as_json, rows):
     print_eval(result, rows=rows)
 
 
-@cli.command()
-@folder_options
-@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def report(ctx, limit, as_json):
-    """The questions the bot could not answer most often, and answer/vote counts."""
+def _open_log(settings):
     from bot.answerlog import AnswerLog
 
-    settings = _settings(ctx)
     path = Path(settings.data_dir) / "answers.sqlite3"
     if not path.exists():
         raise StorybotError(f"No answers logged yet in {settings.data_dir}.")
-    alog = AnswerLog(path)
+    return AnswerLog(path, keep_days=settings.log_days)
+
+
+def _since(ctx, param, value):
+    if value is None:
+        return None
+    from bot.answerlog import parse_since
+
     try:
-        data = alog.report(limit)
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@folder_options
+@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
+@click.option("--since", callback=_since, metavar="WHEN",
+              help="Only answers from then on: a duration back from now (7d, 12h, 2w) or a date (2026-01-31).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def report(ctx, limit, since, as_json):
+    """The questions the bot could not answer most often, and answer/vote counts."""
+    settings = _settings(ctx)
+    alog = _open_log(settings)
+    try:
+        data = alog.report(limit, since=since)
     finally:
         alog.close()
     if as_json:
@@ -326,7 +363,30 @@ def report(ctx, limit, as_json):
     from bot.render import print_report
 
     click.echo(f"storybot {__version__}")
-    print_report(data)
+    print_report(clean_report(data))
+
+
+@cli.command()
+@folder_options
+@click.option("--user", "user", required=True, metavar="ID",
+              help="The person's id as the platform gives it, optionally prefixed discord: or slack:.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def forget(ctx, user, as_json):
+    """Delete one person's questions and votes from the answer log (a request to be
+    forgotten). Older rows go by themselves after STORYBOT_LOG_DAYS days."""
+    if not user.strip() or user.strip().endswith(":"):
+        raise click.BadParameter("give the user's id, e.g. 123456789012345678 or slack:U0123ABCD", param_hint="--user")
+    settings = _settings(ctx)
+    alog = _open_log(settings)
+    try:
+        answers, votes = alog.forget(user)
+    finally:
+        alog.close()
+    if as_json:
+        click.echo(json.dumps({"user": user.strip(), "answers": answers, "votes": votes}))
+    else:
+        click.echo(f"Deleted {answers} question(s) and {votes} vote(s) of {user.strip()}.")
 
 
 @cli.command()

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         "change. Unset: on for `storybot discord` / `storybot slack` with the embedded index, off with a "
         "Chroma server (let one replica watch: set it true there).", "true", scope="chat",
         default_text="on with the embedded index, off with CHROMA_HOST"))
+    max_story_bytes: int = Field(1_000_000, ge=1, **_key(
+        "STORYBOT_MAX_STORY_BYTES", "Story files larger than this many bytes are skipped with a clear problem "
+        "line (a 5 MB file would take ~15 min to embed).", "2000000"))
 
     # --- Chroma server mode (unset CHROMA_HOST = embedded store in data_dir) -----------
     chroma_host: str | None = Field(None, **_key(
@@ -103,6 +106,9 @@ class Settings(BaseSettings):
     log_answers: bool = Field(True, **_key(
         "STORYBOT_LOG_ANSWERS", "Keep a SQLite log of answers (question, citations, latency, votes; never "
         "tokens) for `storybot report`.", "false"))
+    log_days: float = Field(90, ge=0, **_key(
+        "STORYBOT_LOG_DAYS", "Answer-log rows older than this many days are deleted (0 keeps everything). "
+        "`storybot forget --user ID` deletes one person's rows at once.", "30"))
 
     # --- LLM answers (none = extractive, offline) --------------------------------------
     llm_provider: str = Field("none", **_key(
@@ -244,10 +250,10 @@ class Settings(BaseSettings):
 # How the settings are grouped in .env.example and docs/configuration.md: (title, note, fields).
 SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Stories and index", "", ["stories_dir", "data_dir", "embed_model", "embed_base_url", "embed_api_key",
-                               "embed_input_type", "embed_batch", "chunk_max_chars", "watch"]),
+                               "embed_input_type", "embed_batch", "chunk_max_chars", "max_story_bytes", "watch"]),
     ("Chroma server", "Leave CHROMA_HOST unset for the embedded index in STORYBOT_DATA_DIR.",
      ["chroma_host", "chroma_port", "chroma_ssl", "chroma_headers", "chroma_timeout"]),
-    ("Answering", "", ["top_k", "min_score", "max_question_chars", "log_answers"]),
+    ("Answering", "", ["top_k", "min_score", "max_question_chars", "log_answers", "log_days"]),
     ("Written answers through an LLM", "The default, none, answers with the story's own sentences, offline.",
      ["llm_provider", "llm_model", "llm_base_url", "llm_api_key", "llm_timeout"]),
     ("Chat, shared by both bots", "", ["rate", "admins", "log_level"]),
