@@ -37,10 +37,12 @@ def trace_free(out) -> None:
 
 
 def error_line(out) -> str:
-    """The only stderr line of a failed command (besides a "Building the story index…" line)."""
+    """The only stderr line of a failed command (besides a "Building the story index…" line
+    and a bot's INFO start-up line, which names the version)."""
     assert out.returncode == 1, (out.returncode, out.stderr)
     trace_free(out)
-    lines = [line for line in out.stderr.splitlines() if line.strip() and not line.endswith("index…")]
+    lines = [line for line in out.stderr.splitlines() if line.strip() and not line.endswith("index…")
+             and " INFO storybot: storybot " not in line]
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
