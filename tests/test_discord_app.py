@@ -14,23 +14,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.recent import Recent
 from bot.answer import Answerer
+from bot.chat import ChatSession
 from bot.config import load_settings
-from bot.discord_app import (
-    ALREADY_REFRESHING,
+from bot.discord_app import StoryBotClient, run_discord
+from bot.discord_render import (
     CONTENT_LIMIT,
     EMBED_DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     EMBEDS_PER_MESSAGE,
-    NOT_ALLOWED,
-    REFRESHING,
-    StoryBotClient,
     provisional,
     render,
-    run_discord,
 )
-from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
+from bot.errors import ConfigError, RefreshInProgress, StoreUnavailable
+from bot.recent import Recent
 from bot.types import Answer, Citation
 from tests.conftest import STORIES, Asked
 from tests.fake_discord import (
@@ -46,6 +43,7 @@ from tests.fake_discord import (
     FakeDiscord,
     user,
 )
+from tests.fakes import QUOTE, FakeCore, Report
 
 # Shaped like a real bot token: base64 of the bot's id, a timestamp part, a signature part.
 TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GxY2aB.fake-signature-for-tests-0123"
@@ -54,74 +52,11 @@ BOB = user(1000000000000000002, "bob")  # a plain member
 CAROL = user(1000000000000000003, "carol")  # listed in STORYBOT_ADMINS
 WAIT = 10.0  # seconds any one expected REST call may take to arrive
 
-BAIDU = Citation(
-    n=1, quote="Les premières discussions avec Baidu ont échoué", passage="…", story="apple-alibaba",
-    title="Apple s’associe à Alibaba pour développer l’IA sur iPhone en Chine",
-    section="Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?",
-    start=0, end=48, score=0.91,
-)
-
-
-@dataclass(frozen=True)
-class Report:
-    added: int
-
-    def summary(self) -> str:
-        return f"Refreshed: {self.added} chunks added, 0 changed, 0 removed."
-
-
-class ScriptedAnswerer(Answerer):
-    """A deterministic core: a cited answer by default, an abstention for the weather, a long
-    answer for "everything", an answer written in two streamed steps for "stream", failures
-    for "explode" / "index down"; votes kept in a dict; a refresh that can be held open with
-    ``gate``."""
-
-    def __init__(self):
-        self.asked: list[Asked] = []
-        self.votes: dict[tuple[int, str], int] = {}
-        self.refreshes = 0
-        self.refresh_error: Exception | None = None
-        self.gate = threading.Event()
-        self.gate.set()
-        self._refreshing = False
-
-    def answer(self, question, *, context=None, source="cli", user=None, on_text=None):
-        self.asked.append(Asked(question, context, source, user))
-        answer_id = len(self.asked)
-        if question == "explode":
-            raise RuntimeError("the core exploded")
-        if question == "index down":
-            raise StoreUnavailable("The story index is unavailable right now; please try again later.")
-        if "weather" in question:
-            return Answer(question, "The story does not say.", abstained=True, answer_id=answer_id)
-        if question == "everything":
-            return long_answer(question, answer_id)
-        if question == "stream":  # what the LLM writer does: the text so far, as it grows
-            on_text("Apple's talks")
-            on_text("Apple's talks with Baidu")
-        return Answer(question, "Apple's talks with Baidu failed on performance [1].", abstained=False,
-                      citations=(BAIDU,), answer_id=answer_id)
-
-    def refresh(self, full=False, progress=None):
-        if self.refresh_error is not None:
-            raise self.refresh_error
-        self._refreshing = True
-        try:
-            self.refreshes += 1
-            assert self.gate.wait(WAIT), "the test never released the refresh"
-            return Report(added=3)
-        finally:
-            self._refreshing = False
-
-    @property
-    def refreshing(self) -> bool:
-        return self._refreshing
-
-    def vote(self, answer_id, user, value):
-        if answer_id > len(self.asked):
-            return False
-        self.votes[(answer_id, user)] = value
-        return True
+APOLOGY = ChatSession.text("apology", "en")
+NOT_ALLOWED = ChatSession.text("refresh_refused", "en")
+ALREADY_REFRESHING = ChatSession.text("refresh_running", "en")
+REFRESHING = ChatSession.text("refresh_started", "en")
+INDEX_DOWN = "The story index is unavailable right now; please try again later."
 
 
 def long_answer(question: str, answer_id: int) -> Answer:
@@ -149,7 +84,17 @@ async def fake():
 
 @pytest.fixture
 def core():
-    return ScriptedAnswerer()
+    """The fake core, with the replies these tests use: an abstention for the weather, a long
+    answer for "everything", a streamed answer for "stream", failures for "explode" and
+    "index down"."""
+    core = FakeCore()
+    core.replies.update({
+        "what is the weather?": Answer("what is the weather?", "The story does not say.", abstained=True,
+                                       answer_id=99),
+        "everything": long_answer("everything", 1), "explode": RuntimeError("the core exploded"),
+        "index down": StoreUnavailable(INDEX_DOWN)})
+    core.streams["stream"] = ("Apple's talks", "Apple's talks with Baidu")
+    return core
 
 
 @pytest.fixture
@@ -157,7 +102,7 @@ async def start_bot(fake, core, tmp_path):
     """Start a bot against the fake: ``await start_bot(**setting_overrides)``."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(answerer: Answerer | None = None, **overrides) -> StoryBotClient:
+        async def start(answerer=None, **overrides) -> StoryBotClient:
             settings = load_settings(**{
                 "data_dir": tmp_path / "data", "stories_dir": STORIES, "discord_api_base": fake.api_base,
                 "discord_gateway_url": fake.gateway_url, "discord_guild_id": GUILD_ID,
@@ -275,7 +220,7 @@ async def test_ask_defers_then_follows_up_with_the_citation(fake, bot, core):
     assert followup.query.get("wait") in {"1", "true"}  # the bot needs the message id back
     assert "why not Baidu?" in followup.content and "[1]" in followup.content
     [embed] = followup.embeds
-    assert BAIDU.quote in embed["description"] and "Alibaba" in embed["description"]
+    assert QUOTE in embed["description"] and "Alibaba" in embed["description"]
     assert followup.flags & EPHEMERAL == 0
     assert followup.json["allowed_mentions"] == {"parse": [], "replied_user": True}
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
@@ -343,8 +288,8 @@ async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, b
     payload = await ask(fake, "stream")
     final = await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
     edits = [c for c in fake.calls if original_edit_of(payload)(c)]
-    assert [e.content for e in edits] == [provisional("Apple's talks", "stream"),
-                                          provisional("Apple's talks with Baidu", "stream"), final.content]
+    assert [e.content for e in edits] == [provisional("Apple's talks", "en", "stream"),
+                                          provisional("Apple's talks with Baidu", "en", "stream"), final.content]
     assert "[1]" in final.content and final.custom_ids
     assert not [c for c in fake.calls if followup_of(payload)(c)]  # the edited response is the answer
 
@@ -358,7 +303,7 @@ async def test_a_mention_in_a_channel_is_answered_as_a_reply(fake, bot, core):
     await fake.dispatch("MESSAGE_CREATE", question)
     reply = await fake.wait_for(reply_in(CHANNEL_ID, question))
     assert fake.find("POST", rf"/channels/{CHANNEL_ID}/typing")
-    assert "[1]" in reply.content and BAIDU.quote in reply.embeds[0]["description"]
+    assert "[1]" in reply.content and QUOTE in reply.embeds[0]["description"]
     assert reply.custom_ids and reply.json["allowed_mentions"]["replied_user"] is True
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
 
@@ -433,10 +378,10 @@ async def test_votes_are_recorded_one_per_user_and_changeable(fake, bot, core):
     answer = sent_message(fake, await fake.wait_for(followup_of(payload)))
     note = await click(fake, answer, "up", BOB)
     assert note.flags & EPHEMERAL and "recorded" in note.content
-    assert core.votes == {(1, BOB["id"]): 1}
+    assert core.votes == [(1, BOB["id"], 1)]
     await click(fake, answer, "down", BOB)
     await click(fake, answer, "up", ALICE)
-    assert core.votes == {(1, BOB["id"]): -1, (1, ALICE["id"]): 1}
+    assert core.votes == [(1, BOB["id"], 1), (1, BOB["id"], -1), (1, ALICE["id"], 1)]
 
 
 async def test_vote_buttons_work_after_a_restart(fake, start_bot, core):
@@ -446,7 +391,7 @@ async def test_vote_buttons_work_after_a_restart(fake, start_bot, core):
     await first.close()
     await start_bot()  # a new process: nothing in memory knows the answer's message
     await click(fake, answer, "up", BOB)
-    assert core.votes == {(1, BOB["id"]): 1}
+    assert core.votes == [(1, BOB["id"], 1)]
 
 
 # --- /refresh -------------------------------------------------------------------------------------
@@ -464,7 +409,7 @@ async def test_refresh_by_an_admin_reports_in_the_ephemeral_reply(fake, bot, cor
     payload, first = await refresh(fake, who, permissions)
     assert first.json["type"] == 4 and first.flags & EPHEMERAL and first.content == REFRESHING
     edit = await fake.wait_for(original_edit_of(payload))
-    assert edit.content == Report(added=3).summary()
+    assert edit.content == Report().summary()
     assert core.refreshes == 1
 
 
@@ -476,7 +421,7 @@ async def test_refresh_by_a_member_is_refused(fake, bot, core):
 
 
 async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_answers(fake, bot, core):
-    core.gate.clear()
+    core.refresh_gate = threading.Event()
     try:
         first, _ = await refresh(fake, ALICE, MANAGER)
         question = await ask(fake, "why not Baidu?")
@@ -484,8 +429,8 @@ async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_a
         _, second = await refresh(fake, CAROL, MEMBER)
         assert second.flags & EPHEMERAL and second.content == ALREADY_REFRESHING
     finally:
-        core.gate.set()
-    assert (await fake.wait_for(original_edit_of(first))).content == Report(added=3).summary()
+        core.refresh_gate.set()
+    assert (await fake.wait_for(original_edit_of(first))).content == Report().summary()
     assert core.refreshes == 1
 
 
@@ -516,7 +461,7 @@ async def test_a_core_failure_gets_a_visible_apology_and_a_logged_trace(fake, bo
     payload = await ask(fake, "explode")
     followup = await fake.wait_for(followup_of(payload))
     assert followup.content == APOLOGY and followup.flags & EPHEMERAL == 0
-    [record] = [r for r in caplog.records if r.name == "bot.discord_app" and r.exc_info]
+    [record] = [r for r in caplog.records if r.name == "bot.chat" and r.exc_info]
     assert "the core exploded" in str(record.exc_info[1])
     mention = fake.user_message("explode", author=BOB, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", mention)
