@@ -188,11 +188,15 @@ class ChatSession:
                       story: str | None) -> Answer:
         """The core's answer, from a worker thread; a streamed LLM answer is shown in ``dest``
         as it grows, and every such edit lands before this returns."""
-        loop = asyncio.get_running_loop()
+        loop, order = asyncio.get_running_loop(), asyncio.Lock()  # edits land in the order the text grew
         shown: list[concurrent.futures.Future[None]] = []
 
+        async def show(text: str) -> None:
+            async with order:
+                await dest.show(text)
+
         def on_text(text: str) -> None:  # in the worker thread, at most about once a second
-            shown.append(asyncio.run_coroutine_threadsafe(dest.show(text), loop))
+            shown.append(asyncio.run_coroutine_threadsafe(show(text), loop))
 
         try:
             return await asyncio.to_thread(self.core.answer, question, context=context, source=self.platform,

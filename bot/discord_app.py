@@ -66,7 +66,6 @@ class _FollowUps:
     def __init__(self, interaction: discord.Interaction, question: str, private: bool, lang: str):
         self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
         self._edited = False
-        self._order = asyncio.Lock()  # edits land in the order the text grew
 
     @contextlib.asynccontextmanager
     async def working(self) -> AsyncIterator[None]:
@@ -74,9 +73,8 @@ class _FollowUps:
         yield
 
     async def show(self, text: str) -> None:
-        async with self._order:
-            await self.interaction.edit_original_response(content=provisional(text, self.lang, self.question))
-            self._edited = True
+        await self.interaction.edit_original_response(content=provisional(text, self.lang, self.question))
+        self._edited = True
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         if not self.interaction.response.is_done():  # a note before any work: the response itself
@@ -103,17 +101,15 @@ class _Replies:
     def __init__(self, message: discord.Message, lang: str):
         self.message, self.lang = message, lang
         self._first: discord.Message | None = None
-        self._order = asyncio.Lock()  # one reply, edits in the order the text grew
 
     def working(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self.message.channel.typing()
 
     async def show(self, text: str) -> None:
-        async with self._order:
-            if self._first is None:
-                self._first = await self.message.reply(provisional(text, self.lang))
-            else:
-                self._first = await self._first.edit(content=provisional(text, self.lang))
+        if self._first is None:
+            self._first = await self.message.reply(provisional(text, self.lang))
+        else:
+            self._first = await self._first.edit(content=provisional(text, self.lang))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         sent = []

@@ -2,10 +2,12 @@
 adapters' tests (the real ``Answerer`` has its own end-to-end tests through both adapters)."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bot.errors import RefreshInProgress
 from bot.question import detect_lang
@@ -17,6 +19,7 @@ SECTION = "Pourquoi Apple s’est-elle tournée vers Alibaba après les déboire
 QUOTE = "Les premières discussions avec Baidu ont échoué"
 TEXT = "Baidu's models fell short [1]."
 WAIT = 10.0  # seconds a gate may stay closed before the fake gives up
+T = TypeVar("T")
 
 
 def cited(question: str, *, answer_id: int | None = None, text: str = TEXT, quotes: tuple[str, ...] = (QUOTE,),
@@ -109,3 +112,30 @@ class FakeCore:
 
     def story_ids(self) -> list[str]:
         return sorted(self.ids)
+
+
+class LoopThread:
+    """An asyncio event loop on its own thread, for running an async bot under synchronous
+    tests (which wait on a threaded fake): ``with LoopThread() as loop: loop.run(coro)``."""
+
+    def __enter__(self) -> LoopThread:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        async def cancel_the_rest() -> None:
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_the_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(WAIT)
+        self.loop.close()
