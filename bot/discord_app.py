@@ -252,7 +252,7 @@ class StoryBotClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         """Answer an @mention, a DM, or a follow-up (a reply to one of our answers, or a
         message in a thread or DM we answered in), replying to the message."""
-        if message.author.bot or self.user is None:
+        if message.author.bot or self.user is None or not self.chat.first_sighting(message.id):
             return
         reference = message.reference.message_id if message.reference else None
         context_keys = (reference, message.channel.id)
