@@ -220,6 +220,7 @@ class StoryBotClient(discord.Client):
     """
 
     def __init__(self, core: Core, settings: Settings):
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at every start
         intents = discord.Intents.none()
         intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
         intents.guild_messages = intents.dm_messages = True

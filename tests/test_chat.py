@@ -26,7 +26,7 @@ from bot.discord_app import StoryBotClient
 from bot.errors import StoreUnavailable
 from bot.slack_app import build_app
 from tests.conftest import STORIES
-from tests.fake_discord import MEMBER, THREAD_ID, FakeDiscord, user
+from tests.fake_discord import CHANNEL_ID, MEMBER, THREAD_ID, FakeDiscord, user
 from tests.fakes import TEXT, FakeCore, cited
 from tests.test_discord_app import TOKEN, callback_of, original_edit_of, reply_in, sent_message, stop
 from tests.test_slack_app import APP_TOKEN, GENERAL, SIGNING_SECRET, push_command, push_event, socket_mode
@@ -47,13 +47,15 @@ class DiscordDriver:
 
     def __init__(self, fake: FakeDiscord):
         self.fake, self.last = fake, None
+        self.channel: int | None = THREAD_ID  # None: each question is a mention in the main channel
         self.answers: list[dict] = []  # the bot's answer messages, as the fake stored them
 
     async def _say(self, question: str, who: str, mention_bot: bool) -> str:
         author = user(PEOPLE[who], who)
-        self.last = self.fake.user_message(question, author=author, channel_id=THREAD_ID, mention_bot=mention_bot)
+        channel = self.channel or CHANNEL_ID
+        self.last = self.fake.user_message(question, author=author, channel_id=channel, mention_bot=mention_bot)
         await self.fake.dispatch("MESSAGE_CREATE", self.last)
-        reply = await self.fake.wait_for(reply_in(THREAD_ID, self.last))
+        reply = await self.fake.wait_for(reply_in(channel, self.last), timeout=60)
         if reply.custom_ids:
             self.answers.append(sent_message(self.fake, reply))
         return reply.content
@@ -267,3 +269,22 @@ async def test_the_same_scenario_has_the_same_outcome_on_both_platforms(platform
     core = FakeCore()
     async with BOTS[platform](core, tmp_path, **overrides) as bot:
         assert await scenario(bot, core) == expected
+
+
+# --- chat markup is not question text (the real core) -------------------------------------------
+
+# Someone else's mention, a channel link, a role (or user group) mention, a custom emoji.
+MARKUP = {"discord": ["cc <@123456789012345678>", "see <#1200000000000000002>", "<@&1234567890123456789> fyi",
+                      "<:hmm:1234567890123456789>"],
+          "slack": ["cc <@U0ALICE>", "see <#C024BE91L|general>", "<!subteam^S0READERS|@readers> fyi",
+                    ":thinking_face:"]}
+
+
+@pytest.mark.parametrize("platform", BOTS)
+async def test_markup_in_a_question_changes_nothing_in_the_answer(platform, shared_answerer, tmp_path):
+    async with BOTS[platform](shared_answerer, tmp_path) as bot:
+        bot.channel = None  # a new conversation each time: no follow-up context
+        plain = await bot.ask("why not Baidu?")
+        with_markup = [await bot.ask(f"why not Baidu? {extra}") for extra in MARKUP[platform]]
+    assert "[1]" in plain
+    assert with_markup == [plain] * len(MARKUP[platform])

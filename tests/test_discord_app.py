@@ -43,7 +43,7 @@ from tests.fake_discord import (
     FakeDiscord,
     user,
 )
-from tests.fakes import QUOTE, FakeCore, Report
+from tests.fakes import QUOTE, FakeCore, Report, cited, closed_port, run_cli
 
 # Shaped like a real bot token: base64 of the bot's id, a timestamp part, a signature part.
 TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GxY2aB.fake-signature-for-tests-0123"
@@ -532,3 +532,51 @@ async def test_the_real_answerer_answers_through_discord(fake, start_bot, settin
         assert "recorded" in vote.content
     finally:
         answerer.close()
+
+
+def test_a_dead_discord_api_at_start_up_is_one_sentence(tmp_path):
+    base = f"http://127.0.0.1:{closed_port()}/api/v10"
+    done = run_cli("discord", env={"DISCORD_TOKEN": TOKEN, "DISCORD_API_BASE": base, "STORYBOT_STORIES": str(STORIES)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "WARNING" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"Error: Discord's API at {base} did not answer; check the network (or " \
+                                  "DISCORD_API_BASE) and start again."
+
+
+async def test_the_story_option_autocompletes_story_ids(fake, bot, core):
+    core.ids = ["apple-alibaba-ia-iphone-chine.fr", "baidu-ernie.en", "tencent-hunyuan.fr"]
+    payload = fake.autocomplete("ask", {"question": "why?", "story": "FR"}, "story", user=BOB)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    reply = await fake.wait_for(callback_of(payload))
+    assert reply.json["type"] == 8
+    assert reply.json["data"]["choices"] == [{"name": i, "value": i} for i in
+                                             ("apple-alibaba-ia-iphone-chine.fr", "tencent-hunyuan.fr")]
+    assert core.asked == []
+
+
+async def test_text_from_a_user_or_a_story_cannot_render_a_masked_link(fake, bot, core):
+    evil = "[Click](https://evil.example)"
+    core.replies[f"story:{evil} q"] = Answer(f"story:{evil} q", f"There is no story “{evil}” in the index.",
+                                              abstained=True)
+    core.replies["quote"] = cited("quote", answer_id=7, quotes=(f"See {evil} **now**",))
+    payload = fake.slash("ask", {"question": "q", "story": evil}, user=BOB, channel_id=CHANNEL_ID)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    shown = [(await fake.wait_for(followup_of(payload))).content]
+    payload = await ask(fake, "quote")
+    shown.append((await fake.wait_for(followup_of(payload))).embeds[0]["description"])
+    for text in shown:
+        assert "[Click](" not in text.replace("\\[Click\\](", "")  # the bracket is escaped: shown as typed
+        assert "\\[Click\\](https://evil.example)" in text
+    assert "\\*\\*now\\*\\*" in shown[1]
+
+
+async def test_an_unsure_answer_shows_a_hedge_line_and_closest_passages(fake, bot, core):
+    for question, lang in (("why not Baidu?", "en"), ("Pourquoi pas Baidu ?", "fr")):
+        core.replies[question] = cited(question, answer_id=3, confidence="low")
+        payload = await ask(fake, question)
+        reply = await fake.wait_for(followup_of(payload))
+        hedge = ChatSession.text("hedge", lang)
+        assert reply.content.splitlines()[1] == f"⚠️ **{hedge}**"  # after the echoed question
+        assert reply.embeds[0]["title"] == ChatSession.text("closest", lang)
+    confident = await ask(fake, "and Tencent?")
+    reply = await fake.wait_for(followup_of(confident))
+    assert "⚠️" not in reply.content and reply.embeds[0]["title"] == ChatSession.text("sources", "en")

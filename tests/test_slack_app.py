@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -22,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from fake_slack import (
@@ -50,7 +52,8 @@ from bot.slack_blocks import escape
 from bot.slack_http import serve
 from bot.types import Answer
 from tests.conftest import Asked
-from tests.fakes import QUOTE, SECTION, TITLE, FakeCore, LoopThread, cited
+from tests.conftest import STORIES
+from tests.fakes import QUOTE, SECTION, TITLE, FakeCore, LoopThread, cited, closed_port, run_cli
 
 GENERAL = "C0GENERAL"
 
@@ -565,14 +568,15 @@ class SlackOverHttp:
     def __init__(self, url: str):
         self.url = url
 
-    def send(self, kind: str, payload: dict, **headers: str) -> tuple[int, str]:
+    def send(self, kind: str, payload: dict, timeout: float = 10, **headers: str) -> tuple[int, str]:
         body, content_type = http_body(kind, payload)
-        return self.post(body, {"Content-Type": content_type, **signed_headers(body), **headers})
+        return self.post(body, {"Content-Type": content_type, **signed_headers(body), **headers}, timeout=timeout)
 
-    def post(self, body: str, headers: dict[str, str], url: str | None = None) -> tuple[int, str]:
+    def post(self, body: str, headers: dict[str, str], url: str | None = None,
+             timeout: float = 10) -> tuple[int, str]:
         request = urllib.request.Request(url or self.url, data=body.encode(), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()
@@ -715,3 +719,94 @@ def test_http_malformed_bodies_get_400_not_a_dropped_connection(http, answerer):
         assert conn.getresponse().status == 400
         conn.close()
     assert answerer.asked == []
+
+
+# --- HTTP mode under abuse -------------------------------------------------------------------------
+
+
+def _half_sent(url: str, *, body: bool) -> socket.socket:
+    """A connection that sends part of a request and then nothing: half a head, or a whole
+    head and half of the body it announces."""
+    parts = urlparse(url)
+    conn = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    head = f"POST {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\nContent-Type: application/json\r\n"
+    conn.sendall((head + "Content-Length: 100\r\n\r\n{\"type\":" if body else head).encode())
+    return conn
+
+
+def test_http_answers_a_signed_request_while_50_half_sent_requests_hang(http, fake, answerer):
+    hanging = [_half_sent(http.url, body=i % 2 == 0) for i in range(50)]
+    try:
+        status, _ = http.send("slash_commands", slash_command("/ask", "why not Baidu?", user="U1",
+                                                              response_url=fake.response_url("ask")), timeout=5)
+        assert status == 200
+        fake.wait_calls("chat.update")
+    finally:
+        for conn in hanging:
+            conn.close()
+    assert [a.question for a in answerer.asked] == ["why not Baidu?"]
+
+
+@pytest.mark.parametrize("body", [False, True], ids=["half-a-head", "half-a-body"])
+def test_http_drops_an_idle_half_sent_request(http, body):
+    conn = _half_sent(http.url, body=body)
+    conn.settimeout(20)
+    try:
+        reply = conn.recv(1024)  # a timeout here (socket.timeout) fails the test
+    finally:
+        conn.close()
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 408")
+
+
+@pytest.mark.parametrize("body, headers", [
+    ("[1, 2, 3]", None),  # signed, but a JSON array
+    ('{"type": "event_callback"}', {"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}),
+    ("payload=%5B%5D", None),  # an interactivity form whose payload is a JSON array
+], ids=["json-array", "non-numeric-timestamp", "form-payload-array"])
+def test_http_malformed_requests_get_400(http, answerer, body, headers):
+    content_type = "application/x-www-form-urlencoded" if body.startswith("payload") else "application/json"
+    status, _ = http.post(body, {"Content-Type": content_type, **(headers or signed_headers(body))})
+    assert status == 400 and answerer.asked == []
+
+
+def test_http_a_replayed_signed_request_is_answered_once(http, fake, answerer):
+    body, content_type = http_body("slash_commands", slash_command("/ask", "why not Baidu?", user="U1",
+                                                                   response_url=fake.response_url("ask")))
+    headers = {"Content-Type": content_type, **signed_headers(body)}
+    assert http.post(body, headers) == (200, LOOKING)
+    assert http.post(body, headers) == (200, "")  # acknowledged, not handled again
+    assert http.send("events_api", event_callback(
+        message("sentinel?", user="U9", ts="999.000001", channel="D0SENTINEL", channel_type="im"),
+        event_id="EvSentinel"))[0] == 200
+    answered_in(fake, "999.000001", channel="D0SENTINEL")
+    assert [a.question for a in answerer.asked] == ["why not Baidu?", "sentinel?"]
+
+
+@pytest.mark.parametrize("mode", [[], ["--http"]], ids=["socket-mode", "http"])
+def test_a_dead_slack_web_api_at_start_up_is_one_sentence(mode):
+    url = f"http://127.0.0.1:{closed_port()}/api/"
+    done = run_cli("slack", *mode, "--port", "0", env={
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": url, "STORYBOT_STORIES": str(STORIES)})
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: Slack's Web API at {url} did not answer; check the network (or " \
+                                  "SLACK_API_URL) and start again."
+
+
+def test_user_and_story_text_is_plain_text_and_an_unsure_answer_is_hedged(bot, answerer):
+    question = "*why* not <!channel> <https://evil.example|Baidu>?"
+    answerer.replies[question] = cited(question, answer_id=5, quotes=("R&D *matters* <@U0BOSS>",),
+                                       confidence="low")
+    push_command(bot, "/ask", question, user="U1", reply_to="ask")
+
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL)
+    [update] = bot.wait_calls("chat.update", ts=status.response["ts"])
+    for call in (status, update):  # the question, shown as typed: no formatting, no ping, no link
+        elements = [e for b in call.blocks if b["type"] == "context" for e in b["elements"]]
+        assert {"type": "plain_text", "text": question, "emoji": False} in elements
+        assert "<!channel>" not in call.text and "&lt;!channel&gt;" in call.text
+    [quote] = [e for b in update.blocks if b["type"] == "context" for e in b["elements"] if "R&D" in e["text"]]
+    assert quote["type"] == "plain_text"
+    assert [b["type"] for b in update.blocks][:3] == ["context", "context", "section"]
+    assert update.blocks[1]["elements"][0]["text"] == f":warning: *{text('hedge')}*"
+    assert update.blocks[2]["text"]["type"] == "plain_text"
