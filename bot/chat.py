@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -86,6 +87,24 @@ class Destination(Protocol):
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]: ...
 
     async def edit(self, text: str) -> None: ...
+
+
+class BaseDestination:
+    """Defaults for a :class:`Destination`: no sign of work, no streaming, and ``edit``
+    sends a new private note."""
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        yield
+
+    async def show(self, text: str) -> None:
+        raise NotImplementedError("this destination takes no streamed answer")
+
+    async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
+        raise NotImplementedError
+
+    async def edit(self, text: str) -> None:
+        await self.send(text, private=True)
 
 
 def language(locale: str | None) -> str | None:

@@ -1,13 +1,9 @@
 """The Discord adapter: ``/ask``, ``/refresh``, @mentions, DMs, follow-ups and 👍/👎 buttons.
 
-Thin by design: each handler translates a Discord event into a call on the shared
-:class:`bot.chat.ChatSession`, with a destination that knows how Discord shows, sends and
-edits (``_FollowUps`` for /ask, ``_Replies`` for messages, ``_Ephemeral`` for /refresh and
-votes). Every interaction is acknowledged at once (a deferred "thinking" response or an
-immediate ephemeral reply) and answered by follow-up, so Discord's 3-second deadline never
-matters. Rendering is ``bot.discord_render``.
-
-The CLI imports this module lazily (``storybot discord`` calls :func:`run_discord`).
+Each handler turns a Discord event into a call on the shared :class:`bot.chat.ChatSession`,
+with a destination saying how Discord shows, sends and edits. Interactions are acknowledged
+at once (deferred "thinking", or an ephemeral reply) and answered by follow-up, so Discord's
+3-second deadline never matters. Rendering is ``bot.discord_render``.
 """
 from __future__ import annotations
 
@@ -24,8 +20,8 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.chat import ChatSession, Core, PlatformUnreachable
-from bot.discord_render import Reply, provisional, render
+from bot.chat import BaseDestination, ChatSession, Core, PlatformUnreachable
+from bot.discord_render import provisional, render
 from bot.errors import ConfigError
 from bot.types import Answer
 
@@ -36,32 +32,27 @@ log = logging.getLogger(__name__)
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 
 
-# --- destinations -------------------------------------------------------------------------------
-
-
-def _outgoing(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
-    """The messages (send/edit keyword arguments) for an answer or a text; the 👍/👎 buttons
-    go under the last message of a logged answer."""
+def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
+    """Send/edit arguments for an answer or a text; the 👍/👎 buttons go under the last
+    message of a logged answer (and only there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
         return [{"content": reply}]
-    parts: list[Reply] = render(reply, echo_question=echo)
-    out: list[dict[str, Any]] = [{"content": p.content, "embeds": list(p.embeds)} for p in parts]
-    if reply.answer_id is not None:  # a webhook follow-up's send() fails on view=None: only when there is one
+    out: list[dict[str, Any]] = [{"content": r.content, "embeds": list(r.embeds)} for r in render(reply, echo_question=echo)]
+    if reply.answer_id is not None:
         out[-1]["view"] = vote_view(reply.answer_id)
     return out
 
 
-class _FollowUps:
-    """Where an /ask goes: the deferred response, then follow-up messages. A streamed answer
-    is shown by editing the deferred response, which the final answer then replaces."""
+class _FollowUps(BaseDestination):
+    """Where an /ask goes: a note before any work is the response itself; else the deferred
+    response, then follow-ups. A streamed answer edits the deferred response, which the
+    final answer then replaces."""
 
     def __init__(self, interaction: discord.Interaction, question: str, private: bool, lang: str):
         self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
@@ -77,13 +68,11 @@ class _FollowUps:
         self._edited = True
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
-        if not self.interaction.response.is_done():  # a note before any work: the response itself
+        if not self.interaction.response.is_done():
             await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
             return []
         sent = []
-        for i, kwargs in enumerate(_outgoing(reply, echo=True)):
-            # The first message takes the place of the "thinking" response, unless that was
-            # already edited (then a follow-up would be a new message).
+        for i, kwargs in enumerate(_messages(reply, echo=True)):
             if i == 0 and self._edited:
                 sent.append(await self.interaction.edit_original_response(**kwargs))
             else:
@@ -94,7 +83,7 @@ class _FollowUps:
         await self.interaction.edit_original_response(content=text)
 
 
-class _Replies:
+class _Replies(BaseDestination):
     """Where the answer to a message goes: a reply to it, then further messages in its
     channel. A streamed answer is shown in the reply, which the final answer then edits."""
 
@@ -113,48 +102,32 @@ class _Replies:
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         sent = []
-        for i, kwargs in enumerate(_outgoing(reply, echo=False)):
+        for i, kwargs in enumerate(_messages(reply, echo=False)):
             if i > 0:
                 sent.append(await self.message.channel.send(**kwargs))
-            elif self._first is not None:
-                sent.append(await self._first.edit(**kwargs))
             else:
-                sent.append(await self.message.reply(**kwargs))
+                sent.append(await (self._first.edit if self._first else self.message.reply)(**kwargs))
         return [m.id for m in sent]
 
-    async def edit(self, text: str) -> None:
-        raise NotImplementedError("a message's answer is never edited by a note")
 
+class _Ephemeral(BaseDestination):
+    """Replies only the user sees: the first answers the interaction, later ones follow up;
+    ``edit`` replaces the first (a refresh's report), or follows up after a deferral (a vote)."""
 
-class _Ephemeral:
-    """Replies only the user sees: the first one answers the interaction, ``edit`` replaces
-    it (a refresh's report); after a deferral, notes are ephemeral follow-ups (a vote's)."""
-
-    def __init__(self, interaction: discord.Interaction, *, defer: bool = False):
-        self.interaction, self.defer = interaction, defer
-
-    @contextlib.asynccontextmanager
-    async def working(self) -> AsyncIterator[None]:
-        yield
-
-    async def show(self, text: str) -> None:
-        raise NotImplementedError
+    def __init__(self, interaction: discord.Interaction):
+        self.interaction = interaction
 
     async def send(self, reply: Answer | str, *, private: bool = True) -> Sequence[Hashable]:
-        if self.interaction.response.is_done():
-            await self.interaction.followup.send(cast(str, reply), ephemeral=True)
-        else:
-            await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
+        response = self.interaction.response
+        await (self.interaction.followup.send if response.is_done() else response.send_message)(
+            cast(str, reply), ephemeral=True)
         return []
 
     async def edit(self, text: str) -> None:
-        if self.defer:  # a vote's confirmation: its own ephemeral note
+        if self.interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
             await self.send(text)
         else:
             await self.interaction.edit_original_response(content=text)
-
-
-# --- feedback buttons -------------------------------------------------------------------------
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"):
@@ -176,9 +149,8 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        await _bot(interaction).chat.vote(_Ephemeral(interaction, defer=True), user=str(interaction.user.id),
-                                          answer_id=self.answer_id, value=self.value,
-                                          locale=str(interaction.locale))
+        await _bot(interaction).chat.vote(_Ephemeral(interaction), user=str(interaction.user.id),
+                                          answer_id=self.answer_id, value=self.value, locale=str(interaction.locale))
 
 
 def _bot(interaction: discord.Interaction) -> StoryBotClient:
@@ -188,12 +160,9 @@ def _bot(interaction: discord.Interaction) -> StoryBotClient:
 def vote_view(answer_id: int) -> discord.ui.View:
     """The 👍/👎 buttons for one answer (persistent: no timeout)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(VoteButton(answer_id, "up"))
-    view.add_item(VoteButton(answer_id, "down"))
+    for way in ("up", "down"):
+        view.add_item(VoteButton(answer_id, way))
     return view
-
-
-# --- the client -------------------------------------------------------------------------------
 
 
 class _Tree(app_commands.CommandTree):
@@ -202,25 +171,18 @@ class _Tree(app_commands.CommandTree):
 
 
 def use_endpoints(api_base: str | None, gateway_url: str | None) -> None:
-    """Point discord.py at this REST base and gateway (Discord's own when ``None``).
-
-    discord.py keeps both as class attributes (``Route.BASE``, which the interaction webhooks
-    use too, and ``DiscordWebSocket.DEFAULT_GATEWAY``), so this is process-wide: one bot per
-    process. Resumes go to the ``resume_gateway_url`` the gateway itself hands out.
-    """
+    """Point discord.py at this REST base and gateway (Discord's own when ``None``). Both are
+    class attributes in discord.py, so this is process-wide: one bot per process."""
     discord.http.Route.BASE = (api_base or DISCORD_API_BASE).rstrip("/")
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url or DISCORD_GATEWAY_URL)
 
 
 class StoryBotClient(discord.Client):
-    """The storybot Discord bot over one core (see ``bot.chat.Core``).
-
-    ``settings`` gives the guild to sync commands to (``discord_guild_id``; global when
-    unset), the admins who may /refresh, the per-user rate limit and the Discord endpoints.
-    """
+    """The storybot Discord bot over one core. ``settings`` gives the guild to sync commands
+    to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
 
     def __init__(self, core: Core, settings: Settings):
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at every start
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
         intents = discord.Intents.none()
         intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
         intents.guild_messages = intents.dm_messages = True
@@ -228,16 +190,13 @@ class StoryBotClient(discord.Client):
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
         use_endpoints(settings.discord_api_base, settings.discord_gateway_url)
         self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
-        self.guild_id = settings.discord_guild_id
-        self.tree = _Tree(self)
+        self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
         _add_commands(self.tree, self.chat)
         self.add_dynamic_items(VoteButton)
-        self._synced = False
 
     async def setup_hook(self) -> None:
-        """Sync the slash commands, once per client. ``setup_hook`` runs at login, never on a
-        gateway reconnect, and the flag keeps a second login from syncing again: Discord
-        rate-limits command syncs hard."""
+        """Sync the slash commands once per client (``setup_hook`` runs at login, never on a
+        reconnect; the flag keeps a second login from syncing: Discord rate-limits syncs hard)."""
         if self._synced:
             return
         guild = discord.Object(self.guild_id) if self.guild_id else None
@@ -255,13 +214,10 @@ class StoryBotClient(discord.Client):
         message in a thread or DM we answered in), replying to the message."""
         if message.author.bot or self.user is None or not self.chat.first_sighting(message.id):
             return
-        reference = message.reference.message_id if message.reference else None
-        context_keys = (reference, message.channel.id)
-        addressed = message.guild is None or self.user in message.mentions
-        if not addressed and self.chat.context(context_keys) is None:
+        context_keys = (message.reference.message_id if message.reference else None, message.channel.id)
+        if message.guild is not None and self.user not in message.mentions and not self.chat.context(context_keys):
             return
-        question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
-        user = str(message.author.id)
+        question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
         await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
                             keys=_conversation(message.channel), context_keys=context_keys)
 
@@ -273,7 +229,7 @@ def _conversation(channel: object) -> tuple[Hashable, ...]:
 
 
 def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
-    # Not restricted with default_member_permissions: that would hide /refresh from the
+    # /refresh is not restricted with default_member_permissions: that would hide it from the
     # STORYBOT_ADMINS who lack Manage Server. The check happens when it runs.
     @tree.command(name="ask", description="Ask a question about the story; the answer quotes it.")
     @app_commands.describe(question="Your question about the story",
@@ -284,9 +240,8 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
         question = f"story:{story} {question}" if story else question
         user, locale = str(interaction.user.id), str(interaction.locale)
-        lang = chat.lang(user, locale, question)
-        await chat.ask(_FollowUps(interaction, question, private, lang), question, user=user, locale=locale,
-                       keys=() if private else _conversation(interaction.channel),
+        await chat.ask(_FollowUps(interaction, question, private, chat.lang(user, locale, question)), question,
+                       user=user, locale=locale, keys=() if private else _conversation(interaction.channel),
                        context_keys=(interaction.channel_id,))
 
     @ask.autocomplete("story")
@@ -298,41 +253,30 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         async def manages_server() -> bool:
             return interaction.permissions.manage_guild
 
-        await chat.refresh(_Ephemeral(interaction), user=str(interaction.user.id),
-                           locale=str(interaction.locale), platform_admin=manages_server)
-
-
-# --- running it -------------------------------------------------------------------------------
+        await chat.refresh(_Ephemeral(interaction), user=str(interaction.user.id), locale=str(interaction.locale),
+                           platform_admin=manages_server)
 
 
 def discord_token(settings: Settings) -> str:
-    """The bot token of ``settings``, checked for shape before anything connects.
-
-    Raises ``ConfigError`` naming ``DISCORD_TOKEN`` (never showing its value) when it is
-    missing or is not three dot-separated base64 parts.
-    """
-    secret = settings.discord_token
-    token = secret.get_secret_value().strip() if secret is not None else ""
+    """``DISCORD_TOKEN``, checked for shape before anything connects: ``ConfigError`` naming
+    it (never its value) and where to find it when missing or not three dot-separated parts."""
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     where = "Discord Developer Portal > your application > Bot > Reset Token"
     if not token:
         raise ConfigError(f"DISCORD_TOKEN is not set: copy the bot token from the {where}, into DISCORD_TOKEN.")
     if token.lower().startswith("bot "):
         raise ConfigError("DISCORD_TOKEN must be the bare token, without the 'Bot ' prefix.")
     if not _TOKEN_SHAPE.fullmatch(token):
-        raise ConfigError("DISCORD_TOKEN does not look like a bot token (three dot-separated parts); "
-                          f"copy it again from the {where}.")
+        raise ConfigError(f"DISCORD_TOKEN does not look like a bot token (three dot-separated parts); copy it "
+                          f"again from the {where}.")
     return token
 
 
 def run_discord(settings: Settings) -> None:
-    """Run the Discord bot until interrupted (``storybot discord``).
-
-    Validates ``DISCORD_TOKEN`` first, then builds the real ``Answerer`` from ``settings``.
-    Raises ``ConfigError`` for a missing, malformed or rejected token and for a Message
-    Content intent that is not enabled in the Developer Portal, and ``PlatformUnreachable``
-    when Discord's API does not answer. Logging is the caller's: the CLI's
-    ``bot.logs.setup_logging`` redacts every secret, so discord.py's own handler is not installed.
-    """
+    """Run the Discord bot until interrupted (``storybot discord``). ``ConfigError`` for a
+    missing, malformed or rejected token or a refused Message Content intent;
+    ``PlatformUnreachable`` when Discord's API does not answer. Logging is the caller's (the
+    CLI's redacts secrets), so discord.py's own handler is not installed."""
     token = discord_token(settings)
     from bot.answer import Answerer  # opens the index and its model: only once the token looks right
 
