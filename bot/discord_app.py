@@ -1,9 +1,8 @@
 """The Discord adapter: ``/ask``, ``/refresh``, @mentions, DMs, follow-ups and 👍/👎 buttons.
 
-Each handler turns a Discord event into a call on the shared :class:`bot.chat.ChatSession`,
-with a destination saying how Discord shows, sends and edits. Interactions are acknowledged
-at once (deferred "thinking", or an ephemeral reply) and answered by follow-up, so Discord's
-3-second deadline never matters. Rendering is ``bot.discord_render``.
+Each handler turns an event into a call on the shared :class:`bot.chat.ChatSession`, with a
+destination saying how Discord shows, sends and edits. Interactions are acknowledged at once
+(deferred, or an ephemeral reply), so Discord's 3-second deadline never matters.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+import prompts
 from bot.chat import BaseDestination, ChatSession, Core, PlatformUnreachable
 from bot.discord_render import provisional, render
 from bot.errors import ConfigError
@@ -35,6 +35,7 @@ DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
+PORTAL = "the Discord Developer Portal (your application)"
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 
 
@@ -43,16 +44,16 @@ def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
     message of a logged answer (and only there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
         return [{"content": reply}]
-    out: list[dict[str, Any]] = [{"content": r.content, "embeds": list(r.embeds)} for r in render(reply, echo_question=echo)]
+    out: list[dict[str, Any]] = [{"content": r.content, "embeds": list(r.embeds)}
+                                 for r in render(reply, echo_question=echo)]
     if reply.answer_id is not None:
         out[-1]["view"] = vote_view(reply.answer_id)
     return out
 
 
 class _FollowUps(BaseDestination):
-    """Where an /ask goes: a note before any work is the response itself; else the deferred
-    response, then follow-ups. A streamed answer edits the deferred response, which the
-    final answer then replaces."""
+    """An /ask: a note before any work is the response; else defer, then follow up. A streamed
+    answer edits the deferred response, which the final answer then replaces."""
 
     def __init__(self, interaction: discord.Interaction, question: str, private: bool, lang: str):
         self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
@@ -84,8 +85,7 @@ class _FollowUps(BaseDestination):
 
 
 class _Replies(BaseDestination):
-    """Where the answer to a message goes: a reply to it, then further messages in its
-    channel. A streamed answer is shown in the reply, which the final answer then edits."""
+    """A message: answered by a reply (shown as it streams, then edited), then messages in its channel."""
 
     def __init__(self, message: discord.Message, lang: str):
         self.message, self.lang = message, lang
@@ -111,8 +111,8 @@ class _Replies(BaseDestination):
 
 
 class _Ephemeral(BaseDestination):
-    """Replies only the user sees: the first answers the interaction, later ones follow up;
-    ``edit`` replaces the first (a refresh's report), or follows up after a deferral (a vote)."""
+    """Notes only the user sees; ``edit`` replaces the first (a refresh's report), or follows up
+    after a deferral (a vote's note)."""
 
     def __init__(self, interaction: discord.Interaction):
         self.interaction = interaction
@@ -130,12 +130,15 @@ class _Ephemeral(BaseDestination):
             await self.interaction.edit_original_response(content=text)
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"):
+VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     """A 👍 or 👎 button under an answer. The custom id carries the answer id, so a click is
     understood from the id alone, including on answers sent before the bot restarted."""
 
     def __init__(self, answer_id: int, way: str):
-        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary, emoji="👍" if way == "up" else "👎",
+        super().__init__(discord.ui.Button(emoji="👍" if way == "up" else "👎",
                                            custom_id=f"storybot:vote:{way}:{answer_id}"))
         self.answer_id, self.value = answer_id, 1 if way == "up" else -1
 
@@ -150,7 +153,8 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         await _bot(interaction).chat.vote(_Ephemeral(interaction), user=str(interaction.user.id),
-                                          answer_id=self.answer_id, value=self.value, locale=str(interaction.locale))
+                                          answer_id=self.answer_id, value=self.value,
+                                          locale=str(interaction.locale))
 
 
 def _bot(interaction: discord.Interaction) -> StoryBotClient:
@@ -170,13 +174,6 @@ class _Tree(app_commands.CommandTree):
         return _bot(interaction).chat.first_sighting(interaction.id)
 
 
-def use_endpoints(api_base: str | None, gateway_url: str | None) -> None:
-    """Point discord.py at this REST base and gateway (Discord's own when ``None``). Both are
-    class attributes in discord.py, so this is process-wide: one bot per process."""
-    discord.http.Route.BASE = (api_base or DISCORD_API_BASE).rstrip("/")
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url or DISCORD_GATEWAY_URL)
-
-
 class StoryBotClient(discord.Client):
     """The storybot Discord bot over one core. ``settings`` gives the guild to sync commands
     to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
@@ -188,7 +185,9 @@ class StoryBotClient(discord.Client):
         intents.guild_messages = intents.dm_messages = True
         intents.message_content = True  # follow-ups in threads come without a mention
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
-        use_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+        # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
+        discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
         self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
         self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
         _add_commands(self.tree, self.chat)
@@ -215,7 +214,8 @@ class StoryBotClient(discord.Client):
         if message.author.bot or self.user is None or not self.chat.first_sighting(message.id):
             return
         context_keys = (message.reference.message_id if message.reference else None, message.channel.id)
-        if message.guild is not None and self.user not in message.mentions and not self.chat.context(context_keys):
+        addressed = message.guild is None or self.user in message.mentions
+        if not addressed and not self.chat.context(context_keys):
             return
         question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
         await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
@@ -240,9 +240,9 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
         question = f"story:{story} {question}" if story else question
         user, locale = str(interaction.user.id), str(interaction.locale)
-        await chat.ask(_FollowUps(interaction, question, private, chat.lang(user, locale, question)), question,
-                       user=user, locale=locale, keys=() if private else _conversation(interaction.channel),
-                       context_keys=(interaction.channel_id,))
+        dest = _FollowUps(interaction, question, private, chat.lang(user, locale, question))
+        await chat.ask(dest, question, user=user, locale=locale, context_keys=(interaction.channel_id,),
+                       keys=() if private else _conversation(interaction.channel))
 
     @ask.autocomplete("story")
     async def story_ids(interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
@@ -253,30 +253,26 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         async def manages_server() -> bool:
             return interaction.permissions.manage_guild
 
-        await chat.refresh(_Ephemeral(interaction), user=str(interaction.user.id), locale=str(interaction.locale),
-                           platform_admin=manages_server)
+        await chat.refresh(_Ephemeral(interaction), user=str(interaction.user.id),
+                           locale=str(interaction.locale), platform_admin=manages_server)
 
 
 def discord_token(settings: Settings) -> str:
-    """``DISCORD_TOKEN``, checked for shape before anything connects: ``ConfigError`` naming
-    it (never its value) and where to find it when missing or not three dot-separated parts."""
+    """``DISCORD_TOKEN``, checked for shape before anything connects (a ``ConfigError`` names
+    it, never its value, and says where to find it)."""
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
-    where = "Discord Developer Portal > your application > Bot > Reset Token"
-    if not token:
-        raise ConfigError(f"DISCORD_TOKEN is not set: copy the bot token from the {where}, into DISCORD_TOKEN.")
-    if token.lower().startswith("bot "):
-        raise ConfigError("DISCORD_TOKEN must be the bare token, without the 'Bot ' prefix.")
-    if not _TOKEN_SHAPE.fullmatch(token):
-        raise ConfigError(f"DISCORD_TOKEN does not look like a bot token (three dot-separated parts); copy it "
-                          f"again from the {where}.")
+    problem = ("DISCORD_TOKEN is not set" if not token else "DISCORD_TOKEN has a 'Bot ' prefix"
+               if token.lower().startswith("bot ") else None if _TOKEN_SHAPE.fullmatch(token)
+               else "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)")
+    if problem:
+        raise ConfigError(prompts.render("setup_discord_token", problem=problem))
     return token
 
 
 def run_discord(settings: Settings) -> None:
-    """Run the Discord bot until interrupted (``storybot discord``). ``ConfigError`` for a
-    missing, malformed or rejected token or a refused Message Content intent;
-    ``PlatformUnreachable`` when Discord's API does not answer. Logging is the caller's (the
-    CLI's redacts secrets), so discord.py's own handler is not installed."""
+    """Run the Discord bot until interrupted. ``ConfigError`` for a missing, malformed or
+    rejected token or a refused Message Content intent; ``PlatformUnreachable`` when Discord's
+    API does not answer. Logging is the CLI's (it redacts secrets): discord.py installs none."""
     token = discord_token(settings)
     from bot.answer import Answerer  # opens the index and its model: only once the token looks right
 
@@ -284,13 +280,12 @@ def run_discord(settings: Settings) -> None:
     try:
         StoryBotClient(answerer, settings).run(token, log_handler=None)
     except discord.LoginFailure:
-        raise ConfigError("Discord rejected DISCORD_TOKEN (401 Unauthorized): reset the token in the Developer "
-                          "Portal (your application > Bot > Reset Token) and update DISCORD_TOKEN.") from None
+        raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
+                                         error="401", where=PORTAL + " > Bot > Reset Token")) from None
     except discord.PrivilegedIntentsRequired:
-        raise ConfigError("Discord refused the Message Content intent: enable it in the Developer Portal "
-                          "(your application > Bot > Privileged Gateway Intents), then start again.") from None
+        raise ConfigError(prompts.render("setup_discord_intent")) from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-        raise PlatformUnreachable(f"Discord's API at {discord.http.Route.BASE} did not answer; check the "
-                                  "network (or DISCORD_API_BASE) and start again.") from None
+        raise PlatformUnreachable(prompts.render("setup_unreachable", what="Discord's API",
+                                                 url=discord.http.Route.BASE, setting="DISCORD_API_BASE")) from None
     finally:
         answerer.close()
