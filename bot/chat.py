@@ -9,11 +9,11 @@ the bot says (all of them are templates in ``prompts/{en,fr}/chat_*.txt``).
 
 Chat map::
 
-    Discord event ─ discord_app ─┐                      ┌─ Core.answer / refresh / vote
-                                 ├─ ChatSession (here) ─┤   (bot.answer.Answerer, sync,
-    Slack event ─── slack_app ───┘   policy + texts     │    run in a worker thread)
-         ▲                                              │
-         └──── Destination.show / send / edit ◄─────────┘  render: discord_render, slack_blocks
+    Discord event -> discord_app --+                     +-> Core.answer / refresh / vote
+                                   +-> ChatSession ------+   (bot.answer.Answerer, blocking,
+    Slack event ---> slack_app ----+   policy and texts  |    run in a worker thread)
+                                                          |
+    Destination.show / send / edit <---------------------+   render: discord_render, slack_blocks
 """
 from __future__ import annotations
 

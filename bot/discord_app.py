@@ -6,7 +6,6 @@ destination saying how Discord shows, sends and edits. Interactions are acknowle
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -284,8 +283,9 @@ def run_discord(settings: Settings) -> None:
                                          error="401", where=PORTAL + " > Bot > Reset Token")) from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-        raise PlatformUnreachable(prompts.render("setup_unreachable", what="Discord's API",
-                                                 url=discord.http.Route.BASE, setting="DISCORD_API_BASE")) from None
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        raise PlatformUnreachable(prompts.render(
+            "setup_unreachable", what="Discord's API", url=discord.http.Route.BASE,
+            setting="DISCORD_API_BASE")) from None
     finally:
         answerer.close()

@@ -25,8 +25,14 @@ import prompts
 from bot.chat import BaseDestination, ChatSession, Core, PlatformUnreachable, Undeliverable
 from bot.errors import ConfigError
 from bot.recent import Recent
-from bot.slack_blocks import WORKING_EMOJI, render_answer, render_provisional, render_status, text_message
-from bot.slack_blocks import with_vote_note
+from bot.slack_blocks import (
+    WORKING_EMOJI,
+    render_answer,
+    render_provisional,
+    render_status,
+    text_message,
+    with_vote_note,
+)
 from bot.types import Answer
 
 if TYPE_CHECKING:
@@ -125,7 +131,8 @@ class SlackBot:
     """The Slack side of one core: the listeners, over one :class:`ChatSession`."""
 
     def __init__(self, core: Core, settings: Settings):
-        self.chat = ChatSession(core, platform="slack", admins=settings.slack_admins, rate=settings.rate_limit)
+        self.chat = ChatSession(core, platform="slack", admins=settings.slack_admins,
+                                rate=settings.rate_limit)
         self._locales = Recent(1000)  # user -> Slack locale ("" when Slack won't say)
 
     def register(self, app: AsyncApp) -> None:
@@ -161,18 +168,21 @@ class SlackBot:
         await ack()
         channel, user, ts = event["channel"], event["user"], event["ts"]
         question, thread = _question(event.get("text", ""), context.bot_user_id), event.get("thread_ts") or ts
-        reply = _Reply(client, channel, user, self.chat.lang(user, question=question), thread=thread, asked=ts)
-        await self.chat.ask(reply, question, user=user, keys=[(channel, thread)], context_keys=[(channel, thread)])
+        lang, key = self.chat.lang(user, question=question), (channel, thread)
+        reply = _Reply(client, channel, user, lang, thread=thread, asked=ts)
+        await self.chat.ask(reply, question, user=user, keys=[key], context_keys=[key])
 
     async def on_ask(self, ack: Callable, command: dict, client: AsyncWebClient, respond: Respond) -> None:
         question, user = _question(command.get("text", "")), command["user_id"]
         lang = self.chat.lang(user, question=question)
-        await ack(text=ChatSession.text("looking", lang) + " :mag:" if question else ChatSession.text("usage", lang))
+        await ack(text=self.chat.text("looking", lang) + " :mag:" if question
+                  else self.chat.text("usage", lang))
         if question:
             reply = _Reply(client, command["channel_id"], user, lang, question=question, respond=respond)
             await self.chat.ask(reply, question, user=user)
 
-    async def on_refresh(self, ack: Callable, command: dict, client: AsyncWebClient, respond: Respond) -> None:
+    async def on_refresh(self, ack: Callable, command: dict, client: AsyncWebClient,
+                         respond: Respond) -> None:
         """For workspace admins and owners, and the users in SLACK_ADMINS."""
         await ack()
         user = command["user_id"]
@@ -190,11 +200,13 @@ class SlackBot:
         user, message = body["user"]["id"], body["message"]
 
         async def note(text: str) -> None:
-            await client.chat_update(channel=body["channel"]["id"], ts=message["ts"], text=message.get("text", ""),
+            await client.chat_update(channel=body["channel"]["id"], ts=message["ts"],
+                                     text=message.get("text", ""),
                                      blocks=with_vote_note(message.get("blocks", []), user, text))
 
-        await self.chat.vote(_Notes(functools.partial(respond, replace_original=False), note), user=user,
-                             answer_id=int(action["value"]), value=1 if action["action_id"] == "vote_up" else -1,
+        notes = _Notes(functools.partial(respond, replace_original=False), note)
+        await self.chat.vote(notes, user=user, answer_id=int(action["value"]),
+                             value=1 if action["action_id"] == "vote_up" else -1,
                              locale=await self._locale(client, user))
 
     async def _locale(self, client: AsyncWebClient, user: str) -> str | None:
@@ -225,8 +237,8 @@ def build_app(core: Core, settings: Settings) -> AsyncApp:
     """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL`` (when set)."""
     # A token, not a client: given both, Bolt warns "`token` will be unused" at every start
     # when SLACK_BOT_TOKEN is set. The secret is "" rather than None: Bolt would read the env.
-    app = AsyncApp(token=_secret(settings.slack_bot_token), signing_secret=_secret(settings.slack_signing_secret),
-                   name="storybot")
+    app = AsyncApp(token=_secret(settings.slack_bot_token), name="storybot",
+                   signing_secret=_secret(settings.slack_signing_secret))
     app.client.base_url = (settings.slack_api_url or app.client.base_url).rstrip("/") + "/"
     SlackBot(core, settings).register(app)
     return app
@@ -242,9 +254,9 @@ def check_tokens(settings: Settings, *, http: bool) -> None:
     problems = ([f"missing {', '.join(missing)}"] if missing else []) + [
         f"malformed {name} (should start with {TOKENS[name][1]})" for name in malformed]
     if problems:
+        where = "; ".join(f"{name}: {TOKENS[name][2]}" for name in missing + malformed)
         raise ConfigError(prompts.render("setup_slack_settings", mode="HTTP mode" if http else "Socket Mode",
-                                         problems="; ".join(problems),
-                                         where="; ".join(f"{n}: {TOKENS[n][2]}" for n in missing + malformed)))
+                                         problems="; ".join(problems), where=where))
 
 
 def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1") -> None:
@@ -289,8 +301,8 @@ async def _contact(call: Awaitable[Any], name: str, url: str) -> None:
     try:
         await call
     except SlackApiError as exc:
-        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=name, error=exc.response.get(
-            "error"), where=f"your app's settings, {TOKENS[name][2]}")) from None
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=name, where=(
+            f"your app's settings, {TOKENS[name][2]}"), error=exc.response.get("error"))) from None
+    except (TimeoutError, aiohttp.ClientError, OSError):
         raise PlatformUnreachable(prompts.render("setup_unreachable", what="Slack's Web API", url=url,
                                                  setting="SLACK_API_URL")) from None

@@ -82,10 +82,10 @@ def _asked(user: str, question: str, lang: str, *more: MarkdownTextObject) -> Co
 
 
 def _buttons(answer_id: int, lang: str) -> dict:
+    ways = (("vote_up", "👍", "chat_helpful"), ("vote_down", "👎", "chat_not_helpful"))
     return ActionsBlock(block_id="feedback", elements=[
         ButtonElement(text=f"{emoji} {prompts.render(name, lang)}", action_id=action, value=str(answer_id))
-        for action, emoji, name in (("vote_up", "👍", "chat_helpful"), ("vote_down", "👎", "chat_not_helpful"))
-    ]).to_dict()
+        for action, emoji, name in ways]).to_dict()
 
 
 def _plain(text: str) -> PlainTextObject:

@@ -52,7 +52,7 @@ def web_app(app: AsyncApp, signing_secret: str, path: str = "/slack/events") -> 
 
 
 def _json_object(body: str, content_type: str) -> bool:
-    """Is the JSON in Slack's request (the body, or a form's ``payload``), read as Bolt reads it, an object?"""
+    """Is the JSON of Slack's request (the body, or a form's ``payload``, as Bolt reads them) an object?"""
     if content_type != "application/json" and not body.startswith("{"):
         if not (payloads := parse_qs(body).get("payload")):
             return True  # a slash command: plain form fields

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from bot.errors import RefreshInProgress
 from bot.question import detect_lang
@@ -122,7 +122,7 @@ class LoopThread:
     """An asyncio event loop on its own thread, for running an async bot under synchronous
     tests (which wait on a threaded fake): ``with LoopThread() as loop: loop.run(coro)``."""
 
-    def __enter__(self) -> LoopThread:
+    def __enter__(self) -> Self:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
@@ -155,4 +155,4 @@ def closed_port() -> int:
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``storybot ARGS`` in a subprocess of this checkout, with ``env`` added to the environment."""
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)

@@ -29,7 +29,7 @@ from tests.conftest import STORIES
 from tests.fake_discord import CHANNEL_ID, MEMBER, THREAD_ID, FakeDiscord, user
 from tests.fakes import TEXT, FakeCore, cited
 from tests.test_discord_app import TOKEN, callback_of, original_edit_of, reply_in, sent_message, stop
-from tests.test_slack_app import APP_TOKEN, GENERAL, SIGNING_SECRET, push_command, push_event, socket_mode
+from tests.test_slack_app import APP_TOKEN, SIGNING_SECRET, push_command, push_event, socket_mode
 
 PEOPLE = {"ann": 1000000000000000011, "ben": 1000000000000000012, "admin": 1000000000000000013}
 

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import re
 import threading
-from dataclasses import dataclass
 
 import pytest
 

@@ -12,7 +12,6 @@ passes these tests every time, whatever the timing.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import socket
@@ -20,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
@@ -44,15 +43,13 @@ from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.answer import Answerer
 from bot.chat import ChatSession
 from bot.errors import ConfigError, NoStories, StoreUnavailable
 from bot.slack_app import build_app, run_slack
 from bot.slack_blocks import escape
 from bot.slack_http import serve
 from bot.types import Answer
-from tests.conftest import Asked
-from tests.conftest import STORIES
+from tests.conftest import STORIES, Asked
 from tests.fakes import QUOTE, SECTION, TITLE, FakeCore, LoopThread, cited, closed_port, run_cli
 
 GENERAL = "C0GENERAL"
