@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -807,3 +808,16 @@ def test_user_and_story_text_is_plain_text_and_an_unsure_answer_is_hedged(bot, a
     assert [b["type"] for b in update.blocks][:3] == ["context", "context", "section"]
     assert update.blocks[1]["elements"][0]["text"] == f":warning: *{text('hedge')}*"
     assert update.blocks[2]["text"]["type"] == "plain_text"
+
+
+def test_the_manifest_asks_for_the_scopes_the_bot_uses_and_no_more():
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "docs" / "slack-manifest.yml").read_text())
+    # Web API method -> scope, for every method the bot calls (see the fake's method table).
+    used = {"chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
+            "reactions.add": "reactions:write", "reactions.remove": "reactions:write", "users.info": "users:read"}
+    events = {"app_mention": "app_mentions:read", "message.im": "im:history", "message.channels": "channels:history"}
+    needed = set(used.values()) | {events[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed | {"commands"}
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/refresh"}
