@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -821,3 +825,16 @@ def test_the_manifest_asks_for_the_scopes_the_bot_uses_and_no_more():
     needed = set(used.values()) | {events[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed | {"commands"}
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/refresh"}
+
+
+def test_storybot_slack_connects_without_bolt_warnings_and_stops_cleanly(fake):
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": fake.api_url,
+           "STORYBOT_STORIES": str(STORIES)}
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "slack"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        fake.wait_for(lambda: fake.acks or fake._sockets, "the bot's Socket Mode connection", timeout=60)
+    finally:
+        bot.send_signal(signal.SIGINT)
+        _, stderr = bot.communicate(timeout=30)
+    assert "unused" not in stderr and "Traceback" not in stderr and "WARNING" not in stderr
+    assert [c.token for c in fake.calls_to("apps.connections.open")][:1] == ["app"]
