@@ -43,8 +43,7 @@ def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
     message of a logged answer (and only there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
         return [{"content": reply}]
-    out: list[dict[str, Any]] = [{"content": r.content, "embeds": list(r.embeds)}
-                                 for r in render(reply, echo_question=echo)]
+    out = render(reply, echo_question=echo)
     if reply.answer_id is not None:
         out[-1]["view"] = vote_view(reply.answer_id)
     return out

@@ -3,8 +3,7 @@ limits, with everything from a user or a story file escaped for Discord's markdo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
+from typing import Any
 import discord
 
 import prompts
@@ -20,22 +19,14 @@ LABEL_CHARS = 256  # a citation's story and section heading, at most
 QUESTION_ECHO_CHARS = 200
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One Discord message of an answer: text content and citation embeds, within limits."""
-
-    content: str | None = None
-    embeds: tuple[discord.Embed, ...] = ()
-
-
 def escape(text: str) -> str:
     """``text`` shown as typed: markdown, masked links (``[x](url)``), headings and quotes
     escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it.)"""
     return re.sub(r"\]\(", r"\\](", discord.utils.escape_markdown(text))
 
 
-def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
-    """The messages that show ``answer`` on Discord, in order.
+def render(answer: Answer, *, echo_question: bool = False) -> list[dict[str, Any]]:
+    """The messages that show ``answer`` on Discord, in order, as ``content`` and ``embeds``.
 
     The text (with its ``[n]`` markers) is the content, split at paragraph, line or word
     boundaries into messages of at most 2,000 characters; an unsure answer (confidence
@@ -54,11 +45,11 @@ def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
         text = _echo(answer.question) + text
     contents = split_text(text, CONTENT_LIMIT) or ["…"]
     if answer.abstained or not answer.citations:
-        return [Reply(content=c) for c in contents]
+        return [{"content": c} for c in contents]
     groups = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
     # The sources come after the text: the first group rides with the last text message.
-    return ([Reply(content=c) for c in contents[:-1]] + [Reply(content=contents[-1], embeds=tuple(groups[0]))]
-            + [Reply(embeds=tuple(group)) for group in groups[1:]])
+    return ([{"content": c} for c in contents[:-1]] + [{"content": contents[-1], "embeds": groups[0]}]
+            + [{"embeds": group} for group in groups[1:]])
 
 
 def provisional(text: str, lang: str = "en", question: str | None = None) -> str:

@@ -504,7 +504,7 @@ def test_render_escapes_markdown_in_quotes():
     answer = Answer("q", "x [1]", abstained=False, citations=(Citation(
         n=1, quote=quote, passage="", story="s", title="T", section=None, start=0, end=1, score=1.0),))
     [reply] = render(answer)
-    assert r"\*starred\*" in reply.embeds[0].description
+    assert r"\*starred\*" in reply["embeds"][0].description
 
 
 def test_conversation_memory_forgets_the_oldest_first():
