@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
 import discord
 
 import prompts
