@@ -49,11 +49,13 @@ def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
     return out
 
 
-class _FollowUps(BaseDestination):
-    """An /ask: a note before any work is the response; else defer, then follow up. A streamed
-    answer edits the deferred response, which the final answer then replaces."""
+class _Interaction(BaseDestination):
+    """A slash command or a button. Notes only the user sees answer it, or replace its deferred
+    response; ``edit`` replaces the first reply. An /ask defers, then follows up (ephemeral when
+    ``private``); a streamed answer edits the deferred response, which the answer replaces."""
 
-    def __init__(self, interaction: discord.Interaction, question: str, private: bool, lang: str):
+    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True,
+                 lang: str = "en"):
         self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
         self._edited = False
 
@@ -63,16 +65,15 @@ class _FollowUps(BaseDestination):
         yield
 
     async def show(self, text: str) -> None:
-        await self.interaction.edit_original_response(content=provisional(text, self.lang, self.question))
-        self._edited = True
+        await self.edit(provisional(text, self.lang, self.question))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
-        if not self.interaction.response.is_done():
+        if not self.interaction.response.is_done():  # a note before any work
             await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
             return []
         sent = []
-        for i, kwargs in enumerate(_messages(reply, echo=True)):
-            if i == 0 and self._edited:
+        for i, kwargs in enumerate(_messages(reply, echo=bool(self.question))):
+            if i == 0 and (self._edited or private):
                 sent.append(await self.interaction.edit_original_response(**kwargs))
             else:
                 sent.append(await self.interaction.followup.send(**kwargs, ephemeral=self.private, wait=True))
@@ -80,6 +81,7 @@ class _FollowUps(BaseDestination):
 
     async def edit(self, text: str) -> None:
         await self.interaction.edit_original_response(content=text)
+        self._edited = True
 
 
 class _Replies(BaseDestination):
@@ -108,26 +110,6 @@ class _Replies(BaseDestination):
         return [m.id for m in sent]
 
 
-class _Ephemeral(BaseDestination):
-    """Notes only the user sees; ``edit`` replaces the first (a refresh's report), or follows up
-    after a deferral (a vote's note)."""
-
-    def __init__(self, interaction: discord.Interaction):
-        self.interaction = interaction
-
-    async def send(self, reply: Answer | str, *, private: bool = True) -> Sequence[Hashable]:
-        response = self.interaction.response
-        await (self.interaction.followup.send if response.is_done() else response.send_message)(
-            cast(str, reply), ephemeral=True)
-        return []
-
-    async def edit(self, text: str) -> None:
-        if self.interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-            await self.send(text)
-        else:
-            await self.interaction.edit_original_response(content=text)
-
-
 VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"
 
 
@@ -150,7 +132,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        await _bot(interaction).chat.vote(_Ephemeral(interaction), user=str(interaction.user.id),
+        await _bot(interaction).chat.vote(_Interaction(interaction), user=str(interaction.user.id),
                                           answer_id=self.answer_id, value=self.value,
                                           locale=str(interaction.locale))
 
@@ -238,7 +220,7 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
         question = f"story:{story} {question}" if story else question
         user, locale = str(interaction.user.id), str(interaction.locale)
-        dest = _FollowUps(interaction, question, private, chat.lang(user, locale, question))
+        dest = _Interaction(interaction, question, private, chat.lang(user, locale, question))
         await chat.ask(dest, question, user=user, locale=locale, context_keys=(interaction.channel_id,),
                        keys=() if private else _conversation(interaction.channel))
 
@@ -251,7 +233,7 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
         async def manages_server() -> bool:
             return interaction.permissions.manage_guild
 
-        await chat.refresh(_Ephemeral(interaction), user=str(interaction.user.id),
+        await chat.refresh(_Interaction(interaction), user=str(interaction.user.id),
                            locale=str(interaction.locale), platform_admin=manages_server)
 
 

@@ -87,8 +87,7 @@ class DiscordDriver:
                          if c["custom_id"].startswith(f"storybot:vote:{'up' if up else 'down'}:"))
         payload = self.fake.click(answer, custom_id, user=user(PEOPLE[who], who))
         await self.fake.dispatch("INTERACTION_CREATE", payload)
-        webhook = f"/webhooks/{payload['application_id']}/{payload['token']}"
-        return (await self.fake.wait_for(lambda c: c.method == "POST" and c.path == webhook)).content
+        return (await self.fake.wait_for(original_edit_of(payload))).content
 
 
 class SlackDriver:
