@@ -21,9 +21,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+
+import aiohttp
 
 import prompts
 from bot.errors import RateLimited, RefreshInProgress, StorybotError, StoryIndexError
@@ -105,6 +107,15 @@ class BaseDestination:
 
     async def edit(self, text: str) -> None:
         await self.send(text, private=True)
+
+
+@contextlib.contextmanager
+def reaching(what: str, url: str, setting: str) -> Iterator[None]:
+    """At start-up, a platform API that does not answer is one sentence: ``PlatformUnreachable``."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        raise PlatformUnreachable(prompts.render("setup_unreachable", what=what, url=url, setting=setting)) from None
 
 
 def language(locale: str | None) -> str | None:

@@ -12,14 +12,13 @@ import re
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 import prompts
-from bot.chat import BaseDestination, ChatSession, Core, PlatformUnreachable
+from bot.chat import BaseDestination, ChatSession, Core, reaching
 from bot.discord_render import provisional, render
 from bot.errors import ConfigError
 from bot.types import Answer
@@ -258,15 +257,13 @@ def run_discord(settings: Settings) -> None:
 
     answerer = Answerer.from_settings(settings)
     try:
-        StoryBotClient(answerer, settings).run(token, log_handler=None)
+        client = StoryBotClient(answerer, settings)
+        with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
+            client.run(token, log_handler=None)
     except discord.LoginFailure:
         raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
                                          error="401", where=PORTAL + " > Bot > Reset Token")) from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        raise PlatformUnreachable(prompts.render(
-            "setup_unreachable", what="Discord's API", url=discord.http.Route.BASE,
-            setting="DISCORD_API_BASE")) from None
     finally:
         answerer.close()

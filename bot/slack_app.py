@@ -15,14 +15,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 import prompts
-from bot.chat import BaseDestination, ChatSession, Core, PlatformUnreachable, Undeliverable
+from bot.chat import BaseDestination, ChatSession, Core, Undeliverable, reaching
 from bot.errors import ConfigError
 from bot.recent import Recent
 from bot.slack_blocks import (
@@ -48,14 +47,17 @@ Respond = Callable[..., Awaitable[Any]]
 
 
 class _Reply(BaseDestination):
-    """Where a question's answer goes. A message (``asked``: its ts) is answered in its thread,
-    with an hourglass on it meanwhile; an ``/ask`` by a status message in the channel, which
-    the answer replaces. A streamed answer is one message updated in place, then replaced."""
+    """Where replies go. A message (``asked``: its ts) is answered in its thread, with an
+    hourglass on it meanwhile; an ``/ask`` by a status message in the channel, which the answer
+    replaces. A streamed answer is one message updated in place, then replaced. Private notes
+    go through ``respond`` (a command's or a button's ``response_url``) when given."""
 
-    def __init__(self, client: AsyncWebClient, channel: str, user: str, lang: str, *, thread: str = "",
-                 asked: str = "", question: str = "", respond: Respond | None = None):
+    def __init__(self, client: AsyncWebClient, channel: str, user: str, lang: str = "en", *, thread: str = "",
+                 asked: str = "", question: str = "", respond: Respond | None = None,
+                 on_edit: Callable[[str], Awaitable[Any]] | None = None):
         self.client, self.channel, self.user, self.lang = client, channel, user, lang
         self.thread, self.asked, self.question, self.respond = thread, asked, question, respond
+        self.on_edit = on_edit  # a vote's note on the message it judges
         self.ts = ""  # the message to replace: the status, or the streamed answer
         self.asked_by = None if asked else user  # /ask: the answer says who asked
 
@@ -110,18 +112,6 @@ class _Reply(BaseDestination):
             for message in messages[1:]:
                 await self._post(message)
         return [(self.channel, self.thread)] if self.thread else []
-
-
-class _Notes(BaseDestination):
-    """Notes only the user sees, through a command's or a button's ``response_url``; ``edit``
-    is ``on_edit`` when given (a vote's note on the message)."""
-
-    def __init__(self, respond: Respond, on_edit: Callable[[str], Awaitable[Any]] | None = None):
-        self.respond, self.on_edit = respond, on_edit
-
-    async def send(self, reply: Answer | str, *, private: bool = True) -> Sequence[Hashable]:
-        await self.respond(text=reply, response_type="ephemeral")
-        return []
 
     async def edit(self, text: str) -> None:
         await (self.on_edit or super().edit)(text)
@@ -191,7 +181,7 @@ class SlackBot:
             profile = (await client.users_info(user=user))["user"]
             return bool(profile.get("is_admin") or profile.get("is_owner"))
 
-        await self.chat.refresh(_Notes(respond), user=user, locale=await self._locale(client, user),
+        await self.chat.refresh(_Reply(client, command["channel_id"], user, respond=respond), user=user, locale=await self._locale(client, user),
                                 platform_admin=workspace_admin)
 
     async def on_vote(self, ack: Callable, body: dict, action: dict, client: AsyncWebClient,
@@ -204,7 +194,8 @@ class SlackBot:
                                      text=message.get("text", ""),
                                      blocks=with_vote_note(message.get("blocks", []), user, text))
 
-        notes = _Notes(functools.partial(respond, replace_original=False), note)
+        notes = _Reply(client, body["channel"]["id"], user, on_edit=note,
+                       respond=functools.partial(respond, replace_original=False))
         await self.chat.vote(notes, user=user, answer_id=int(action["value"]),
                              value=1 if action["action_id"] == "vote_up" else -1,
                              locale=await self._locale(client, user))
@@ -247,16 +238,15 @@ def build_app(core: Core, settings: Settings) -> AsyncApp:
 def check_tokens(settings: Settings, *, http: bool) -> None:
     """``ConfigError`` naming each missing or malformed Slack setting (never a value) and where
     it is found: Socket Mode needs the bot and app tokens, HTTP mode the bot token and secret."""
-    needed = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"]
-    values = {name: _secret(getattr(settings, TOKENS[name][0])) for name in needed}
-    missing = [name for name in needed if not values[name]]
-    malformed = [name for name in needed if values[name] and not values[name].startswith(TOKENS[name][1])]
-    problems = ([f"missing {', '.join(missing)}"] if missing else []) + [
-        f"malformed {name} (should start with {TOKENS[name][1]})" for name in malformed]
+    problems = {}
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"):
+        field, prefix, _ = TOKENS[name]
+        if not (value := _secret(getattr(settings, field))) or not value.startswith(prefix):
+            problems[name] = f"malformed {name} (should start with {prefix})" if value else f"missing {name}"
     if problems:
-        where = "; ".join(f"{name}: {TOKENS[name][2]}" for name in missing + malformed)
         raise ConfigError(prompts.render("setup_slack_settings", mode="HTTP mode" if http else "Socket Mode",
-                                         problems="; ".join(problems), where=where))
+                                         problems="; ".join(problems.values()),
+                                         where="; ".join(f"{n}: {TOKENS[n][2]}" for n in problems)))
 
 
 def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1") -> None:
@@ -296,13 +286,10 @@ async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, po
 
 
 async def _contact(call: Awaitable[Any], name: str, url: str) -> None:
-    """One Web API call at start-up; its failure is one sentence naming the token Slack
-    refused (``ConfigError``) or the URL that did not answer (``PlatformUnreachable``)."""
+    """One Web API call at start-up; a refusal is a ``ConfigError`` naming the token."""
     try:
-        await call
+        with reaching("Slack's Web API", url, "SLACK_API_URL"):
+            await call
     except SlackApiError as exc:
         raise ConfigError(prompts.render("setup_refused", platform="Slack", token=name, where=(
             f"your app's settings, {TOKENS[name][2]}"), error=exc.response.get("error"))) from None
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        raise PlatformUnreachable(prompts.render("setup_unreachable", what="Slack's Web API", url=url,
-                                                 setting="SLACK_API_URL")) from None
