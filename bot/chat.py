@@ -115,7 +115,8 @@ def reaching(what: str, url: str, setting: str) -> Iterator[None]:
     try:
         yield
     except (TimeoutError, aiohttp.ClientError, OSError):
-        raise PlatformUnreachable(prompts.render("setup_unreachable", what=what, url=url, setting=setting)) from None
+        raise PlatformUnreachable(prompts.render("setup_unreachable", what=what, url=url,
+                                                 setting=setting)) from None
 
 
 def language(locale: str | None) -> str | None:

@@ -181,7 +181,8 @@ class SlackBot:
             profile = (await client.users_info(user=user))["user"]
             return bool(profile.get("is_admin") or profile.get("is_owner"))
 
-        await self.chat.refresh(_Reply(client, command["channel_id"], user, respond=respond), user=user, locale=await self._locale(client, user),
+        notes = _Reply(client, command["channel_id"], user, respond=respond)
+        await self.chat.refresh(notes, user=user, locale=await self._locale(client, user),
                                 platform_admin=workspace_admin)
 
     async def on_vote(self, ack: Callable, body: dict, action: dict, client: AsyncWebClient,
