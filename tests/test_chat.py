@@ -287,3 +287,31 @@ async def test_markup_in_a_question_changes_nothing_in_the_answer(platform, shar
         with_markup = [await bot.ask(f"why not Baidu? {extra}") for extra in MARKUP[platform]]
     assert "[1]" in plain
     assert with_markup == [plain] * len(MARKUP[platform])
+
+
+# --- the session's own rules ---------------------------------------------------------------------
+
+
+def test_the_language_is_the_last_questions_else_the_locale_else_english():
+    chat = ChatSession(FakeCore(), platform="test")
+    assert chat.lang("u1") == "en"
+    assert chat.lang("u1", locale="fr") == chat.lang("u2", locale="fr-FR") == "fr"
+    assert chat.lang("u3", locale="de-DE") == "en"  # no prompts in German: English
+    assert chat.lang("u1", locale="fr", question="why not Baidu?") == "en"  # the question wins
+    assert chat.lang("u1", locale="fr") == "en"  # ... and is remembered as the asker's
+    assert chat.lang("u1", question="Pourquoi pas Baidu ?") == "fr"
+    assert chat.lang("u1", question="<@123> :hmm:") == "fr"  # markup alone says nothing
+
+
+def test_every_chat_text_exists_in_every_language_with_the_same_blanks():
+    import re
+    from pathlib import Path
+
+    import prompts
+
+    names = {p.stem for p in Path(prompts.HERE, "en").glob("chat_*.txt")}
+    assert names and names == {p.stem for p in Path(prompts.HERE, "fr").glob("chat_*.txt")}
+    for name in names:
+        blanks = {lang: set(re.findall(r"\$\{(\w+)\}", Path(prompts.HERE, lang, f"{name}.txt").read_text()))
+                  for lang in prompts.LANGS}
+        assert blanks["en"] == blanks["fr"], name
