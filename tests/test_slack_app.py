@@ -838,3 +838,9 @@ def test_storybot_slack_connects_without_bolt_warnings_and_stops_cleanly(fake):
         _, stderr = bot.communicate(timeout=30)
     assert "unused" not in stderr and "Traceback" not in stderr and "WARNING" not in stderr
     assert [c.token for c in fake.calls_to("apps.connections.open")][:1] == ["app"]
+
+
+def test_http_refuses_a_body_over_a_megabyte_with_413(http, answerer):
+    body = json.dumps({"type": "event_callback", "padding": "x" * (1 << 20)})
+    assert http.post(body, {"Content-Type": "application/json", **signed_headers(body)})[0] == 413
+    assert answerer.asked == []
