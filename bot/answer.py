@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import prompts
 from bot.markup import plain
 from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, clean, detect_lang, forms, mentioned
+from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
 from index.chunk import passage_text
 from index.errors import StoreUnavailable, StoryIndexError
@@ -180,7 +181,7 @@ class Answerer:
 
         snap = self._snapshot()
         if story and story not in _story_ids(snap):
-            text = prompts.render("unknown_story", q.lang, story=story)
+            text = unknown_story_text(story, _story_ids(snap), q.lang)
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
                                        index_version=snap.version.version,
                                        took_ms=(time.perf_counter() - t0) * 1000), source)

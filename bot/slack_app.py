@@ -250,18 +250,19 @@ def check_tokens(settings: Settings, *, http: bool) -> None:
                                          where="; ".join(f"{n}: {TOKENS[n][2]}" for n in problems)))
 
 
-def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1") -> None:
-    """Run the Slack bot until interrupted: Socket Mode, or HTTP mode on ``host:port``. Tokens
-    are checked first; then the index is opened and Slack contacted: a refused token is a
-    ``ConfigError`` naming it, a Web API that does not answer a ``PlatformUnreachable``."""
+def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1",
+              answerer: Core | None = None) -> None:
+    """Run the Slack bot over ``answerer`` (the caller's to close; else one is opened from
+    ``settings``) until interrupted: Socket Mode, or HTTP mode on ``host:port``. Tokens are
+    checked first; a token Slack refuses is a ``ConfigError`` naming it, a Web API that does
+    not answer a ``PlatformUnreachable``."""
     check_tokens(settings, http=http)
-    from bot.answer import Answerer  # the index backends: imported only once the tokens look right
+    with contextlib.ExitStack() as stack:
+        if answerer is None:
+            from bot.answer import Answerer  # the index backends: only once the tokens look right
 
-    answerer = Answerer.from_settings(settings)
-    try:
+            answerer = stack.enter_context(contextlib.closing(Answerer.from_settings(settings)))
         asyncio.run(_serve(build_app(answerer, settings), settings, http=http, host=host, port=port))
-    finally:
-        answerer.close()
 
 
 async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, port: int) -> None:

@@ -168,7 +168,8 @@ class OwnerLock:
             raise StoreLocked(
                 f"The story index in {path.parent} is in use by {owner}. Only one process may use an "
                 "embedded index: stop that process, or run a Chroma server and set CHROMA_HOST so "
-                "several processes can share it."
+                "several processes can share it. A running bot picks up new or changed stories by itself "
+                "(STORYBOT_WATCH, on by default), or ask it with /refresh in chat."
             ) from None
         self._fh.seek(0)
         self._fh.truncate()

@@ -22,11 +22,13 @@ def test_settings_from_environment_and_dotenv(monkeypatch, tmp_path):
     assert load_settings(rate="0").rate_limit == (0, 0.0)
 
 
-def test_a_malformed_setting_names_the_key_not_the_value(monkeypatch):
-    monkeypatch.setenv("CHROMA_PORT", "not-a-port-s3cr3t")
+def test_a_malformed_setting_names_the_key_what_it_got_never_a_secret(monkeypatch):
+    monkeypatch.setenv("CHROMA_PORT", "not-a-port")
+    monkeypatch.setenv("CHROMA_HEADERS", "{s3cr3t")
     with pytest.raises(ConfigError) as err:
         load_settings()
-    assert "CHROMA_PORT" in str(err.value) and "s3cr3t" not in str(err.value)
+    assert "CHROMA_PORT: got 'not-a-port'" in str(err.value) and "Example: CHROMA_PORT=8000" in str(err.value)
+    assert "CHROMA_HEADERS" in str(err.value) and "s3cr3t" not in str(err.value)
     monkeypatch.delenv("CHROMA_PORT")
     with pytest.raises(ConfigError, match="LLM_PROVIDER"):
         load_settings(llm_provider="skynet")
