@@ -248,23 +248,18 @@ def discord_token(settings: Settings) -> str:
     return token
 
 
-def run_discord(settings: Settings, answerer: Core | None = None) -> None:
-    """Run the Discord bot over ``answerer`` (the caller's to close; else one is opened from
-    ``settings``) until interrupted. ``ConfigError`` for a missing, malformed or rejected token
-    or a refused Message Content intent; ``PlatformUnreachable`` when Discord's API does not
-    answer. Logging is the CLI's (it redacts secrets): discord.py installs none."""
+def run_discord(settings: Settings, core: Core) -> None:
+    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core).
+    ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
+    intent; ``PlatformUnreachable`` when Discord's API does not answer. Logging is the CLI's
+    (it redacts secrets): discord.py installs none."""
     token = discord_token(settings)
-    with contextlib.ExitStack() as stack:
-        if answerer is None:
-            from bot.answer import Answerer  # opens the index and its model: only once the token looks right
-
-            answerer = stack.enter_context(contextlib.closing(Answerer.from_settings(settings)))
-        client = StoryBotClient(answerer, settings)
-        try:
-            with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
-                client.run(token, log_handler=None)
-        except discord.LoginFailure:
-            raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
-                                             error="401", where=PORTAL + " > Bot > Reset Token")) from None
-        except discord.PrivilegedIntentsRequired:
-            raise ConfigError(prompts.render("setup_discord_intent")) from None
+    client = StoryBotClient(core, settings)
+    try:
+        with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
+            client.run(token, log_handler=None)
+    except discord.LoginFailure:
+        raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
+                                         error="401", where=PORTAL + " > Bot > Reset Token")) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(prompts.render("setup_discord_intent")) from None

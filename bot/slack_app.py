@@ -250,19 +250,13 @@ def check_tokens(settings: Settings, *, http: bool) -> None:
                                          where="; ".join(f"{n}: {TOKENS[n][2]}" for n in problems)))
 
 
-def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1",
-              answerer: Core | None = None) -> None:
-    """Run the Slack bot over ``answerer`` (the caller's to close; else one is opened from
-    ``settings``) until interrupted: Socket Mode, or HTTP mode on ``host:port``. Tokens are
-    checked first; a token Slack refuses is a ``ConfigError`` naming it, a Web API that does
-    not answer a ``PlatformUnreachable``."""
+def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int = 3000,
+              host: str = "127.0.0.1") -> None:
+    """Run the Slack bot over ``core`` until interrupted (the CLI opens and closes the core):
+    Socket Mode, or HTTP mode on ``host:port``. Tokens are checked first; a token Slack
+    refuses is a ``ConfigError`` naming it, a Web API that does not answer a ``PlatformUnreachable``."""
     check_tokens(settings, http=http)
-    with contextlib.ExitStack() as stack:
-        if answerer is None:
-            from bot.answer import Answerer  # the index backends: only once the tokens look right
-
-            answerer = stack.enter_context(contextlib.closing(Answerer.from_settings(settings)))
-        asyncio.run(_serve(build_app(answerer, settings), settings, http=http, host=host, port=port))
+    asyncio.run(_serve(build_app(core, settings), settings, http=http, host=host, port=port))
 
 
 async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, port: int) -> None:

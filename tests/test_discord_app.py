@@ -491,7 +491,7 @@ async def test_the_token_never_appears_in_logs(fake, start_bot, caplog):
 def test_run_discord_rejects_a_missing_or_malformed_token(tmp_path, token):
     settings = load_settings(discord_token=token, data_dir=tmp_path / "data", stories_dir=STORIES)
     with pytest.raises(ConfigError) as err:
-        run_discord(settings)
+        run_discord(settings, FakeCore())
     assert "DISCORD_TOKEN" in str(err.value)
     assert not token or token not in str(err.value)
 

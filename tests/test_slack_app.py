@@ -672,7 +672,7 @@ def test_run_slack_names_what_is_missing(settings, http_mode, tokens, named, unn
     incomplete = settings.model_copy(update={name: SecretStr(value) for name, value in tokens.items()})
 
     with pytest.raises(ConfigError) as err:
-        run_slack(incomplete, http=http_mode)
+        run_slack(incomplete, FakeCore(), http=http_mode)
 
     for text in named:
         assert text in str(err.value)
@@ -700,7 +700,7 @@ def test_run_slack_names_a_token_slack_refuses(slack_settings, token):
     revoked = slack_settings.model_copy(update={token: SecretStr(prefix + "revoked-42")})
 
     with pytest.raises(ConfigError) as err:
-        run_slack(revoked)
+        run_slack(revoked, FakeCore())
 
     assert token.upper() in str(err.value) and "revoked-42" not in str(err.value)
 
