@@ -12,6 +12,7 @@ passes these tests every time, whatever the timing.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -815,16 +816,19 @@ def test_user_and_story_text_is_plain_text_and_an_unsure_answer_is_hedged(bot, a
 
 
 def test_the_manifest_asks_for_the_scopes_the_bot_uses_and_no_more():
-    import yaml
+    manifest = (Path(__file__).parent.parent / "docs" / "slack-manifest.yml").read_text()
 
-    manifest = yaml.safe_load((Path(__file__).parent.parent / "docs" / "slack-manifest.yml").read_text())
+    def listed(key: str) -> set[str]:  # the "- item" lines under "key:" (no YAML parser needed)
+        lines = [ln.split("#")[0].strip() for ln in manifest.split(f"{key}:", 1)[1].splitlines()[1:]]
+        return {ln[2:] for ln in itertools.takewhile(lambda ln: ln.startswith("- "), lines)}
+
     # Web API method -> scope, for every method the bot calls (see the fake's method table).
     used = {"chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
             "reactions.add": "reactions:write", "reactions.remove": "reactions:write", "users.info": "users:read"}
     events = {"app_mention": "app_mentions:read", "message.im": "im:history", "message.channels": "channels:history"}
-    needed = set(used.values()) | {events[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed | {"commands"}
-    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/refresh"}
+    assert listed("bot_events") == set(events)
+    assert listed("bot") == set(used.values()) | set(events.values()) | {"commands"}
+    assert "command: /ask" in manifest and "command: /refresh" in manifest
 
 
 def test_storybot_slack_connects_without_bolt_warnings_and_stops_cleanly(fake):
