@@ -31,6 +31,7 @@ from bot.markup import plain
 from bot import decide
 from bot.decide import Pick
 from bot.question import Question, analyse, clean
+from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
 from index.calibrate import bars, calibrate
 from index.errors import StoreUnavailable, StoryIndexError
@@ -100,8 +101,10 @@ class Answerer:
         store = Store.open(embedder, data_dir=settings.data_dir, chroma_host=settings.chroma_host,
                            chroma_port=settings.chroma_port, chroma_ssl=settings.chroma_ssl,
                            chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)
-        refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch)
-        answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3") if settings.log_answers else None
+        refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch,
+                              settings.max_story_bytes)
+        answer_log = (AnswerLog(Path(settings.data_dir) / "answers.sqlite3", keep_days=settings.log_days)
+                      if settings.log_answers else None)
         llm = None
         if settings.llm_provider != "none":
             from bot.llm import LLMWriter
@@ -142,6 +145,10 @@ class Answerer:
             raise StoreUnavailable("The story index is empty; run `storybot refresh`.")
         return snap
 
+    def story_ids(self) -> list[str]:
+        """The ids of the indexed stories, sorted (the chat adapters' autocomplete)."""
+        return sorted(self._snapshot().story_ids)
+
     def vote(self, answer_id: int, user: str, value: int) -> bool:
         """Record a 👍 (+1) or 👎 (-1) on an answer; one per user, changeable."""
         return bool(self.answer_log and self.answer_log.vote(answer_id, user, value))
@@ -176,10 +183,10 @@ class Answerer:
 
         snap = self._snapshot()
         if story and story not in snap.story_ids:
-            text = prompts.render("unknown_story", q.lang, story=story)
+            text = unknown_story_text(story, snap.story_ids, q.lang)
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
                                        index_version=snap.version.version,
-                                       took_ms=(time.perf_counter() - t0) * 1000), source)
+                                       took_ms=(time.perf_counter() - t0) * 1000), source, user)
         retrieval = q.text
         if context and is_follow_up(q.text):
             retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"
@@ -200,7 +207,7 @@ class Answerer:
         if self.llm is not None and answer.confidence == "high":
             answer = self._write_with_llm(answer, on_text)
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
-        return self._record(answer, source)
+        return self._record(answer, source, user)
 
     def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float, float]:
         """(off-topic bar, answer bar, answer bar without support) for questions in ``lang`` about stories in
@@ -305,14 +312,14 @@ class Answerer:
         kept = tuple(replace(answer.citations[old - 1], n=new) for new, old in enumerate(result.cited, 1))
         return replace(answer, text=renumber(result.text, result.cited), citations=kept, mode="llm")
 
-    def _record(self, answer: Answer, source: str) -> Answer:
+    def _record(self, answer: Answer, source: str, user: str | None = None) -> Answer:
         if not self.answer_log:
             return answer
         try:
             rid = self.answer_log.record(
                 question=answer.question, abstained=answer.abstained,
                 citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
-                index_version=answer.index_version, mode=answer.mode, source=source,
+                index_version=answer.index_version, mode=answer.mode, source=source, user=user,
                 confidence=answer.confidence)
         except Exception:  # the log must never cost the user their answer
             log.exception("could not write the answer log")
