@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     top_k: int = Field(3, ge=1, le=10, **_key(
         "STORYBOT_TOP_K", "How many citations an answer may carry (1 to 10).", "3"))
     min_score: float = Field(0.76, **_key(
-        "STORYBOT_MIN_SCORE", "Minimum best-sentence cosine (e5) for a question to count as being about the "
-        "story.", "0.76"))
+        "STORYBOT_MIN_SCORE", "Fallback off-topic bar (best-sentence cosine), used only when the index has no "
+        "calibration: each refresh calibrates the bars per question and story language from the shipped "
+        "off-topic banks.", "0.76"))
     max_question_chars: int = Field(1000, ge=20, **_key(
         "STORYBOT_MAX_QUESTION_CHARS", "Longer questions are cut to this many characters (and the reply says "
         "so).", "500"))
