@@ -25,11 +25,13 @@ MULTI = ROOT / "eval" / "multi" / "stories"
 DEFAULT_FILES = [
     "eval/dev_questions.jsonl", "eval/extra_questions.jsonl", "eval/fresh_questions.jsonl",
     "eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
+    "eval/test2_questions.jsonl", "eval/multi/test2_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
 # 8-60 characters and keys that are part of the gold.
-STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl"}
+STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
+          "eval/test2_questions.jsonl", "eval/multi/test2_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
