@@ -6,10 +6,11 @@ destination saying how Discord shows, sends and edits. Interactions are acknowle
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -158,15 +159,12 @@ class StoryBotClient(discord.Client):
     to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
 
     def __init__(self, core: Core, settings: Settings):
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
         intents = discord.Intents.none()
         intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
         intents.guild_messages = intents.dm_messages = True
         intents.message_content = True  # follow-ups in threads come without a mention
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
-        # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
-        discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
+        _use_endpoints(settings)
         self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
         self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
         _add_commands(self.tree, self.chat)
@@ -199,6 +197,13 @@ class StoryBotClient(discord.Client):
         question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
         await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
                             keys=_conversation(message.channel), context_keys=context_keys)
+
+
+def _use_endpoints(settings: Settings) -> None:
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
+    # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
+    discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
 
 
 def _conversation(channel: object) -> tuple[Hashable, ...]:
@@ -253,13 +258,34 @@ def run_discord(settings: Settings, core: Core) -> None:
     ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
     intent; ``PlatformUnreachable`` when Discord's API does not answer. Logging is the CLI's
     (it redacts secrets): discord.py installs none."""
+    _connect(settings, lambda token: StoryBotClient(core, settings).run(token, log_handler=None))
+
+
+def clear_guild_commands(settings: Settings, guild_id: int) -> None:
+    """Remove this bot's slash commands from one server, over REST only (no gateway): the
+    copies a DISCORD_GUILD_ID sync left there, which show beside the global ones."""
+    async def clear(token: str) -> None:
+        async with discord.Client(intents=discord.Intents(guilds=True)) as client:  # none: a warning
+            await client.login(token)  # also fetches the application id the commands belong to
+            tree, guild = app_commands.CommandTree(client), discord.Object(guild_id)
+            tree.clear_commands(guild=guild)
+            await tree.sync(guild=guild)  # an empty bulk overwrite
+
+    _connect(settings, lambda token: asyncio.run(clear(token)))
+
+
+def _connect(settings: Settings, run: Callable[[str], None]) -> None:
+    """``run(token)``, its failures as one sentence: ``ConfigError`` for a refused token, intent
+    or server, ``PlatformUnreachable`` when Discord's API does not answer."""
     token = discord_token(settings)
-    client = StoryBotClient(core, settings)
+    _use_endpoints(settings)
     try:
         with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
-            client.run(token, log_handler=None)
+            run(token)
     except discord.LoginFailure:
         raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
                                          error="401", where=PORTAL + " > Bot > Reset Token")) from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
+    except discord.Forbidden as exc:
+        raise ConfigError(prompts.render("setup_discord_forbidden", error=exc.text or exc.status)) from None
