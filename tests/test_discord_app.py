@@ -565,7 +565,7 @@ async def test_clear_guild_commands_empties_that_server_over_rest_only(fake, sta
     assert done.returncode == 0, done.stderr
     assert str(GUILD_ID) in done.stdout and "Traceback" not in done.stderr and "WARNING" not in done.stderr
     assert fake.registered == {GUILD_ID: []}
-    first_sync, clear = fake.find("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
+    _, clear = fake.find("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
     assert clear.json == []  # the empty bulk overwrite
     assert len(fake.connections) == 1  # the bot's own session: clearing opened no gateway connection
 
