@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import discord
 import yarl
@@ -20,12 +20,10 @@ from discord.gateway import DiscordWebSocket
 
 import prompts
 from bot.chat import BaseDestination, ChatSession, Core, reaching
+from bot.config import Settings, found_in
 from bot.discord_render import provisional, render
 from bot.errors import ConfigError
 from bot.types import Answer
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,6 @@ DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-PORTAL = "the Discord Developer Portal (your application)"
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 
 
 def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
@@ -241,18 +237,6 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
                            locale=str(interaction.locale), platform_admin=manages_server)
 
 
-def discord_token(settings: Settings) -> str:
-    """``DISCORD_TOKEN``, checked for shape before anything connects (a ``ConfigError`` names
-    it, never its value, and says where to find it)."""
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
-    problem = ("DISCORD_TOKEN is not set" if not token else "DISCORD_TOKEN has a 'Bot ' prefix"
-               if token.lower().startswith("bot ") else None if _TOKEN_SHAPE.fullmatch(token)
-               else "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)")
-    if problem:
-        raise ConfigError(prompts.render("setup_discord_token", problem=problem))
-    return token
-
-
 def run_discord(settings: Settings, core: Core) -> None:
     """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core).
     ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
@@ -277,14 +261,14 @@ def clear_guild_commands(settings: Settings, guild_id: int) -> None:
 def _connect(settings: Settings, run: Callable[[str], None]) -> None:
     """``run(token)``, its failures as one sentence: ``ConfigError`` for a refused token, intent
     or server, ``PlatformUnreachable`` when Discord's API does not answer."""
-    token = discord_token(settings)
+    [token] = settings.require("Discord")
     _use_endpoints(settings)
     try:
         with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
             run(token)
     except discord.LoginFailure:
         raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
-                                         error="401", where=PORTAL + " > Bot > Reset Token")) from None
+                                         error="401", where=found_in("discord_token"))) from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
     except discord.Forbidden as exc:

@@ -13,36 +13,22 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 import prompts
+from bot import slack_blocks as blocks
 from bot.chat import BaseDestination, ChatSession, Core, Undeliverable, reaching
+from bot.config import Settings, env_name, found_in
 from bot.errors import ConfigError
 from bot.recent import Recent
-from bot.slack_blocks import (
-    WORKING_EMOJI,
-    render_answer,
-    render_provisional,
-    render_status,
-    text_message,
-    with_vote_note,
-)
 from bot.types import Answer
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}  # edits, joins, bot posts: no questions
-# Each setting: its field, its prefix, and where it is in the app's settings.
-TOKENS = {"SLACK_BOT_TOKEN": ("slack_bot_token", "xoxb-", "OAuth & Permissions > Bot User OAuth Token"),
-          "SLACK_APP_TOKEN": ("slack_app_token", "xapp-", "Basic Information > App-Level Tokens"),
-          "SLACK_SIGNING_SECRET": ("slack_signing_secret", "", "Basic Information > Signing Secret")}
 Respond = Callable[..., Awaitable[Any]]
 
 
@@ -65,7 +51,8 @@ class _Reply(BaseDestination):
     async def working(self) -> AsyncIterator[None]:
         if not self.asked:
             try:
-                self.ts = self.thread = (await self._post(render_status(self.user, self.question, self.lang)))
+                status = blocks.render_status(self.user, self.question, self.lang)
+                self.ts = self.thread = await self._post(status)
             except SlackApiError as exc:
                 log.warning("Slack: cannot post in %s: %s", self.channel, error := exc.response.get("error"))
                 await self.send(ChatSession.text("cannot_post", self.lang, error=error), private=True)
@@ -80,7 +67,8 @@ class _Reply(BaseDestination):
 
     async def _react(self, method: str) -> None:
         try:
-            await getattr(self.client, method)(channel=self.channel, timestamp=self.asked, name=WORKING_EMOJI)
+            await getattr(self.client, method)(channel=self.channel, timestamp=self.asked,
+                                               name=blocks.WORKING_EMOJI)
         except SlackApiError as exc:  # a missing scope or a reaction gone must not cost the answer
             log.warning("Slack: %s failed: %s", method, exc.response.get("error"))
 
@@ -97,7 +85,8 @@ class _Reply(BaseDestination):
             await self.client.chat_update(channel=self.channel, ts=self.ts, **({"blocks": []} | message))
 
     async def show(self, text: str) -> None:
-        await self._put(render_provisional(text, self.lang, asked_by=self.asked_by, question=self.question))
+        await self._put(blocks.render_provisional(text, self.lang, asked_by=self.asked_by,
+                                                  question=self.question))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         if private and self.respond:
@@ -106,8 +95,8 @@ class _Reply(BaseDestination):
             await self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=reply,
                                                  thread_ts=self.thread)
         else:
-            messages = render_answer(reply, asked_by=self.asked_by) if isinstance(reply, Answer) else [
-                text_message(reply)]
+            messages = (blocks.render_answer(reply, asked_by=self.asked_by) if isinstance(reply, Answer)
+                        else [blocks.text_message(reply)])
             await self._put(messages[0])
             for message in messages[1:]:
                 await self._post(message)
@@ -193,7 +182,7 @@ class SlackBot:
         async def note(text: str) -> None:
             await client.chat_update(channel=body["channel"]["id"], ts=message["ts"],
                                      text=message.get("text", ""),
-                                     blocks=with_vote_note(message.get("blocks", []), user, text))
+                                     blocks=blocks.with_vote_note(message.get("blocks", []), user, text))
 
         notes = _Reply(client, body["channel"]["id"], user, on_edit=note,
                        respond=functools.partial(respond, replace_original=False))
@@ -221,33 +210,15 @@ def _question(text: str, bot_user_id: str | None = None) -> str:
     return " ".join(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value else ""
-
-
 def build_app(core: Core, settings: Settings) -> AsyncApp:
     """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL`` (when set)."""
     # A token, not a client: given both, Bolt warns "`token` will be unused" at every start
     # when SLACK_BOT_TOKEN is set. The secret is "" rather than None: Bolt would read the env.
-    app = AsyncApp(token=_secret(settings.slack_bot_token), name="storybot",
-                   signing_secret=_secret(settings.slack_signing_secret))
+    app = AsyncApp(token=settings.secret("slack_bot_token"), name="storybot",
+                   signing_secret=settings.secret("slack_signing_secret"))
     app.client.base_url = (settings.slack_api_url or app.client.base_url).rstrip("/") + "/"
     SlackBot(core, settings).register(app)
     return app
-
-
-def check_tokens(settings: Settings, *, http: bool) -> None:
-    """``ConfigError`` naming each missing or malformed Slack setting (never a value) and where
-    it is found: Socket Mode needs the bot and app tokens, HTTP mode the bot token and secret."""
-    problems = {}
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"):
-        field, prefix, _ = TOKENS[name]
-        if not (value := _secret(getattr(settings, field))) or not value.startswith(prefix):
-            problems[name] = f"malformed {name} (should start with {prefix})" if value else f"missing {name}"
-    if problems:
-        raise ConfigError(prompts.render("setup_slack_settings", mode="HTTP mode" if http else "Socket Mode",
-                                         problems="; ".join(problems.values()),
-                                         where="; ".join(f"{n}: {TOKENS[n][2]}" for n in problems)))
 
 
 def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int = 3000,
@@ -255,16 +226,16 @@ def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int =
     """Run the Slack bot over ``core`` until interrupted (the CLI opens and closes the core):
     Socket Mode, or HTTP mode on ``host:port``. Tokens are checked first; a token Slack
     refuses is a ``ConfigError`` naming it, a Web API that does not answer a ``PlatformUnreachable``."""
-    check_tokens(settings, http=http)
+    settings.require("Slack HTTP mode" if http else "Slack Socket Mode")
     asyncio.run(_serve(build_app(core, settings), settings, http=http, host=host, port=port))
 
 
 async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, port: int) -> None:
-    await _contact(app.client.auth_test(), "SLACK_BOT_TOKEN", app.client.base_url)
+    await _contact(app.client.auth_test(), "slack_bot_token", app.client.base_url)
     if http:
         from bot.slack_http import serve
 
-        runner = await serve(app, _secret(settings.slack_signing_secret), host=host, port=port)
+        runner = await serve(app, settings.secret("slack_signing_secret"), host=host, port=port)
         log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, port)
         try:
             await asyncio.Event().wait()  # until Ctrl-C
@@ -272,8 +243,8 @@ async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, po
             await runner.cleanup()
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    token = _secret(settings.slack_app_token)  # checked first: the handler retries a refusal for ever
-    await _contact(app.client.apps_connections_open(app_token=token), "SLACK_APP_TOKEN", app.client.base_url)
+    token = settings.secret("slack_app_token")  # checked first: the handler retries a refusal for ever
+    await _contact(app.client.apps_connections_open(app_token=token), "slack_app_token", app.client.base_url)
     handler = AsyncSocketModeHandler(app, app_token=token)
     try:
         await handler.start_async()
@@ -281,11 +252,11 @@ async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, po
         await handler.close_async()
 
 
-async def _contact(call: Awaitable[Any], name: str, url: str) -> None:
-    """One Web API call at start-up; a refusal is a ``ConfigError`` naming the token."""
+async def _contact(call: Awaitable[Any], token: str, url: str) -> None:
+    """One Web API call at start-up; a refusal is a ``ConfigError`` naming the ``token`` setting."""
     try:
         with reaching("Slack's Web API", url, "SLACK_API_URL"):
             await call
     except SlackApiError as exc:
-        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=name, where=(
-            f"your app's settings, {TOKENS[name][2]}"), error=exc.response.get("error"))) from None
+        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=env_name(token),
+                                         where=found_in(token), error=exc.response.get("error"))) from None

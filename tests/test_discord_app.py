@@ -499,10 +499,12 @@ async def test_the_token_never_appears_in_logs(fake, start_bot, core, capsys):
 
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "abc.def.ghi", f"Bot {TOKEN}", TOKEN + ".extra"])
 def test_run_discord_rejects_a_missing_or_malformed_token(tmp_path, token):
-    settings = load_settings(discord_token=token, data_dir=tmp_path / "data", stories_dir=STORIES)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err:  # a malformed token fails as the settings load
+        settings = load_settings(needs=("chat", "discord"), discord_token=token, data_dir=tmp_path / "data",
+                                 stories_dir=STORIES)
         run_discord(settings, FakeCore())
     assert "DISCORD_TOKEN" in str(err.value)
+    assert "Discord Developer Portal (your application) > Bot > Reset Token" in str(err.value)  # where it is
     assert not token or token not in str(err.value)
 
 
