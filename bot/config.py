@@ -150,12 +150,12 @@ class Settings(BaseSettings):
     discord_guild_id: int | None = Field(None, **_key(
         "DISCORD_GUILD_ID", "Sync slash commands to this server only (instant; for testing). Unset: global.",
         "123456789012345678", scope="discord"))
-    discord_api_base: str | None = Field(None, **_key(
+    discord_api_base: str = Field("https://discord.com/api/v10", **_key(
         "DISCORD_API_BASE", "REST base URL including the API version, for a REST proxy.",
-        "https://discord.com/api/v10", scope="discord", default_text="Discord's own"))
-    discord_gateway_url: str | None = Field(None, **_key(
-        "DISCORD_GATEWAY_URL", "Gateway websocket URL override.", "wss://gateway.discord.gg/",
-        scope="discord", default_text="discord.py's"))
+        "https://discord-proxy.example/api/v10", scope="discord"))
+    discord_gateway_url: str = Field("wss://gateway.discord.gg/", **_key(
+        "DISCORD_GATEWAY_URL", "Gateway websocket URL, for a gateway proxy.", "wss://gateway-proxy.example/",
+        scope="discord"))
 
     # --- Slack ----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(None, **_key(
@@ -171,9 +171,8 @@ class Settings(BaseSettings):
     slack_admins: IdList = Field(default_factory=list, **_key(
         "SLACK_ADMINS", "Slack user ids allowed to run /refresh (besides workspace admins and owners).",
         "U012AB3CD, U045EF6GH", scope="slack", default_text="none"))
-    slack_api_url: str | None = Field(None, **_key(
-        "SLACK_API_URL", "Web API base URL, for a proxy.", "https://slack.com/api/", scope="slack",
-        default_text="Slack's own"))
+    slack_api_url: str = Field("https://slack.com/api/", **_key(
+        "SLACK_API_URL", "Web API base URL, for a proxy.", "https://slack-proxy.example/api/", scope="slack"))
 
     _ignored: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -27,8 +27,6 @@ from bot.types import Answer
 
 log = logging.getLogger(__name__)
 
-DISCORD_API_BASE = "https://discord.com/api/v10"
-DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
@@ -41,7 +39,9 @@ def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
         return [{"content": reply}]
     out = render(reply, echo_question=echo)
     if reply.answer_id is not None:
-        out[-1]["view"] = vote_view(reply.answer_id)
+        out[-1]["view"] = view = discord.ui.View(timeout=None)  # persistent: the buttons never expire
+        for way in ("up", "down"):
+            view.add_item(VoteButton(reply.answer_id, way))
     return out
 
 
@@ -137,14 +137,6 @@ def _bot(interaction: discord.Interaction) -> StoryBotClient:
     return cast(StoryBotClient, interaction.client)  # only StoryBotClient registers these handlers
 
 
-def vote_view(answer_id: int) -> discord.ui.View:
-    """The 👍/👎 buttons for one answer (persistent: no timeout)."""
-    view = discord.ui.View(timeout=None)
-    for way in ("up", "down"):
-        view.add_item(VoteButton(answer_id, way))
-    return view
-
-
 class _Tree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return _bot(interaction).chat.first_sighting(interaction.id)
@@ -155,27 +147,23 @@ class StoryBotClient(discord.Client):
     to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
 
     def __init__(self, core: Core, settings: Settings):
-        intents = discord.Intents.none()
-        intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
-        intents.guild_messages = intents.dm_messages = True
-        intents.message_content = True  # follow-ups in threads come without a mention
+        # guilds: the channel and thread cache (is this message in a thread we answered in?);
+        # message_content: follow-ups in threads come without a mention
+        intents = discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
         _use_endpoints(settings)
         self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
-        self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
+        self.guild_id, self.tree = settings.discord_guild_id, _Tree(self)
         _add_commands(self.tree, self.chat)
         self.add_dynamic_items(VoteButton)
 
     async def setup_hook(self) -> None:
-        """Sync the slash commands once per client (``setup_hook`` runs at login, never on a
-        reconnect; the flag keeps a second login from syncing: Discord rate-limits syncs hard)."""
-        if self._synced:
-            return
+        """Sync the slash commands, once: ``setup_hook`` runs at login, never on a reconnect
+        (Discord rate-limits syncs hard)."""
         guild = discord.Object(self.guild_id) if self.guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)  # guild commands appear at once
         synced = await self.tree.sync(guild=guild)
-        self._synced = True
         log.info("Synced %d commands %s", len(synced), f"to guild {self.guild_id}" if guild else "globally")
 
     async def on_ready(self) -> None:
@@ -198,8 +186,8 @@ class StoryBotClient(discord.Client):
 def _use_endpoints(settings: Settings) -> None:
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
     # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
-    discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
+    discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def _conversation(channel: object) -> tuple[Hashable, ...]:

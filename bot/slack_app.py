@@ -211,12 +211,12 @@ def _question(text: str, bot_user_id: str | None = None) -> str:
 
 
 def build_app(core: Core, settings: Settings) -> AsyncApp:
-    """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL`` (when set)."""
+    """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL``."""
     # A token, not a client: given both, Bolt warns "`token` will be unused" at every start
     # when SLACK_BOT_TOKEN is set. The secret is "" rather than None: Bolt would read the env.
     app = AsyncApp(token=settings.secret("slack_bot_token"), name="storybot",
                    signing_secret=settings.secret("slack_signing_secret"))
-    app.client.base_url = (settings.slack_api_url or app.client.base_url).rstrip("/") + "/"
+    app.client.base_url = settings.slack_api_url.rstrip("/") + "/"
     SlackBot(core, settings).register(app)
     return app
 
