@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
@@ -50,9 +51,8 @@ class _Interaction(BaseDestination):
     response; ``edit`` replaces the first reply. An /ask defers, then follows up (ephemeral when
     ``private``); a streamed answer edits the deferred response, which the answer replaces."""
 
-    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True,
-                 lang: str = "en"):
-        self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
+    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True):
+        self.interaction, self.question, self.private = interaction, question, private
         self._edited = False
 
     @contextlib.asynccontextmanager
@@ -67,12 +67,11 @@ class _Interaction(BaseDestination):
         if not self.interaction.response.is_done():  # a note before any work
             await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
             return []
-        sent = []
-        for i, kwargs in enumerate(_messages(reply, echo=bool(self.question))):
-            if i == 0 and (self._edited or private):
-                sent.append(await self.interaction.edit_original_response(**kwargs))
-            else:
-                sent.append(await self.interaction.followup.send(**kwargs, ephemeral=self.private, wait=True))
+        first, *rest = _messages(reply, echo=bool(self.question))
+        follow_up = functools.partial(self.interaction.followup.send, ephemeral=self.private, wait=True)
+        replace = self._edited or private  # a streamed answer or a private note replaces "thinking"
+        sent = [await (self.interaction.edit_original_response if replace else follow_up)(**first)]
+        sent += [await follow_up(**kwargs) for kwargs in rest]
         return [] if self.private else [m.id for m in sent]  # nobody can reply to an ephemeral answer
 
     async def edit(self, text: str) -> None:
@@ -83,8 +82,8 @@ class _Interaction(BaseDestination):
 class _Replies(BaseDestination):
     """A message: answered by a reply (shown as it streams, then edited), then messages in its channel."""
 
-    def __init__(self, message: discord.Message, lang: str):
-        self.message, self.lang = message, lang
+    def __init__(self, message: discord.Message):
+        self.message = message
         self._first: discord.Message | None = None
 
     def working(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -97,19 +96,13 @@ class _Replies(BaseDestination):
             self._first = await self._first.edit(content=provisional(text, self.lang))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
-        sent = []
-        for i, kwargs in enumerate(_messages(reply, echo=False)):
-            if i > 0:
-                sent.append(await self.message.channel.send(**kwargs))
-            else:
-                sent.append(await (self._first.edit if self._first else self.message.reply)(**kwargs))
+        first, *rest = _messages(reply, echo=False)
+        sent = [await (self._first.edit if self._first else self.message.reply)(**first)]
+        sent += [await self.message.channel.send(**kwargs) for kwargs in rest]
         return [m.id for m in sent]
 
 
-VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"
-
-
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:vote:(up|down):(\d+)"):
     """A 👍 or 👎 button under an answer. The custom id carries the answer id, so a click is
     understood from the id alone, including on answers sent before the bot restarted."""
 
@@ -121,7 +114,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str]) -> VoteButton:
-        return cls(int(match["id"]), match["way"])
+        return cls(int(match[2]), match[1])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return _bot(interaction).chat.first_sighting(interaction.id)
@@ -178,8 +171,8 @@ class StoryBotClient(discord.Client):
         addressed = message.guild is None or self.user in message.mentions
         if not addressed and not self.chat.context(context_keys):
             return
-        question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
-        await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
+        question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        await self.chat.ask(_Replies(message), question, user=str(message.author.id),
                             keys=_conversation(message.channel), context_keys=context_keys)
 
 
@@ -207,9 +200,8 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
                   story: str | None = None) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
         question = f"story:{story} {question}" if story else question
-        user, locale = str(interaction.user.id), str(interaction.locale)
-        dest = _Interaction(interaction, question, private, chat.lang(user, locale, question))
-        await chat.ask(dest, question, user=user, locale=locale, context_keys=(interaction.channel_id,),
+        await chat.ask(_Interaction(interaction, question, private), question, user=str(interaction.user.id),
+                       locale=str(interaction.locale), context_keys=(interaction.channel_id,),
                        keys=() if private else _conversation(interaction.channel))
 
     @ask.autocomplete("story")

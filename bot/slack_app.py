@@ -38,10 +38,10 @@ class _Reply(BaseDestination):
     replaces. A streamed answer is one message updated in place, then replaced. Private notes
     go through ``respond`` (a command's or a button's ``response_url``) when given."""
 
-    def __init__(self, client: AsyncWebClient, channel: str, user: str, lang: str = "en", *, thread: str = "",
-                 asked: str = "", question: str = "", respond: Respond | None = None,
+    def __init__(self, client: AsyncWebClient, channel: str, user: str, *, thread: str = "", asked: str = "",
+                 question: str = "", respond: Respond | None = None,
                  on_edit: Callable[[str], Awaitable[Any]] | None = None):
-        self.client, self.channel, self.user, self.lang = client, channel, user, lang
+        self.client, self.channel, self.user = client, channel, user
         self.thread, self.asked, self.question, self.respond = thread, asked, question, respond
         self.on_edit = on_edit  # a vote's note on the message it judges
         self.ts = ""  # the message to replace: the status, or the streamed answer
@@ -147,8 +147,7 @@ class SlackBot:
         await ack()
         channel, user, ts = event["channel"], event["user"], event["ts"]
         question, thread = _question(event.get("text", ""), context.bot_user_id), event.get("thread_ts") or ts
-        lang, key = self.chat.lang(user, question=question), (channel, thread)
-        reply = _Reply(client, channel, user, lang, thread=thread, asked=ts)
+        reply, key = _Reply(client, channel, user, thread=thread, asked=ts), (channel, thread)
         await self.chat.ask(reply, question, user=user, keys=[key], context_keys=[key])
 
     async def on_ask(self, ack: Callable, command: dict, client: AsyncWebClient, respond: Respond) -> None:
@@ -157,7 +156,7 @@ class SlackBot:
         await ack(text=self.chat.text("looking", lang) + " :mag:" if question
                   else self.chat.text("usage", lang))
         if question:
-            reply = _Reply(client, command["channel_id"], user, lang, question=question, respond=respond)
+            reply = _Reply(client, command["channel_id"], user, question=question, respond=respond)
             await self.chat.ask(reply, question, user=user)
 
     async def on_refresh(self, ack: Callable, command: dict, client: AsyncWebClient,

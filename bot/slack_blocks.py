@@ -45,10 +45,9 @@ def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:
         first, *more = split_text(f"“{c.quote}”\n{citation_label(c)}", TEXT_LIMIT)
         blocks += [_context(_mrkdwn(f"*[{c.n}]*"), _plain(first)), *(_context(_plain(p)) for p in more)]
     dicts = [b.to_dict() for b in blocks]
-    groups = [dicts[i:i + MAX_BLOCKS] for i in range(0, len(dicts), MAX_BLOCKS)] or [[]]
-    if answer.answer_id is not None:  # the buttons, and later a vote's note, close the last message
-        last = groups.pop()
-        groups += [last[:MAX_BLOCKS - 2]] + ([last[MAX_BLOCKS - 2:]] if len(last) > MAX_BLOCKS - 2 else [])
+    room = MAX_BLOCKS - 2  # the buttons, and later a vote's note, close the last message
+    groups = [dicts[i:i + room] for i in range(0, len(dicts), room)] or [[]]
+    if answer.answer_id is not None:
         groups[-1].append(_buttons(answer.answer_id, answer.lang))
     return [_message(group) for group in groups]
 
