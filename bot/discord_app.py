@@ -218,10 +218,8 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
 
 
 def run_discord(settings: Settings, core: Core) -> None:
-    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core).
-    ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
-    intent; ``PlatformUnreachable`` when Discord's API does not answer. Logging is the CLI's
-    (it redacts secrets): discord.py installs none."""
+    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core;
+    its logging redacts secrets: discord.py installs none). Failures: see ``_connect``."""
     _connect(settings, lambda token: StoryBotClient(core, settings).run(token, log_handler=None))
 
 

@@ -96,7 +96,7 @@ class _Reply(BaseDestination):
                                                  thread_ts=self.thread)
         else:
             messages = (blocks.render_answer(reply, asked_by=self.asked_by) if isinstance(reply, Answer)
-                        else [blocks.text_message(reply)])
+                        else [{"text": blocks.escape(reply)}])  # a short text the bot wrote
             await self._put(messages[0])
             for message in messages[1:]:
                 await self._post(message)
