@@ -90,10 +90,8 @@ class _Replies(BaseDestination):
         return self.message.channel.typing()
 
     async def show(self, text: str) -> None:
-        if self._first is None:
-            self._first = await self.message.reply(provisional(text, self.lang))
-        else:
-            self._first = await self._first.edit(content=provisional(text, self.lang))
+        shown = provisional(text, self.lang)
+        self._first = await (self._first.edit(content=shown) if self._first else self.message.reply(shown))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         first, *rest = _messages(reply, echo=False)
