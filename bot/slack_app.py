@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +26,7 @@ from bot.chat import BaseDestination, ChatSession, Core, Undeliverable, reaching
 from bot.config import Settings, env_name, found_in
 from bot.errors import ConfigError
 from bot.recent import Recent
+from bot.slack_http import serve
 from bot.types import Answer
 
 log = logging.getLogger(__name__)
@@ -107,14 +109,12 @@ class _Reply(BaseDestination):
 
 
 class SlackBot:
-    """The Slack side of one core: the listeners, over one :class:`ChatSession`."""
+    """The Slack side of one core: the listeners it registers on ``app``, over one :class:`ChatSession`."""
 
-    def __init__(self, core: Core, settings: Settings):
+    def __init__(self, core: Core, settings: Settings, app: AsyncApp):
         self.chat = ChatSession(core, platform="slack", admins=settings.slack_admins,
                                 rate=settings.rate_limit)
         self._locales = Recent(1000)  # user -> Slack locale ("" when Slack won't say)
-
-    def register(self, app: AsyncApp) -> None:
         app.middleware(self.skip_repeats_and_bots)
         app.command("/ask")(self.on_ask)
         app.command("/refresh")(self.on_refresh)
@@ -216,7 +216,7 @@ def build_app(core: Core, settings: Settings) -> AsyncApp:
     app = AsyncApp(token=settings.secret("slack_bot_token"), name="storybot",
                    signing_secret=settings.secret("slack_signing_secret"))
     app.client.base_url = settings.slack_api_url.rstrip("/") + "/"
-    SlackBot(core, settings).register(app)
+    SlackBot(core, settings, app)
     return app
 
 
@@ -232,16 +232,12 @@ def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int =
 async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, port: int) -> None:
     await _contact(app.client.auth_test(), "slack_bot_token", app.client.base_url)
     if http:
-        from bot.slack_http import serve
-
         runner = await serve(app, settings.secret("slack_signing_secret"), host=host, port=port)
         log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, port)
         try:
             await asyncio.Event().wait()  # until Ctrl-C
         finally:
             await runner.cleanup()
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     token = settings.secret("slack_app_token")  # checked first: the handler retries a refusal for ever
     await _contact(app.client.apps_connections_open(app_token=token), "slack_app_token", app.client.base_url)
     handler = AsyncSocketModeHandler(app, app_token=token)
