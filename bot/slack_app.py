@@ -38,14 +38,14 @@ class _Reply(BaseDestination):
     """Where replies go. A message (``asked``: its ts) is answered in its thread, with an
     hourglass on it meanwhile; an ``/ask`` by a status message in the channel, which the answer
     replaces. A streamed answer is one message updated in place, then replaced. Private notes
-    go through ``respond`` (a command's or a button's ``response_url``) when given."""
+    go through ``respond`` (a command's or a button's ``response_url``) when given. A vote's
+    note goes on the message it ``judges``."""
 
     def __init__(self, client: AsyncWebClient, channel: str, user: str, *, thread: str = "", asked: str = "",
-                 question: str = "", respond: Respond | None = None,
-                 on_edit: Callable[[str], Awaitable[Any]] | None = None):
+                 question: str = "", respond: Respond | None = None, judges: dict | None = None):
         self.client, self.channel, self.user = client, channel, user
         self.thread, self.asked, self.question, self.respond = thread, asked, question, respond
-        self.on_edit = on_edit  # a vote's note on the message it judges
+        self.judges = judges
         self.ts = ""  # the message to replace: the status, or the streamed answer
         self.asked_by = None if asked else user  # /ask: the answer says who asked
 
@@ -105,7 +105,11 @@ class _Reply(BaseDestination):
         return [(self.channel, self.thread)] if self.thread else []
 
     async def edit(self, text: str) -> None:
-        await (self.on_edit or super().edit)(text)
+        if self.judges is None:
+            return await super().edit(text)
+        note = blocks.with_vote_note(self.judges.get("blocks", []), self.user, text)
+        await self.client.chat_update(channel=self.channel, ts=self.judges["ts"],
+                                      text=self.judges.get("text", ""), blocks=note)
 
 
 class SlackBot:
@@ -176,14 +180,8 @@ class SlackBot:
     async def on_vote(self, ack: Callable, body: dict, action: dict, client: AsyncWebClient,
                       respond: Respond) -> None:
         await ack()
-        user, message = body["user"]["id"], body["message"]
-
-        async def note(text: str) -> None:
-            await client.chat_update(channel=body["channel"]["id"], ts=message["ts"],
-                                     text=message.get("text", ""),
-                                     blocks=blocks.with_vote_note(message.get("blocks", []), user, text))
-
-        notes = _Reply(client, body["channel"]["id"], user, on_edit=note,
+        user = body["user"]["id"]
+        notes = _Reply(client, body["channel"]["id"], user, judges=body["message"],
                        respond=functools.partial(respond, replace_original=False))
         await self.chat.vote(notes, user=user, answer_id=int(action["value"]),
                              value=1 if action["action_id"] == "vote_up" else -1,
