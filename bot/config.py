@@ -332,6 +332,16 @@ def found_in(name: str) -> str:
     return _info(name)["where"]
 
 
+def refused(name: str, error: object) -> Exception:
+    """The ``ConfigError`` for the platform secret ``name`` (a field name) that its platform
+    refused at start-up: it names the setting (never its value) and where to copy it again."""
+    import prompts
+    from bot.errors import ConfigError
+
+    return ConfigError(prompts.render("setup_refused", platform=scope_of(name).title(), token=env_name(name),
+                                      where=found_in(name), error=error))
+
+
 def _field_of(loc: tuple) -> str | None:
     """The field name an error location points at (an env name or a field name)."""
     first = str(loc[0]) if loc else ""

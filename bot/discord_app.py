@@ -21,7 +21,7 @@ from discord.gateway import DiscordWebSocket
 
 import prompts
 from bot.chat import BaseDestination, ChatSession, Core, reaching
-from bot.config import Settings, found_in
+from bot.config import Settings, refused
 from bot.discord_render import provisional, render
 from bot.errors import ConfigError
 from bot.types import Answer
@@ -243,8 +243,7 @@ def _connect(settings: Settings, run: Callable[[str], None]) -> None:
         with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
             run(token)
     except discord.LoginFailure:
-        raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
-                                         error="401", where=found_in("discord_token"))) from None
+        raise refused("discord_token", "401") from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
     except discord.Forbidden as exc:

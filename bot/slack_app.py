@@ -20,11 +20,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-import prompts
 from bot import slack_blocks as blocks
 from bot.chat import BaseDestination, ChatSession, Core, Undeliverable, reaching
-from bot.config import Settings, env_name, found_in
-from bot.errors import ConfigError
+from bot.config import Settings, refused
 from bot.recent import Recent
 from bot.slack_http import serve
 from bot.types import Answer
@@ -251,5 +249,4 @@ async def _contact(call: Awaitable[Any], token: str, url: str) -> None:
         with reaching("Slack's Web API", url, "SLACK_API_URL"):
             await call
     except SlackApiError as exc:
-        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=env_name(token),
-                                         where=found_in(token), error=exc.response.get("error"))) from None
+        raise refused(token, exc.response.get("error")) from None
