@@ -230,17 +230,17 @@ async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, po
     if http:
         runner = await serve(app, settings.secret("slack_signing_secret"), host=host, port=port)
         log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, port)
-        try:
-            await asyncio.Event().wait()  # until Ctrl-C
-        finally:
-            await runner.cleanup()
-    token = settings.secret("slack_app_token")  # checked first: the handler retries a refusal for ever
-    await _contact(app.client.apps_connections_open(app_token=token), "slack_app_token", app.client.base_url)
-    handler = AsyncSocketModeHandler(app, app_token=token)
+        running, stop = asyncio.Event().wait(), runner.cleanup  # the server runs until Ctrl-C
+    else:
+        token = settings.secret("slack_app_token")  # checked first: the handler retries a refusal for ever
+        await _contact(app.client.apps_connections_open(app_token=token), "slack_app_token",
+                       app.client.base_url)
+        handler = AsyncSocketModeHandler(app, app_token=token)
+        running, stop = handler.start_async(), handler.close_async
     try:
-        await handler.start_async()
+        await running
     finally:
-        await handler.close_async()
+        await stop()
 
 
 async def _contact(call: Awaitable[Any], token: str, url: str) -> None:
