@@ -72,7 +72,8 @@ class Core(Protocol):
 
 
 class Destination(Protocol):
-    """Where one exchange goes, as a platform shows it.
+    """Where one exchange goes, as a platform shows it, in ``lang`` (the asker's language, which
+    the session sets before it uses the destination).
 
     ``working()`` surrounds the slow part (Discord's "thinking", Slack's hourglass); it may
     raise :class:`Undeliverable`. ``show(text)`` shows an answer still being written (a
@@ -81,6 +82,8 @@ class Destination(Protocol):
     follow-ups); ``edit(text)`` replaces the last text the asker was shown (a refresh's
     report, a vote's note).
     """
+
+    lang: str
 
     def working(self) -> AbstractAsyncContextManager[None]: ...
 
@@ -94,6 +97,8 @@ class Destination(Protocol):
 class BaseDestination:
     """Defaults for a :class:`Destination`: no sign of work, no streaming, and ``edit``
     sends a new private note."""
+
+    lang = "en"
 
     @contextlib.asynccontextmanager
     async def working(self) -> AsyncIterator[None]:
@@ -195,7 +200,7 @@ class ChatSession:
         follow-up). ``keys`` (a thread, a DM) and the messages sent are remembered with this
         question, before the answer shows, so a follow-up sent as soon as it does is known.
         """
-        lang = self.lang(user, locale, question)
+        lang = dest.lang = self.lang(user, locale, question)
         if note := self.rate_note(user, lang):
             await dest.send(note, private=True)
             return
@@ -241,7 +246,7 @@ class ChatSession:
                       platform_admin: Callable[[], Awaitable[bool]]) -> None:
         """``/refresh``: for admins (listed, or ``platform_admin()``), one at a time; every
         reply is private, and the report replaces the "started" note."""
-        lang = self.lang(user, locale)
+        lang = dest.lang = self.lang(user, locale)
         try:
             allowed = user in self.admins or await platform_admin()
         except Exception as exc:  # noqa: BLE001 (a failed permission lookup is told, not swallowed)
@@ -271,7 +276,7 @@ class ChatSession:
                    locale: str | None = None) -> None:
         """A 👍 (+1) or 👎 (-1) on an answer: one per user, changeable. A recorded vote is
         confirmed with ``edit``; an unknown answer or a failure is told privately."""
-        lang = self.lang(user, locale)
+        lang = dest.lang = self.lang(user, locale)
         try:
             known = await asyncio.to_thread(self.core.vote, answer_id, user, value)
         except Exception as exc:  # noqa: BLE001

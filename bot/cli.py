@@ -400,16 +400,23 @@ def forget(ctx, user, as_json):
 
 @cli.command()
 @folder_options
+@click.option("--clear-guild-commands", "clear_guild", type=int, metavar="GUILD_ID",
+              help="Remove the bot's slash commands from that one server and exit (no bot runs): "
+                   "the copies a DISCORD_GUILD_ID sync left, which show twice beside the global ones.")
 @click.pass_context
-def discord(ctx):
+def discord(ctx, clear_guild):
     """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord").
 
     With the embedded index it watches the stories folder and refreshes the index when
     stories are added or changed (STORYBOT_WATCH)."""
-    from bot.discord_app import discord_token, run_discord
+    from bot.discord_app import clear_guild_commands, run_discord
 
     settings = _settings(ctx, log_default="INFO", needs=("chat", "discord"))
-    discord_token(settings)  # a missing or malformed token fails before the index is opened
+    settings.require("Discord")  # a missing token fails before the index is opened
+    if clear_guild is not None:
+        clear_guild_commands(settings, clear_guild)
+        click.echo(f"Removed the bot's slash commands from server {clear_guild}.")
+        return
     _run_bot("Discord", settings, lambda answerer: run_discord(settings, answerer))
 
 
@@ -422,10 +429,10 @@ def discord(ctx):
 def slack(ctx, http, port, host):
     """Run the Slack bot: Socket Mode by default (SLACK_BOT_TOKEN + SLACK_APP_TOKEN), or
     --http with request signature checks (SLACK_SIGNING_SECRET)."""
-    from bot.slack_app import check_tokens, run_slack
+    from bot.slack_app import run_slack
 
     settings = _settings(ctx, log_default="INFO", needs=("chat", "slack"))
-    check_tokens(settings, http=http)  # missing tokens fail before the index is opened
+    settings.require("Slack HTTP mode" if http else "Slack Socket Mode")  # before the index is opened
     _run_bot("Slack", settings,
              lambda answerer: run_slack(settings, answerer, http=http, port=port, host=host))
 

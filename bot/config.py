@@ -11,29 +11,37 @@ test checks that the committed files match.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.data import default_stories_dir
 
 # Lists come from the environment as "id1,id2 id3", not JSON.
 IdList = Annotated[list[str], NoDecode]
+DISCORD_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
+SLACK_APPS = "your app's settings at https://api.slack.com/apps"
+# The secrets each bot needs, by mode: ``Settings.require`` checks them before anything connects.
+REQUIRED = {"Discord": ("discord_token",), "Slack Socket Mode": ("slack_bot_token", "slack_app_token"),
+            "Slack HTTP mode": ("slack_bot_token", "slack_signing_secret")}
 
 
 def _key(env: str, doc: str, example: str, *, scope: str = "core", default_text: str | None = None,
-         **extra: Any) -> dict:
+         where: str | None = None, prefix: str | None = None, **extra: Any) -> dict:
     """The field arguments every setting carries: its environment name, its documentation,
     an example value (shown in error messages and the docs) and the commands it concerns
-    (``scope``: core = every command, chat = both bots, discord, slack)."""
+    (``scope``: core = every command, chat = both bots, discord, slack). A platform secret
+    also says ``where`` it is found, and the ``prefix`` its values start with."""
     schema = {"env": env, "example": example, "scope": scope}
-    if default_text is not None:
-        schema["default_text"] = default_text
+    for name, value in (("default_text", default_text), ("where", where), ("prefix", prefix)):
+        if value is not None:
+            schema[name] = value
     return {"validation_alias": AliasChoices(env), "description": doc, "json_schema_extra": schema, **extra}
 
 
@@ -138,33 +146,34 @@ class Settings(BaseSettings):
     # --- Discord --------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, **_key(
         "DISCORD_TOKEN", "Bot token from the Developer Portal (required for `storybot discord`; never "
-        "logged).", "MTIz...", scope="discord"))
+        "logged).", "MTIz...", scope="discord",
+        where="the Discord Developer Portal (your application) > Bot > Reset Token"))
     discord_guild_id: int | None = Field(None, **_key(
         "DISCORD_GUILD_ID", "Sync slash commands to this server only (instant; for testing). Unset: global.",
         "123456789012345678", scope="discord"))
-    discord_api_base: str | None = Field(None, **_key(
+    discord_api_base: str = Field("https://discord.com/api/v10", **_key(
         "DISCORD_API_BASE", "REST base URL including the API version, for a REST proxy.",
-        "https://discord.com/api/v10", scope="discord", default_text="Discord's own"))
-    discord_gateway_url: str | None = Field(None, **_key(
-        "DISCORD_GATEWAY_URL", "Gateway websocket URL override.", "wss://gateway.discord.gg/",
-        scope="discord", default_text="discord.py's"))
+        "https://discord-proxy.example/api/v10", scope="discord"))
+    discord_gateway_url: str = Field("wss://gateway.discord.gg/", **_key(
+        "DISCORD_GATEWAY_URL", "Gateway websocket URL, for a gateway proxy.", "wss://gateway-proxy.example/",
+        scope="discord"))
 
     # --- Slack ----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(None, **_key(
         "SLACK_BOT_TOKEN", "Bot token xoxb-... (required for `storybot slack`; never logged).", "xoxb-...",
-        scope="slack"))
+        scope="slack", where=f"{SLACK_APPS}: OAuth & Permissions > Bot User OAuth Token", prefix="xoxb-"))
     slack_app_token: SecretStr | None = Field(None, **_key(
         "SLACK_APP_TOKEN", "App-level token xapp-... with connections:write (Socket Mode, the default).",
-        "xapp-...", scope="slack"))
+        "xapp-...", scope="slack", where=f"{SLACK_APPS}: Basic Information > App-Level Tokens",
+        prefix="xapp-"))
     slack_signing_secret: SecretStr | None = Field(None, **_key(
         "SLACK_SIGNING_SECRET", "Signing secret (HTTP mode: `storybot slack --http`).", "8f14e45f...",
-        scope="slack"))
+        scope="slack", where=f"{SLACK_APPS}: Basic Information > Signing Secret"))
     slack_admins: IdList = Field(default_factory=list, **_key(
         "SLACK_ADMINS", "Slack user ids allowed to run /refresh (besides workspace admins and owners).",
         "U012AB3CD, U045EF6GH", scope="slack", default_text="none"))
-    slack_api_url: str | None = Field(None, **_key(
-        "SLACK_API_URL", "Web API base URL, for a proxy.", "https://slack.com/api/", scope="slack",
-        default_text="Slack's own"))
+    slack_api_url: str = Field("https://slack.com/api/", **_key(
+        "SLACK_API_URL", "Web API base URL, for a proxy.", "https://slack-proxy.example/api/", scope="slack"))
 
     _ignored: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -204,6 +213,23 @@ class Settings(BaseSettings):
                     raise ValueError("it must be a JSON object or 'Name: value; Name2: value'") from None
         return v
 
+    @field_validator("discord_token", "slack_bot_token", "slack_app_token")
+    @classmethod
+    def _token_shape(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A token pasted with a prefix, or the wrong token in the wrong place, fails here with
+        # where to copy the right one, rather than as a refusal after connecting.
+        token, extra = (v.get_secret_value().strip() if v else ""), _info(str(info.field_name))
+        again = f"copy it again from {extra['where']}"
+        if not token:
+            return None
+        if extra.get("prefix") and not token.startswith(extra["prefix"]):
+            raise ValueError(f"it should start with {extra['prefix']}: {again}")
+        if info.field_name == "discord_token" and token.lower().startswith("bot "):
+            raise ValueError(f"it has a 'Bot ' prefix: {again}, without the prefix")
+        if info.field_name == "discord_token" and not DISCORD_TOKEN_SHAPE.fullmatch(token):
+            raise ValueError(f"it does not look like a bot token (three dot-separated parts): {again}")
+        return SecretStr(token)
+
     @field_validator("llm_provider")
     @classmethod
     def _provider(cls, v: str) -> str:
@@ -216,6 +242,23 @@ class Settings(BaseSettings):
     def ignored(self) -> dict[str, str]:
         """Malformed settings this command does not use, left at their defaults: env name -> why."""
         return dict(self._ignored)
+
+    def secret(self, name: str) -> str:
+        """The value of the secret setting ``name`` (a field name), "" when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value else ""
+
+    def require(self, mode: str) -> list[str]:
+        """The secrets a bot in ``mode`` (a key of ``REQUIRED``) needs, in order. Raises
+        ``ConfigError`` naming each one missing (never a value) and where it is found."""
+        from bot.errors import ConfigError
+
+        names = REQUIRED[mode]
+        if missing := [env_name(n) + f" (in {found_in(n)})" for n in names if not self.secret(n)]:
+            them = "them" if len(missing) > 1 else "it"
+            raise ConfigError(f"{mode}: missing {'; missing '.join(missing)}. Set {them} in .env or the "
+                              "environment, then start again.")
+        return [self.secret(n) for n in names]
 
     @property
     def watch_stories(self) -> bool:
@@ -283,6 +326,21 @@ def env_name(name: str) -> str:
 
 def scope_of(name: str) -> str:
     return _info(name)["scope"]
+
+
+def found_in(name: str) -> str:
+    """Where the platform secret ``name`` (a field name) is found, in the platform's settings."""
+    return _info(name)["where"]
+
+
+def refused(name: str, error: object) -> Exception:
+    """The ``ConfigError`` for the platform secret ``name`` (a field name) that its platform
+    refused at start-up: it names the setting (never its value) and where to copy it again."""
+    import prompts
+    from bot.errors import ConfigError
+
+    return ConfigError(prompts.render("setup_refused", platform=scope_of(name).title(), token=env_name(name),
+                                      where=found_in(name), error=error))
 
 
 def _field_of(loc: tuple) -> str | None:

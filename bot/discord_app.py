@@ -6,11 +6,13 @@ destination saying how Discord shows, sends and edits. Interactions are acknowle
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from typing import Any, cast
 
 import discord
 import yarl
@@ -19,22 +21,16 @@ from discord.gateway import DiscordWebSocket
 
 import prompts
 from bot.chat import BaseDestination, ChatSession, Core, reaching
+from bot.config import Settings, refused
 from bot.discord_render import provisional, render
 from bot.errors import ConfigError
 from bot.types import Answer
 
-if TYPE_CHECKING:
-    from bot.config import Settings
-
 log = logging.getLogger(__name__)
 
-DISCORD_API_BASE = "https://discord.com/api/v10"
-DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-PORTAL = "the Discord Developer Portal (your application)"
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 
 
 def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
@@ -44,7 +40,9 @@ def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
         return [{"content": reply}]
     out = render(reply, echo_question=echo)
     if reply.answer_id is not None:
-        out[-1]["view"] = vote_view(reply.answer_id)
+        out[-1]["view"] = view = discord.ui.View(timeout=None)  # persistent: the buttons never expire
+        for way in ("up", "down"):
+            view.add_item(VoteButton(reply.answer_id, way))
     return out
 
 
@@ -53,9 +51,8 @@ class _Interaction(BaseDestination):
     response; ``edit`` replaces the first reply. An /ask defers, then follows up (ephemeral when
     ``private``); a streamed answer edits the deferred response, which the answer replaces."""
 
-    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True,
-                 lang: str = "en"):
-        self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
+    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True):
+        self.interaction, self.question, self.private = interaction, question, private
         self._edited = False
 
     @contextlib.asynccontextmanager
@@ -70,12 +67,11 @@ class _Interaction(BaseDestination):
         if not self.interaction.response.is_done():  # a note before any work
             await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
             return []
-        sent = []
-        for i, kwargs in enumerate(_messages(reply, echo=bool(self.question))):
-            if i == 0 and (self._edited or private):
-                sent.append(await self.interaction.edit_original_response(**kwargs))
-            else:
-                sent.append(await self.interaction.followup.send(**kwargs, ephemeral=self.private, wait=True))
+        first, *rest = _messages(reply, echo=bool(self.question))
+        follow_up = functools.partial(self.interaction.followup.send, ephemeral=self.private, wait=True)
+        replace = self._edited or private  # a streamed answer or a private note replaces "thinking"
+        sent = [await (self.interaction.edit_original_response if replace else follow_up)(**first)]
+        sent += [await follow_up(**kwargs) for kwargs in rest]
         return [] if self.private else [m.id for m in sent]  # nobody can reply to an ephemeral answer
 
     async def edit(self, text: str) -> None:
@@ -86,33 +82,25 @@ class _Interaction(BaseDestination):
 class _Replies(BaseDestination):
     """A message: answered by a reply (shown as it streams, then edited), then messages in its channel."""
 
-    def __init__(self, message: discord.Message, lang: str):
-        self.message, self.lang = message, lang
+    def __init__(self, message: discord.Message):
+        self.message = message
         self._first: discord.Message | None = None
 
     def working(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self.message.channel.typing()
 
     async def show(self, text: str) -> None:
-        if self._first is None:
-            self._first = await self.message.reply(provisional(text, self.lang))
-        else:
-            self._first = await self._first.edit(content=provisional(text, self.lang))
+        shown = provisional(text, self.lang)
+        self._first = await (self._first.edit(content=shown) if self._first else self.message.reply(shown))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
-        sent = []
-        for i, kwargs in enumerate(_messages(reply, echo=False)):
-            if i > 0:
-                sent.append(await self.message.channel.send(**kwargs))
-            else:
-                sent.append(await (self._first.edit if self._first else self.message.reply)(**kwargs))
+        first, *rest = _messages(reply, echo=False)
+        sent = [await (self._first.edit if self._first else self.message.reply)(**first)]
+        sent += [await self.message.channel.send(**kwargs) for kwargs in rest]
         return [m.id for m in sent]
 
 
-VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"
-
-
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"storybot:vote:(up|down):(\d+)"):
     """A 👍 or 👎 button under an answer. The custom id carries the answer id, so a click is
     understood from the id alone, including on answers sent before the bot restarted."""
 
@@ -124,7 +112,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str]) -> VoteButton:
-        return cls(int(match["id"]), match["way"])
+        return cls(int(match[2]), match[1])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return _bot(interaction).chat.first_sighting(interaction.id)
@@ -140,14 +128,6 @@ def _bot(interaction: discord.Interaction) -> StoryBotClient:
     return cast(StoryBotClient, interaction.client)  # only StoryBotClient registers these handlers
 
 
-def vote_view(answer_id: int) -> discord.ui.View:
-    """The 👍/👎 buttons for one answer (persistent: no timeout)."""
-    view = discord.ui.View(timeout=None)
-    for way in ("up", "down"):
-        view.add_item(VoteButton(answer_id, way))
-    return view
-
-
 class _Tree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return _bot(interaction).chat.first_sighting(interaction.id)
@@ -158,30 +138,23 @@ class StoryBotClient(discord.Client):
     to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
 
     def __init__(self, core: Core, settings: Settings):
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
-        intents = discord.Intents.none()
-        intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
-        intents.guild_messages = intents.dm_messages = True
-        intents.message_content = True  # follow-ups in threads come without a mention
+        # guilds: the channel and thread cache (is this message in a thread we answered in?);
+        # message_content: follow-ups in threads come without a mention
+        intents = discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
-        # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
-        discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
+        _use_endpoints(settings)
         self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
-        self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
+        self.guild_id, self.tree = settings.discord_guild_id, _Tree(self)
         _add_commands(self.tree, self.chat)
         self.add_dynamic_items(VoteButton)
 
     async def setup_hook(self) -> None:
-        """Sync the slash commands once per client (``setup_hook`` runs at login, never on a
-        reconnect; the flag keeps a second login from syncing: Discord rate-limits syncs hard)."""
-        if self._synced:
-            return
+        """Sync the slash commands, once: ``setup_hook`` runs at login, never on a reconnect
+        (Discord rate-limits syncs hard)."""
         guild = discord.Object(self.guild_id) if self.guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)  # guild commands appear at once
         synced = await self.tree.sync(guild=guild)
-        self._synced = True
         log.info("Synced %d commands %s", len(synced), f"to guild {self.guild_id}" if guild else "globally")
 
     async def on_ready(self) -> None:
@@ -196,9 +169,16 @@ class StoryBotClient(discord.Client):
         addressed = message.guild is None or self.user in message.mentions
         if not addressed and not self.chat.context(context_keys):
             return
-        question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
-        await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
+        question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        await self.chat.ask(_Replies(message), question, user=str(message.author.id),
                             keys=_conversation(message.channel), context_keys=context_keys)
+
+
+def _use_endpoints(settings: Settings) -> None:
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
+    # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
+    discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def _conversation(channel: object) -> tuple[Hashable, ...]:
@@ -218,9 +198,8 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
                   story: str | None = None) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
         question = f"story:{story} {question}" if story else question
-        user, locale = str(interaction.user.id), str(interaction.locale)
-        dest = _Interaction(interaction, question, private, chat.lang(user, locale, question))
-        await chat.ask(dest, question, user=user, locale=locale, context_keys=(interaction.channel_id,),
+        await chat.ask(_Interaction(interaction, question, private), question, user=str(interaction.user.id),
+                       locale=str(interaction.locale), context_keys=(interaction.channel_id,),
                        keys=() if private else _conversation(interaction.channel))
 
     @ask.autocomplete("story")
@@ -236,30 +215,36 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
                            locale=str(interaction.locale), platform_admin=manages_server)
 
 
-def discord_token(settings: Settings) -> str:
-    """``DISCORD_TOKEN``, checked for shape before anything connects (a ``ConfigError`` names
-    it, never its value, and says where to find it)."""
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
-    problem = ("DISCORD_TOKEN is not set" if not token else "DISCORD_TOKEN has a 'Bot ' prefix"
-               if token.lower().startswith("bot ") else None if _TOKEN_SHAPE.fullmatch(token)
-               else "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)")
-    if problem:
-        raise ConfigError(prompts.render("setup_discord_token", problem=problem))
-    return token
-
-
 def run_discord(settings: Settings, core: Core) -> None:
-    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core).
-    ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
-    intent; ``PlatformUnreachable`` when Discord's API does not answer. Logging is the CLI's
-    (it redacts secrets): discord.py installs none."""
-    token = discord_token(settings)
-    client = StoryBotClient(core, settings)
+    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core;
+    its logging redacts secrets: discord.py installs none). Failures: see ``_connect``."""
+    _connect(settings, lambda token: StoryBotClient(core, settings).run(token, log_handler=None))
+
+
+def clear_guild_commands(settings: Settings, guild_id: int) -> None:
+    """Remove this bot's slash commands from one server, over REST only (no gateway): the
+    copies a DISCORD_GUILD_ID sync left there, which show beside the global ones."""
+    async def clear(token: str) -> None:
+        async with discord.Client(intents=discord.Intents(guilds=True)) as client:  # none: a warning
+            await client.login(token)  # also fetches the application id the commands belong to
+            tree, guild = app_commands.CommandTree(client), discord.Object(guild_id)
+            tree.clear_commands(guild=guild)
+            await tree.sync(guild=guild)  # an empty bulk overwrite
+
+    _connect(settings, lambda token: asyncio.run(clear(token)))
+
+
+def _connect(settings: Settings, run: Callable[[str], None]) -> None:
+    """``run(token)``, its failures as one sentence: ``ConfigError`` for a refused token, intent
+    or server, ``PlatformUnreachable`` when Discord's API does not answer."""
+    [token] = settings.require("Discord")
+    _use_endpoints(settings)
     try:
         with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
-            client.run(token, log_handler=None)
+            run(token)
     except discord.LoginFailure:
-        raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
-                                         error="401", where=PORTAL + " > Bot > Reset Token")) from None
+        raise refused("discord_token", "401") from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(prompts.render("setup_discord_intent")) from None
+    except discord.Forbidden as exc:
+        raise ConfigError(prompts.render("setup_discord_forbidden", error=exc.text or exc.status)) from None

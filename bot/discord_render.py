@@ -27,16 +27,12 @@ def escape(text: str) -> str:
 
 
 def render(answer: Answer, *, echo_question: bool = False) -> list[dict[str, Any]]:
-    """The messages that show ``answer`` on Discord, in order, as ``content`` and ``embeds``.
-
-    The text (with its ``[n]`` markers) is the content, split at paragraph, line or word
-    boundaries into messages of at most 2,000 characters; an unsure answer (confidence
-    "low") starts with a visible hedge line. The citations follow as embeds: at most 4,096
-    characters of description per embed, 10 embeds and 6,000 characters per message; a
-    quote too long for one embed continues in the next, cut between words. An abstention is
-    its text alone. ``echo_question`` starts with the question quoted (a slash command's
-    reply does not otherwise show it).
-    """
+    """The messages that show ``answer`` on Discord, in order, as ``content`` and ``embeds``:
+    the text with its ``[n]`` markers (after a hedge line when unsure, confidence "low"; after
+    the question quoted with ``echo_question``, which a slash command's reply does not show),
+    split at paragraph, line or word boundaries within the content limit; then the citations
+    as embeds within Discord's embed limits, a quote too long for one embed continuing in the
+    next, cut between words. An abstention is its text alone."""
     text = escape(answer.text)
     if answer.confidence == "low":
         text = f"⚠️ **{prompts.render('chat_hedge', answer.lang)}**\n{text}"
@@ -44,13 +40,12 @@ def render(answer: Answer, *, echo_question: bool = False) -> list[dict[str, Any
         text = f"{text}\n-# {escape(answer.note)}"
     if echo_question:
         text = _echo(answer.question) + text
-    contents = split_text(text, CONTENT_LIMIT) or ["…"]
+    messages: list[dict[str, Any]] = [{"content": c} for c in split_text(text, CONTENT_LIMIT) or ["…"]]
     if answer.abstained or not answer.citations:
-        return [{"content": c} for c in contents]
-    groups = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
-    # The sources come after the text: the first group rides with the last text message.
-    return ([{"content": c} for c in contents[:-1]] + [{"content": contents[-1], "embeds": groups[0]}]
-            + [{"embeds": group} for group in groups[1:]])
+        return messages
+    first, *more = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
+    messages[-1]["embeds"] = first  # the sources follow the text, the first ones in its last message
+    return messages + [{"embeds": group} for group in more]
 
 
 def provisional(text: str, lang: str = "en", question: str | None = None) -> str:

@@ -13,36 +13,22 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import SecretStr
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-import prompts
+from bot import slack_blocks as blocks
 from bot.chat import BaseDestination, ChatSession, Core, Undeliverable, reaching
-from bot.errors import ConfigError
+from bot.config import Settings, refused
 from bot.recent import Recent
-from bot.slack_blocks import (
-    WORKING_EMOJI,
-    render_answer,
-    render_provisional,
-    render_status,
-    text_message,
-    with_vote_note,
-)
+from bot.slack_http import serve
 from bot.types import Answer
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}  # edits, joins, bot posts: no questions
-# Each setting: its field, its prefix, and where it is in the app's settings.
-TOKENS = {"SLACK_BOT_TOKEN": ("slack_bot_token", "xoxb-", "OAuth & Permissions > Bot User OAuth Token"),
-          "SLACK_APP_TOKEN": ("slack_app_token", "xapp-", "Basic Information > App-Level Tokens"),
-          "SLACK_SIGNING_SECRET": ("slack_signing_secret", "", "Basic Information > Signing Secret")}
 Respond = Callable[..., Awaitable[Any]]
 
 
@@ -50,14 +36,14 @@ class _Reply(BaseDestination):
     """Where replies go. A message (``asked``: its ts) is answered in its thread, with an
     hourglass on it meanwhile; an ``/ask`` by a status message in the channel, which the answer
     replaces. A streamed answer is one message updated in place, then replaced. Private notes
-    go through ``respond`` (a command's or a button's ``response_url``) when given."""
+    go through ``respond`` (a command's or a button's ``response_url``) when given. A vote's
+    note goes on the message it ``judges``."""
 
-    def __init__(self, client: AsyncWebClient, channel: str, user: str, lang: str = "en", *, thread: str = "",
-                 asked: str = "", question: str = "", respond: Respond | None = None,
-                 on_edit: Callable[[str], Awaitable[Any]] | None = None):
-        self.client, self.channel, self.user, self.lang = client, channel, user, lang
+    def __init__(self, client: AsyncWebClient, channel: str, user: str, *, thread: str = "", asked: str = "",
+                 question: str = "", respond: Respond | None = None, judges: dict | None = None):
+        self.client, self.channel, self.user = client, channel, user
         self.thread, self.asked, self.question, self.respond = thread, asked, question, respond
-        self.on_edit = on_edit  # a vote's note on the message it judges
+        self.judges = judges
         self.ts = ""  # the message to replace: the status, or the streamed answer
         self.asked_by = None if asked else user  # /ask: the answer says who asked
 
@@ -65,7 +51,8 @@ class _Reply(BaseDestination):
     async def working(self) -> AsyncIterator[None]:
         if not self.asked:
             try:
-                self.ts = self.thread = (await self._post(render_status(self.user, self.question, self.lang)))
+                status = blocks.render_status(self.user, self.question, self.lang)
+                self.ts = self.thread = await self._post(status)
             except SlackApiError as exc:
                 log.warning("Slack: cannot post in %s: %s", self.channel, error := exc.response.get("error"))
                 await self.send(ChatSession.text("cannot_post", self.lang, error=error), private=True)
@@ -80,7 +67,8 @@ class _Reply(BaseDestination):
 
     async def _react(self, method: str) -> None:
         try:
-            await getattr(self.client, method)(channel=self.channel, timestamp=self.asked, name=WORKING_EMOJI)
+            await getattr(self.client, method)(channel=self.channel, timestamp=self.asked,
+                                               name=blocks.WORKING_EMOJI)
         except SlackApiError as exc:  # a missing scope or a reaction gone must not cost the answer
             log.warning("Slack: %s failed: %s", method, exc.response.get("error"))
 
@@ -97,7 +85,8 @@ class _Reply(BaseDestination):
             await self.client.chat_update(channel=self.channel, ts=self.ts, **({"blocks": []} | message))
 
     async def show(self, text: str) -> None:
-        await self._put(render_provisional(text, self.lang, asked_by=self.asked_by, question=self.question))
+        await self._put(blocks.render_provisional(text, self.lang, asked_by=self.asked_by,
+                                                  question=self.question))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
         if private and self.respond:
@@ -106,26 +95,28 @@ class _Reply(BaseDestination):
             await self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=reply,
                                                  thread_ts=self.thread)
         else:
-            messages = render_answer(reply, asked_by=self.asked_by) if isinstance(reply, Answer) else [
-                text_message(reply)]
+            messages = (blocks.render_answer(reply, asked_by=self.asked_by) if isinstance(reply, Answer)
+                        else [{"text": blocks.escape(reply)}])  # a short text the bot wrote
             await self._put(messages[0])
             for message in messages[1:]:
                 await self._post(message)
         return [(self.channel, self.thread)] if self.thread else []
 
     async def edit(self, text: str) -> None:
-        await (self.on_edit or super().edit)(text)
+        if self.judges is None:
+            return await super().edit(text)
+        note = blocks.with_vote_note(self.judges.get("blocks", []), self.user, text)
+        await self.client.chat_update(channel=self.channel, ts=self.judges["ts"],
+                                      text=self.judges.get("text", ""), blocks=note)
 
 
 class SlackBot:
-    """The Slack side of one core: the listeners, over one :class:`ChatSession`."""
+    """The Slack side of one core: the listeners it registers on ``app``, over one :class:`ChatSession`."""
 
-    def __init__(self, core: Core, settings: Settings):
+    def __init__(self, core: Core, settings: Settings, app: AsyncApp):
         self.chat = ChatSession(core, platform="slack", admins=settings.slack_admins,
                                 rate=settings.rate_limit)
         self._locales = Recent(1000)  # user -> Slack locale ("" when Slack won't say)
-
-    def register(self, app: AsyncApp) -> None:
         app.middleware(self.skip_repeats_and_bots)
         app.command("/ask")(self.on_ask)
         app.command("/refresh")(self.on_refresh)
@@ -158,8 +149,7 @@ class SlackBot:
         await ack()
         channel, user, ts = event["channel"], event["user"], event["ts"]
         question, thread = _question(event.get("text", ""), context.bot_user_id), event.get("thread_ts") or ts
-        lang, key = self.chat.lang(user, question=question), (channel, thread)
-        reply = _Reply(client, channel, user, lang, thread=thread, asked=ts)
+        reply, key = _Reply(client, channel, user, thread=thread, asked=ts), (channel, thread)
         await self.chat.ask(reply, question, user=user, keys=[key], context_keys=[key])
 
     async def on_ask(self, ack: Callable, command: dict, client: AsyncWebClient, respond: Respond) -> None:
@@ -168,7 +158,7 @@ class SlackBot:
         await ack(text=self.chat.text("looking", lang) + " :mag:" if question
                   else self.chat.text("usage", lang))
         if question:
-            reply = _Reply(client, command["channel_id"], user, lang, question=question, respond=respond)
+            reply = _Reply(client, command["channel_id"], user, question=question, respond=respond)
             await self.chat.ask(reply, question, user=user)
 
     async def on_refresh(self, ack: Callable, command: dict, client: AsyncWebClient,
@@ -188,14 +178,8 @@ class SlackBot:
     async def on_vote(self, ack: Callable, body: dict, action: dict, client: AsyncWebClient,
                       respond: Respond) -> None:
         await ack()
-        user, message = body["user"]["id"], body["message"]
-
-        async def note(text: str) -> None:
-            await client.chat_update(channel=body["channel"]["id"], ts=message["ts"],
-                                     text=message.get("text", ""),
-                                     blocks=with_vote_note(message.get("blocks", []), user, text))
-
-        notes = _Reply(client, body["channel"]["id"], user, on_edit=note,
+        user = body["user"]["id"]
+        notes = _Reply(client, body["channel"]["id"], user, judges=body["message"],
                        respond=functools.partial(respond, replace_original=False))
         await self.chat.vote(notes, user=user, answer_id=int(action["value"]),
                              value=1 if action["action_id"] == "vote_up" else -1,
@@ -221,33 +205,15 @@ def _question(text: str, bot_user_id: str | None = None) -> str:
     return " ".join(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value else ""
-
-
 def build_app(core: Core, settings: Settings) -> AsyncApp:
-    """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL`` (when set)."""
+    """The Bolt app answering with ``core``, its Web API client at ``SLACK_API_URL``."""
     # A token, not a client: given both, Bolt warns "`token` will be unused" at every start
     # when SLACK_BOT_TOKEN is set. The secret is "" rather than None: Bolt would read the env.
-    app = AsyncApp(token=_secret(settings.slack_bot_token), name="storybot",
-                   signing_secret=_secret(settings.slack_signing_secret))
-    app.client.base_url = (settings.slack_api_url or app.client.base_url).rstrip("/") + "/"
-    SlackBot(core, settings).register(app)
+    app = AsyncApp(token=settings.secret("slack_bot_token"), name="storybot",
+                   signing_secret=settings.secret("slack_signing_secret"))
+    app.client.base_url = settings.slack_api_url.rstrip("/") + "/"
+    SlackBot(core, settings, app)
     return app
-
-
-def check_tokens(settings: Settings, *, http: bool) -> None:
-    """``ConfigError`` naming each missing or malformed Slack setting (never a value) and where
-    it is found: Socket Mode needs the bot and app tokens, HTTP mode the bot token and secret."""
-    problems = {}
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"):
-        field, prefix, _ = TOKENS[name]
-        if not (value := _secret(getattr(settings, field))) or not value.startswith(prefix):
-            problems[name] = f"malformed {name} (should start with {prefix})" if value else f"missing {name}"
-    if problems:
-        raise ConfigError(prompts.render("setup_slack_settings", mode="HTTP mode" if http else "Socket Mode",
-                                         problems="; ".join(problems.values()),
-                                         where="; ".join(f"{n}: {TOKENS[n][2]}" for n in problems)))
 
 
 def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int = 3000,
@@ -255,37 +221,32 @@ def run_slack(settings: Settings, core: Core, *, http: bool = False, port: int =
     """Run the Slack bot over ``core`` until interrupted (the CLI opens and closes the core):
     Socket Mode, or HTTP mode on ``host:port``. Tokens are checked first; a token Slack
     refuses is a ``ConfigError`` naming it, a Web API that does not answer a ``PlatformUnreachable``."""
-    check_tokens(settings, http=http)
+    settings.require("Slack HTTP mode" if http else "Slack Socket Mode")
     asyncio.run(_serve(build_app(core, settings), settings, http=http, host=host, port=port))
 
 
 async def _serve(app: AsyncApp, settings: Settings, *, http: bool, host: str, port: int) -> None:
-    await _contact(app.client.auth_test(), "SLACK_BOT_TOKEN", app.client.base_url)
+    await _contact(app.client.auth_test(), "slack_bot_token", app.client.base_url)
     if http:
-        from bot.slack_http import serve
-
-        runner = await serve(app, _secret(settings.slack_signing_secret), host=host, port=port)
+        runner = await serve(app, settings.secret("slack_signing_secret"), host=host, port=port)
         log.info("Slack HTTP mode: listening on http://%s:%d/slack/events", host, port)
-        try:
-            await asyncio.Event().wait()  # until Ctrl-C
-        finally:
-            await runner.cleanup()
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    token = _secret(settings.slack_app_token)  # checked first: the handler retries a refusal for ever
-    await _contact(app.client.apps_connections_open(app_token=token), "SLACK_APP_TOKEN", app.client.base_url)
-    handler = AsyncSocketModeHandler(app, app_token=token)
+        running, stop = asyncio.Event().wait(), runner.cleanup  # the server runs until Ctrl-C
+    else:
+        token = settings.secret("slack_app_token")  # checked first: the handler retries a refusal for ever
+        await _contact(app.client.apps_connections_open(app_token=token), "slack_app_token",
+                       app.client.base_url)
+        handler = AsyncSocketModeHandler(app, app_token=token)
+        running, stop = handler.start_async(), handler.close_async
     try:
-        await handler.start_async()
+        await running
     finally:
-        await handler.close_async()
+        await stop()
 
 
-async def _contact(call: Awaitable[Any], name: str, url: str) -> None:
-    """One Web API call at start-up; a refusal is a ``ConfigError`` naming the token."""
+async def _contact(call: Awaitable[Any], token: str, url: str) -> None:
+    """One Web API call at start-up; a refusal is a ``ConfigError`` naming the ``token`` setting."""
     try:
         with reaching("Slack's Web API", url, "SLACK_API_URL"):
             await call
     except SlackApiError as exc:
-        raise ConfigError(prompts.render("setup_refused", platform="Slack", token=name, where=(
-            f"your app's settings, {TOKENS[name][2]}"), error=exc.response.get("error"))) from None
+        raise refused(token, exc.response.get("error")) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
+    Block,
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
@@ -17,7 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 import prompts
-from bot.render import citation_label, shorten, split_text
+from bot.render import citation_label, pack, shorten, split_text
 from bot.types import Answer
 
 TEXT_LIMIT, MAX_BLOCKS = 3000, 50  # characters in a text object, blocks in a message (Slack's limits)
@@ -44,11 +45,9 @@ def render_answer(answer: Answer, *, asked_by: str | None = None) -> list[dict]:
     for c in () if answer.abstained else answer.citations:
         first, *more = split_text(f"“{c.quote}”\n{citation_label(c)}", TEXT_LIMIT)
         blocks += [_context(_mrkdwn(f"*[{c.n}]*"), _plain(first)), *(_context(_plain(p)) for p in more)]
-    dicts = [b.to_dict() for b in blocks]
-    groups = [dicts[i:i + MAX_BLOCKS] for i in range(0, len(dicts), MAX_BLOCKS)] or [[]]
-    if answer.answer_id is not None:  # the buttons, and later a vote's note, close the last message
-        last = groups.pop()
-        groups += [last[:MAX_BLOCKS - 2]] + ([last[MAX_BLOCKS - 2:]] if len(last) > MAX_BLOCKS - 2 else [])
+    # at most 48 blocks a message: the buttons, and later a vote's note, close the last one
+    groups = pack(blocks, MAX_BLOCKS - 2, size=lambda _: 1) or [[]]
+    if answer.answer_id is not None:
         groups[-1].append(_buttons(answer.answer_id, answer.lang))
     return [_message(group) for group in groups]
 
@@ -57,17 +56,12 @@ def render_provisional(text: str, lang: str, *, asked_by: str | None = None, que
     """One message showing an LLM answer still being written (not checked yet), marked so."""
     blocks = [_asked(asked_by, question, lang)] if asked_by else []
     writing = _context(_mrkdwn(f"_{prompts.render('chat_writing', lang)}_"))
-    return _message([b.to_dict() for b in (*blocks, SectionBlock(text=_plain(_cut(text))), writing)])
+    return _message([*blocks, SectionBlock(text=_plain(shorten(text, TEXT_LIMIT))), writing])
 
 
 def render_status(user: str, question: str, lang: str) -> dict:
     """The message an ``/ask`` puts in the channel at once: who asked what, an hourglass."""
-    return _message([_asked(user, question, lang, _mrkdwn(f":{WORKING_EMOJI}:")).to_dict()])
-
-
-def text_message(text: str) -> dict:
-    """A message that is only a short text the bot wrote (an apology, an error message)."""
-    return {"text": escape(text)}
+    return _message([_asked(user, question, lang, _mrkdwn(f":{WORKING_EMOJI}:"))])
 
 
 def with_vote_note(blocks: list[dict], user: str, text: str) -> list[dict]:
@@ -78,14 +72,14 @@ def with_vote_note(blocks: list[dict], user: str, text: str) -> list[dict]:
 
 def _asked(user: str, question: str, lang: str, *more: MarkdownTextObject) -> ContextBlock:
     who = _mrkdwn(prompts.render("chat_asked", lang, who=f"<@{user}>"))
-    return _context(who, _plain(_cut(" ".join(question.split()) or "…")), *more)
+    return _context(who, _plain(shorten(" ".join(question.split()) or "…", TEXT_LIMIT)), *more)
 
 
-def _buttons(answer_id: int, lang: str) -> dict:
+def _buttons(answer_id: int, lang: str) -> ActionsBlock:
     ways = (("vote_up", "👍", "chat_helpful"), ("vote_down", "👎", "chat_not_helpful"))
     return ActionsBlock(block_id="feedback", elements=[
         ButtonElement(text=f"{emoji} {prompts.render(name, lang)}", action_id=action, value=str(answer_id))
-        for action, emoji, name in ways]).to_dict()
+        for action, emoji, name in ways])
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -100,16 +94,13 @@ def _context(*elements: PlainTextObject | MarkdownTextObject) -> ContextBlock:
     return ContextBlock(elements=list(elements))
 
 
-def _message(blocks: list[dict]) -> dict:
-    """``{"text": fallback, "blocks": blocks}``; the fallback (notifications) joins the blocks'
+def _message(blocks: list[Block]) -> dict:
+    """``{"text": fallback, "blocks": [...]}``; the fallback (notifications) joins the blocks'
     texts, escaped where plain, cut at a word."""
     def text(obj: dict) -> str:
         return obj["text"] if obj["type"] == "mrkdwn" else escape(obj["text"])
 
+    dicts = [block.to_dict() for block in blocks]
     texts = [text(b["text"]) if b["type"] == "section" else " ".join(map(text, b["elements"]))
-             for b in blocks if b["type"] in ("section", "context")]
-    return {"text": _cut("\n".join(texts)), "blocks": blocks}
-
-
-def _cut(text: str) -> str:
-    return shorten(text, TEXT_LIMIT)
+             for b in dicts if b["type"] in ("section", "context")]
+    return {"text": shorten("\n".join(texts), TEXT_LIMIT), "blocks": dicts}

@@ -12,8 +12,6 @@ replay reaching another replica within Slack's 5-minute window is handled there.
 from __future__ import annotations
 
 import asyncio
-import json
-from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -31,36 +29,23 @@ def web_app(app: AsyncApp, signing_secret: str, path: str = "/slack/events") -> 
     verifier, seen = SignatureVerifier(signing_secret), Recent(10_000)
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
+        stamp, signature = (request.headers.get(f"X-Slack-{h}") for h in ("Request-Timestamp", "Signature"))
         try:
             body = (await asyncio.wait_for(request.read(), READ_DEADLINE)).decode()
-        except (TimeoutError, UnicodeDecodeError) as exc:
-            return web.Response(status=408 if isinstance(exc, TimeoutError) else 400)
-        stamp, signature = (request.headers.get(f"X-Slack-{h}") for h in ("Request-Timestamp", "Signature"))
-        if stamp and not stamp.isdigit():
-            return web.Response(status=400)
-        if not verifier.is_valid(body=body, timestamp=stamp or None, signature=signature or None):
-            return web.Response(status=401)
-        if not _json_object(body, request.content_type):
-            return web.Response(status=400)
+            if not verifier.is_valid(body=body, timestamp=stamp or None, signature=signature or None):
+                return web.Response(status=401)
+            bolt_request = await to_bolt_request(request)  # parses the body (or a form's payload)
+        except TimeoutError:
+            return web.Response(status=408)
+        except (ValueError, AttributeError):  # not UTF-8, a non-numeric timestamp, not JSON (ValueError);
+            return web.Response(status=400)  # JSON that is no object (AttributeError, in Bolt's parsing)
         if not seen.add((signature, stamp)):
             return web.Response(status=200)  # answered once already
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     application = web.Application(client_max_size=MAX_BODY)
     application.router.add_post(path, slack_events)
     return application
-
-
-def _json_object(body: str, content_type: str) -> bool:
-    """Is the JSON of Slack's request (the body, or a form's ``payload``, as Bolt reads them) an object?"""
-    if content_type != "application/json" and not body.startswith("{"):
-        if not (payloads := parse_qs(body).get("payload")):
-            return True  # a slash command: plain form fields
-        body = payloads[0]
-    try:
-        return isinstance(json.loads(body), dict)
-    except ValueError:
-        return False
 
 
 async def serve(app: AsyncApp, signing_secret: str, *, host: str, port: int) -> web.AppRunner:

@@ -4,7 +4,8 @@ It speaks what discord.py 2.x sends and expects, in Discord's documented JSON sh
 ids as snowflake strings):
 
 - REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``, ``PUT``
-  application commands (global and guild), ``POST /interactions/{id}/{token}/callback``,
+  application commands (global and guild; a bulk overwrite replaces ``registered[scope]``, and a
+  guild the application is not in gets 403 Missing Access), ``POST /interactions/{id}/{token}/callback``,
   (autocomplete results included), interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
   ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``.
   Bot-authenticated routes check the ``Authorization: Bot <token>`` header (401 otherwise).
@@ -181,6 +182,8 @@ class FakeDiscord:
     connections: list[dict[str, str]] = field(default_factory=list)
     messages: dict[int, dict] = field(default_factory=dict)
     command_ids: dict[str, int] = field(default_factory=dict)
+    # the command names registered per scope: None (global) or a guild id; the bot is in GUILD_ID only
+    registered: dict[int | None, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1300000000000000001)
@@ -395,7 +398,11 @@ class FakeDiscord:
         })
 
     async def _commands(self, request: web.Request) -> web.Response:
-        scope = {"guild_id": request.match_info["guild_id"]} if "guild_id" in request.match_info else {}
+        guild_id = int(request.match_info["guild_id"]) if "guild_id" in request.match_info else None
+        if guild_id not in (None, GUILD_ID):
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        self.registered[guild_id] = [command["name"] for command in request[_BODY]]
+        scope = {"guild_id": str(guild_id)} if guild_id else {}
         out = []
         for command in request[_BODY]:
             command_id = self.command_ids.setdefault(command["name"], next(self._ids))

@@ -499,10 +499,12 @@ async def test_the_token_never_appears_in_logs(fake, start_bot, core, capsys):
 
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "abc.def.ghi", f"Bot {TOKEN}", TOKEN + ".extra"])
 def test_run_discord_rejects_a_missing_or_malformed_token(tmp_path, token):
-    settings = load_settings(discord_token=token, data_dir=tmp_path / "data", stories_dir=STORIES)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err:  # a malformed token fails as the settings load
+        settings = load_settings(needs=("chat", "discord"), discord_token=token, data_dir=tmp_path / "data",
+                                 stories_dir=STORIES)
         run_discord(settings, FakeCore())
     assert "DISCORD_TOKEN" in str(err.value)
+    assert "Discord Developer Portal (your application) > Bot > Reset Token" in str(err.value)  # where it is
     assert not token or token not in str(err.value)
 
 
@@ -549,6 +551,38 @@ def test_a_dead_discord_api_at_start_up_is_one_sentence(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr and "WARNING" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == f"Error: Discord's API at {base} did not answer; check the network (or " \
                                   "DISCORD_API_BASE) and start again."
+
+
+def clear_env(fake: FakeDiscord, token: str = TOKEN) -> dict[str, str]:
+    return {"DISCORD_TOKEN": token, "DISCORD_API_BASE": fake.api_base, "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "STORYBOT_STORIES": str(STORIES)}
+
+
+async def test_clear_guild_commands_empties_that_server_over_rest_only(fake, start_bot):
+    first = await start_bot()  # DISCORD_GUILD_ID is set: the commands are synced to the guild
+    await first.close()
+    assert fake.registered == {GUILD_ID: ["ask", "refresh"]}
+    # the CLI in a subprocess; this loop keeps serving the fake meanwhile
+    done = await asyncio.to_thread(run_cli, "discord", "--clear-guild-commands", str(GUILD_ID), env=clear_env(fake))
+    assert done.returncode == 0, done.stderr
+    assert str(GUILD_ID) in done.stdout and "Traceback" not in done.stderr and "WARNING" not in done.stderr
+    assert fake.registered == {GUILD_ID: []}
+    _, clear = fake.find("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
+    assert clear.json == []  # the empty bulk overwrite
+    assert len(fake.connections) == 1  # the bot's own session: clearing opened no gateway connection
+
+
+@pytest.mark.parametrize("guild, token, says", [
+    (42, TOKEN, "Discord refused (Missing Access)"),
+    (GUILD_ID, TOKEN.replace("fake", "evil"), "Discord refused DISCORD_TOKEN (401)"),
+], ids=["server-without-the-bot", "refused-token"])
+async def test_clear_guild_commands_failures_are_one_sentence(fake, guild, token, says):
+    done = await asyncio.to_thread(run_cli, "discord", "--clear-guild-commands", str(guild),
+                                   env=clear_env(fake, token))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"Error: {says}")
+    assert fake.registered == {} and fake.connections == []
+    assert token not in done.stderr
 
 
 async def test_the_story_option_autocompletes_story_ids(fake, bot, core):
