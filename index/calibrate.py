@@ -26,6 +26,8 @@ from importlib import resources
 
 import numpy as np
 
+from index.embed import embed_queries
+
 from index.tuning import TUNING, Tuning
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def bank_vectors(store, lines: list[str]) -> np.ndarray:
     have = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
     missing = [(i, t) for i, t in zip(ids, lines) if i not in have]
     if missing:
-        vecs = [store.embedder.embed_query(t) for _, t in missing]
+        vecs = list(embed_queries(store.embedder, [t for _, t in missing]))
         coll.upsert(ids=[i for i, _ in missing], documents=[t for _, t in missing],
                     embeddings=[np.asarray(v, dtype=np.float32) for v in vecs])
         have.update((i, np.asarray(v, dtype=np.float32)) for (i, _), v in zip(missing, vecs))

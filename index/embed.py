@@ -35,6 +35,15 @@ class Embedder(Protocol):
         """(dim,) float32, L2-normalised."""
 
 
+def embed_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """(len(texts), dim) query vectors, in one batch where the backend has ``embed_queries``
+    (e5 embeds a batch ~1.7x faster than one text at a time), else one by one."""
+    batch = getattr(embedder, "embed_queries", None)
+    if batch is not None:
+        return np.asarray(batch(list(texts)), dtype=np.float32)
+    return np.stack([np.asarray(embedder.embed_query(t), dtype=np.float32) for t in texts])
+
+
 def _normalise(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float32)
     norms = np.linalg.norm(m, axis=-1, keepdims=True)
@@ -64,6 +73,10 @@ class E5Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
             return _normalise(np.asarray(self._model.query(text)).reshape(-1))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return _normalise(np.atleast_2d(self._model.query(list(texts))))
 
 
 class SentenceTransformerEmbedder:
@@ -145,6 +158,9 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._embed([text], "query")[0]
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed(list(texts), "query")
 
 
 def get_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,

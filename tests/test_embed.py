@@ -58,3 +58,16 @@ def test_the_question_path_does_not_import_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_a_batch_of_queries_embeds_like_one_at_a_time():
+    """Calibration embeds its banks as one batch: the vectors must be the single-query ones."""
+    import numpy as np
+
+    from index.embed import embed_queries, get_embedder
+
+    e5 = get_embedder("e5")
+    texts = ["hello there", "quel temps fait-il demain ?", "who won the match yesterday"]
+    batch = embed_queries(e5, texts)
+    assert batch.shape == (3, 384)
+    assert np.allclose(batch, np.stack([e5.embed_query(t) for t in texts]), atol=1e-6)
