@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import prompts
 from bot.markup import plain
 from bot.question import CURRENCY, NUMBER, TIME, Question, analyse, clean, detect_lang, forms, mentioned
+from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
 from index.chunk import passage_text
 from index.errors import StoreUnavailable, StoryIndexError
@@ -106,8 +107,10 @@ class Answerer:
         store = Store.open(embedder, data_dir=settings.data_dir, chroma_host=settings.chroma_host,
                            chroma_port=settings.chroma_port, chroma_ssl=settings.chroma_ssl,
                            chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)
-        refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch)
-        answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3") if settings.log_answers else None
+        refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch,
+                              settings.max_story_bytes)
+        answer_log = (AnswerLog(Path(settings.data_dir) / "answers.sqlite3", keep_days=settings.log_days)
+                      if settings.log_answers else None)
         llm = None
         if settings.llm_provider != "none":
             from bot.llm import LLMWriter
@@ -176,10 +179,10 @@ class Answerer:
 
         snap = self._snapshot()
         if story and story not in _story_ids(snap):
-            text = prompts.render("unknown_story", q.lang, story=story)
+            text = unknown_story_text(story, _story_ids(snap), q.lang)
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
                                        index_version=snap.version.version,
-                                       took_ms=(time.perf_counter() - t0) * 1000), source)
+                                       took_ms=(time.perf_counter() - t0) * 1000), source, user)
         retrieval = q.text
         if context and is_follow_up(q.text):
             retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"
@@ -197,7 +200,7 @@ class Answerer:
         if self.llm is not None and not answer.abstained:
             answer = self._write_with_llm(answer, on_text)
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
-        return self._record(answer, source)
+        return self._record(answer, source, user)
 
     def _extract(self, q: Question, passages: list[Passage], snap: Snapshot) -> dict:
         """The extractive answer, or an abstention: returns Answer fields."""
@@ -298,14 +301,14 @@ class Answerer:
                                                                         reason=exc.reason)))
         return replace(answer, text=result.text, mode="llm")
 
-    def _record(self, answer: Answer, source: str) -> Answer:
+    def _record(self, answer: Answer, source: str, user: str | None = None) -> Answer:
         if not self.answer_log:
             return answer
         try:
             rid = self.answer_log.record(
                 question=answer.question, abstained=answer.abstained,
                 citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
-                index_version=answer.index_version, mode=answer.mode, source=source)
+                index_version=answer.index_version, mode=answer.mode, source=source, user=user)
         except Exception:  # the log must never cost the user their answer
             log.exception("could not write the answer log")
             return answer

@@ -8,18 +8,24 @@ from pathlib import Path
 
 import click
 
+from bot import __version__
 from bot.errors import StorybotError, StoryIndexError, user_message
+from bot.terminal import clean_answer, clean_passage, clean_report, strip_controls
 
 log = logging.getLogger("storybot")
 
 
-def _settings(ctx: click.Context, *, log_default: str = "WARNING", **overrides):
+def _settings(ctx: click.Context, *, log_default: str = "WARNING", needs: tuple[str, ...] = (), **overrides):
+    """The settings for this command: a malformed setting outside ``needs`` (chat, discord,
+    slack) is logged and left at its default instead of stopping the command."""
     from bot.config import load_settings
     from bot.logs import setup_logging
 
     obj = ctx.ensure_object(dict)
-    settings = load_settings(**{**obj.get("overrides", {}), **overrides})
+    settings = load_settings(needs=needs, **{**obj.get("overrides", {}), **overrides})
     setup_logging(settings, "DEBUG" if obj.get("verbose") else None, default=log_default)
+    for why in settings.ignored.values():
+        log.warning("ignored (this command does not use it): %s", why)
     return settings
 
 
@@ -30,28 +36,60 @@ def _answerer(settings):
 
 
 class StorybotGroup(click.Group):
-    """Turns our error types into one clean line and exit code 1 (no trace); anything
-    unexpected is logged with its trace and reported in one line with exit code 2."""
+    """No traceback reaches a user: every failure ends as one ``Error: ...`` line on stderr
+    and exit code 1 (click's usage errors keep code 2). Our error types say what happened
+    and what to do; an OS error names the file; anything unexpected says so in one line.
+    The trace goes to the log at debug level only (``-v`` or STORYBOT_LOG_LEVEL=debug)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (StorybotError, StoryIndexError) as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as exc:
-            log.exception("unexpected error")
-            click.secho(f"Error: {user_message(exc)}", fg="red", err=True)
-            sys.exit(2)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place a command's failure is reported
+            _fail(exc)  # (BaseException: a Rust panic inside chromadb arrives as one)
+
+
+def _fail(exc: BaseException) -> None:
+    from bot.logs import redact_urls
+
+    if isinstance(exc, (StorybotError, StoryIndexError)):
+        text = str(exc)
+        log.debug("command failed", exc_info=exc)
+    elif isinstance(exc, OSError) and exc.filename:
+        text = f"cannot use {exc.filename}: {exc.strerror or exc.__class__.__name__}."
+        log.debug("command failed", exc_info=exc)
+    else:
+        log.debug("unexpected error", exc_info=exc)
+        text = (f"something unexpected went wrong ({exc.__class__.__name__}); "
+                "run the command again with -v to see the details in the log.")
+    # one line, whatever the message held; credentials in a URL never shown
+    click.secho(f"Error: {redact_urls(' '.join(text.split()))}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    """``--stories`` / ``--data-dir`` given after the subcommand: same as before it."""
+    if value is not None:
+        ctx.ensure_object(dict).setdefault("overrides", {})[param.name] = value
+    return value
+
+
+def folder_options(command):
+    """``--stories`` and ``--data-dir`` on a subcommand too (``storybot refresh --stories DIR``)."""
+    command = click.option("--data-dir", "data_dir", type=click.Path(path_type=Path), expose_value=False,
+                           callback=_remember, help="Index and logs folder (env STORYBOT_DATA_DIR).")(command)
+    return click.option("--stories", "stories_dir", type=click.Path(path_type=Path), expose_value=False,
+                        callback=_remember, help="Stories folder (env STORYBOT_STORIES).")(command)
 
 
 @click.group(cls=StorybotGroup)
 @click.option("--stories", type=click.Path(path_type=Path), help="Stories folder (env STORYBOT_STORIES).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Index and logs folder (env STORYBOT_DATA_DIR).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.version_option(package_name="storybot")
+@click.version_option(__version__, prog_name="storybot", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx, stories, data_dir, verbose):
     """storybot: answers questions about a news story, quoting it word for word."""
@@ -96,6 +134,7 @@ def _ensure_index(answerer) -> None:
 
 
 @cli.command()
+@folder_options
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (one per line in batch mode).")
 @click.option("--story", help="Only this story id.")
@@ -135,7 +174,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
 
     def on_text(text: str) -> None:
         if text.startswith(shown["text"]):
-            click.echo(text[len(shown["text"]):], nl=False)
+            click.echo(strip_controls(text[len(shown["text"]):]), nl=False)
             shown["text"] = text
 
     answer = answerer.answer(question, source="cli", story=story, on_text=on_text)
@@ -147,7 +186,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
             answer = replace(answer, text="")  # already on screen: print only what follows
         else:
             click.echo("(replaced by the checked answer below)")
-    print_answer(answer, Console())
+    print_answer(clean_answer(answer), Console())
 
 
 def _safe_answer(answerer, question: str, story: str | None):
@@ -158,7 +197,7 @@ def _safe_answer(answerer, question: str, story: str | None):
         return answerer.answer(question, source="cli", story=story)
     except Exception as exc:  # noqa: BLE001 - reported per line, trace logged
         if not isinstance(exc, (StorybotError, StoryIndexError)):
-            log.exception("question failed: %r", question[:80])
+            log.error("question failed: %r", question[:80], exc_info=exc)
         return Answer(question=question, text=user_message(exc), abstained=True, mode="error")
 
 
@@ -168,10 +207,11 @@ def _print_answer(answer, as_json: bool) -> None:
         return
     from bot.render import print_answer
 
-    print_answer(answer)
+    print_answer(clean_answer(answer))
 
 
 @cli.command()
+@folder_options
 @click.pass_context
 def chat(ctx):
     """Ask questions interactively (empty line or Ctrl-D to quit).
@@ -197,16 +237,19 @@ def chat(ctx):
             if not question.strip():
                 break
             try:
-                print_answer(answerer.answer(question, context=previous, source="cli-chat"), console)
+                print_answer(clean_answer(answerer.answer(question, context=previous, source="cli-chat")), console)
                 if previous is None or not is_follow_up(question):
                     previous = question  # a chain of follow-ups keeps the topic they follow
             except (StorybotError, StoryIndexError) as exc:
-                console.print(f"[red]{exc}[/red]")
+                from rich.text import Text
+
+                console.print(Text(str(exc), style="red"))
     finally:
         answerer.close()
 
 
 @cli.command()
+@folder_options
 @click.option("--full", is_flag=True, help="Re-embed everything (after changing EMBED_MODEL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
@@ -226,6 +269,7 @@ def refresh(ctx, full, as_json):
 
 
 @cli.command()
+@folder_options
 @click.argument("question")
 @click.option("-k", "k", default=5, show_default=True, help="How many passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -248,10 +292,11 @@ def search(ctx, question, k, as_json):
         return
     from bot.render import print_passages
 
-    print_passages(passages)
+    print_passages([clean_passage(p) for p in passages])
 
 
 @cli.command(name="eval")
+@folder_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics (and rows) as JSON.")
 @click.option("--rows", is_flag=True, help="Also list every question.")
@@ -277,41 +322,90 @@ def eval_cmd(ctx, file, as_json, rows):
     print_eval(result, rows=rows)
 
 
-@cli.command()
-@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def report(ctx, limit, as_json):
-    """The questions the bot could not answer most often, and answer/vote counts."""
+def _open_log(settings):
     from bot.answerlog import AnswerLog
 
-    settings = _settings(ctx)
     path = Path(settings.data_dir) / "answers.sqlite3"
     if not path.exists():
         raise StorybotError(f"No answers logged yet in {settings.data_dir}.")
-    alog = AnswerLog(path)
+    return AnswerLog(path, keep_days=settings.log_days)
+
+
+def _since(ctx, param, value):
+    if value is None:
+        return None
+    from bot.answerlog import parse_since
+
     try:
-        data = alog.report(limit)
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@folder_options
+@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
+@click.option("--since", callback=_since, metavar="WHEN",
+              help="Only answers from then on: a duration back from now (7d, 12h, 2w) or a date (2026-01-31).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def report(ctx, limit, since, as_json):
+    """The questions the bot could not answer most often, and answer/vote counts."""
+    settings = _settings(ctx)
+    alog = _open_log(settings)
+    try:
+        data = alog.report(limit, since=since)
     finally:
         alog.close()
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json.dumps({"version": __version__, **data}, ensure_ascii=False))
         return
     from bot.render import print_report
 
-    print_report(data)
+    click.echo(f"storybot {__version__}")
+    print_report(clean_report(data))
 
 
 @cli.command()
+@folder_options
+@click.option("--user", "user", required=True, metavar="ID",
+              help="The person's id as the platform gives it, optionally prefixed discord: or slack:.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def forget(ctx, user, as_json):
+    """Delete one person's questions and votes from the answer log (a request to be
+    forgotten). Older rows go by themselves after STORYBOT_LOG_DAYS days."""
+    if not user.strip() or user.strip().endswith(":"):
+        raise click.BadParameter("give the user's id, e.g. 123456789012345678 or slack:U0123ABCD", param_hint="--user")
+    settings = _settings(ctx)
+    alog = _open_log(settings)
+    try:
+        answers, votes = alog.forget(user)
+    finally:
+        alog.close()
+    if as_json:
+        click.echo(json.dumps({"user": user.strip(), "answers": answers, "votes": votes}))
+    else:
+        click.echo(f"Deleted {answers} question(s) and {votes} vote(s) of {user.strip()}.")
+
+
+@cli.command()
+@folder_options
 @click.pass_context
 def discord(ctx):
-    """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord")."""
-    from bot.discord_app import run_discord
+    """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord").
 
-    run_discord(_settings(ctx, log_default="INFO"))
+    With the embedded index it watches the stories folder and refreshes the index when
+    stories are added or changed (STORYBOT_WATCH)."""
+    from bot.discord_app import discord_token, run_discord
+
+    settings = _settings(ctx, log_default="INFO", needs=("chat", "discord"))
+    discord_token(settings)  # a missing or malformed token fails before the index is opened
+    _run_bot("Discord", settings, lambda answerer: run_discord(settings, answerer=answerer))
 
 
 @cli.command()
+@folder_options
 @click.option("--http", is_flag=True, help="HTTP mode (Events API) instead of Socket Mode.")
 @click.option("--port", default=3000, show_default=True, help="HTTP mode port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP mode address.")
@@ -319,9 +413,77 @@ def discord(ctx):
 def slack(ctx, http, port, host):
     """Run the Slack bot: Socket Mode by default (SLACK_BOT_TOKEN + SLACK_APP_TOKEN), or
     --http with request signature checks (SLACK_SIGNING_SECRET)."""
-    from bot.slack_app import run_slack
+    from bot.slack_app import check_tokens, run_slack
 
-    run_slack(_settings(ctx, log_default="INFO"), http=http, port=port, host=host)
+    settings = _settings(ctx, log_default="INFO", needs=("chat", "slack"))
+    check_tokens(settings, http=http)  # missing tokens fail before the index is opened
+    _run_bot("Slack", settings, lambda answerer: run_slack(settings, http=http, port=port, host=host,
+                                                           answerer=answerer))
+
+
+def _run_bot(platform: str, settings, run) -> None:
+    """Log the start-up line, open the index, watch the stories folder when STORYBOT_WATCH
+    says so, and run the bot until it stops."""
+    from bot.watch import StoryWatcher
+
+    mode = (f"Chroma server {settings.chroma_host}" if settings.chroma_host
+            else f"embedded index in {settings.data_dir}")
+    log.info("storybot %s starting the %s bot (%s, stories in %s)", __version__, platform, mode,
+             settings.stories_dir)
+    answerer = _answerer(settings)
+    watcher = StoryWatcher(answerer, settings.stories_dir) if settings.watch_stories else None
+    try:
+        if watcher is not None:
+            watcher.start()
+        run(answerer)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        answerer.close()
+
+
+@cli.command()
+@click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite the files init writes if they exist.")
+def init(folder, force):
+    """Make FOLDER (default: here) a storybot folder: stories/ with the sample story, and a
+    .env listing every setting, commented. Refuses to overwrite files unless --force."""
+    from bot.init import init_folder, next_steps
+
+    init_folder(folder, force=force)
+    click.echo(next_steps(folder))
+
+
+@cli.command()
+@folder_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def stories(ctx, as_json):
+    """List the stories in the index: id (for --story and story:), title, outlet, date,
+    chunks and when the index was last refreshed. Builds the index if there is none."""
+    from bot.stories import list_stories
+
+    settings = _settings(ctx)
+    answerer = _answerer(settings)
+    try:
+        _ensure_index(answerer)
+        infos = list_stories(answerer.store.snapshot())
+    finally:
+        answerer.close()
+    if as_json:
+        click.echo(json.dumps([i.to_json() for i in infos], ensure_ascii=False))
+        return
+    import time
+
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    table = Table("title", "outlet", "date", "chunks", "last refresh")
+    table.columns.insert(0, Column("id", no_wrap=True))  # ids are typed back: never cut
+    for i in infos:
+        refreshed = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.refreshed_at)) if i.refreshed_at else ""
+        table.add_row(i.id, i.title, i.outlet, i.date, str(i.chunks), refreshed)
+    Console().print(table)
 
 
 def main() -> None:

@@ -552,7 +552,7 @@ def discord_token(settings: Settings) -> str:
     return token
 
 
-def run_discord(settings: Settings) -> None:
+def run_discord(settings: Settings, answerer: "Answerer | None" = None) -> None:
     """Run the Discord bot until interrupted (``storybot discord``).
 
     Validates ``DISCORD_TOKEN`` first, then builds the real ``Answerer`` from ``settings``.
@@ -564,7 +564,8 @@ def run_discord(settings: Settings) -> None:
     token = discord_token(settings)
     from bot.answer import Answerer  # opens the index and its model: only once the token looks right
 
-    answerer = Answerer.from_settings(settings)
+    own = answerer is None  # an answerer passed in is the caller's to close
+    answerer = Answerer.from_settings(settings) if own else answerer
     try:
         StoryBotClient(answerer, settings).run(token, log_handler=None)
     except discord.LoginFailure:
@@ -578,4 +579,5 @@ def run_discord(settings: Settings) -> None:
             "(your application > Bot > Privileged Gateway Intents), then start again."
         ) from None
     finally:
-        answerer.close()
+        if own:
+            answerer.close()

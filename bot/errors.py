@@ -3,6 +3,7 @@ exception into a message that is safe to show a user."""
 from __future__ import annotations
 
 from index.errors import (  # re-exported: adapters import every error type from here
+    DataDirUnusable,
     EmbedderMismatch,
     EmbedderUnavailable,
     NoStories,
@@ -14,7 +15,7 @@ from index.errors import (  # re-exported: adapters import every error type from
 
 
 __all__ = [
-    "APOLOGY", "ConfigError", "EmbedderMismatch", "EmbedderUnavailable", "NoStories", "NotAllowed",
+    "APOLOGY", "ConfigError", "DataDirUnusable", "EmbedderMismatch", "EmbedderUnavailable", "NoStories",
     "RateLimited", "RefreshInProgress", "StoreLocked", "StoreUnavailable", "StoryIndexError",
     "StorybotError", "user_message",
 ]
@@ -26,10 +27,6 @@ class StorybotError(Exception):
 
 class ConfigError(StorybotError):
     """A setting is missing or malformed (the message names the setting, never its value)."""
-
-
-class NotAllowed(StorybotError):
-    """The user may not run this command (for example /refresh without admin rights)."""
 
 
 class RateLimited(StorybotError):

@@ -1,12 +1,25 @@
 """Logging set-up: plain lines on stderr, and a filter that blanks every secret the
-settings hold (tokens, API keys, auth headers) out of every record, whatever logged it."""
+settings hold (tokens, API keys, auth headers) and every credential written inside a URL
+(``https://user:pass@host``) out of every record, whatever logged it.
+
+Tracebacks are for developers: they are written only at debug level (``-v`` or
+STORYBOT_LOG_LEVEL=debug); otherwise a record's exception shows as one line, its type and
+message, after the record's own line."""
 from __future__ import annotations
 
 import logging
+import re
 
 from pydantic import SecretStr
 
 REDACTED = "***"
+# scheme://userinfo@ : the userinfo of any URL, whatever the scheme (http, redis, postgres...)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:]*(?::[^/\s@]*)?@")
+
+
+def redact_urls(text: str) -> str:
+    """``https://user:pass@host/x`` -> ``https://***@host/x``."""
+    return _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
 
 
 class RedactSecrets(logging.Filter):
@@ -19,19 +32,42 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, REDACTED)
-        return text
+        return redact_urls(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        try:
             msg = record.getMessage()
-            clean = self.redact(msg)
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            if record.exc_text:
-                record.exc_text = self.redact(record.exc_text)
-            if clean != msg or record.args:
-                record.msg, record.args = clean, None
+        except Exception:  # a malformed log call: let the handler report it as logging does
+            return True
+        clean = self.redact(msg)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if clean != msg or record.args:
+            record.msg, record.args = clean, None
         return True
+
+
+class OneLineErrors(logging.Formatter):
+    """Writes a record's traceback only when ``debug`` says so; otherwise its last line
+    (``ValueError: ...``), so an expected failure stays one readable line in the log."""
+
+    def __init__(self, fmt: str, debug):
+        super().__init__(fmt)
+        self._debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._debug() or not record.exc_text:
+            return super().format(record)
+        saved = record.exc_info, record.exc_text
+        lines = [line for line in record.exc_text.strip().splitlines() if line.strip()]
+        record.exc_info, record.exc_text = None, None
+        try:
+            text = super().format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+        return f"{text} ({lines[-1].strip()})" if lines else text
 
 
 def secret_values(settings) -> list[str]:
@@ -49,9 +85,10 @@ def setup_logging(settings, level: str | None = None, default: str = "WARNING") 
     ``default`` (WARNING for the CLI, INFO for the long-running bots)."""
     redact = RedactSecrets(secret_values(settings))
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(redact)
     root = logging.getLogger()
+    handler.setFormatter(OneLineErrors("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                       lambda: root.level <= logging.DEBUG))
+    handler.addFilter(redact)
     for h in list(root.handlers):
         if getattr(h, "_storybot", False):
             root.removeHandler(h)

@@ -111,7 +111,8 @@ def check_tokens(settings: Settings, *, http: bool) -> None:
         raise ConfigError(f"Slack {mode}: {'; '.join(problems)}. See the Slack section of the README.")
 
 
-def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1") -> None:
+def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host: str = "127.0.0.1",
+              answerer: "Answerer | None" = None) -> None:
     """Run the Slack bot until interrupted: Socket Mode, or HTTP mode on ``host:port``.
 
     The tokens are checked first (``ConfigError`` naming what is missing); only then is the
@@ -120,7 +121,8 @@ def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host:
     check_tokens(settings, http=http)
     from bot.answer import Answerer  # the index backends: imported only once the tokens look right
 
-    answerer = Answerer.from_settings(settings)
+    own = answerer is None  # an answerer passed in is the caller's to close
+    answerer = Answerer.from_settings(settings) if own else answerer
     try:
         try:
             app = build_app(answerer, settings)
@@ -132,7 +134,8 @@ def run_slack(settings: Settings, *, http: bool = False, port: int = 3000, host:
         else:
             _serve_socket_mode(app, str(_secret(settings.slack_app_token)))
     finally:
-        answerer.close()
+        if own:
+            answerer.close()
 
 
 def _serve_http(app: App, host: str, port: int) -> None:

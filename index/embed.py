@@ -77,7 +77,12 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
-
+        except ImportError:
+            raise EmbedderUnavailable(
+                f"EMBED_MODEL=st:{model} needs sentence-transformers, which the default install leaves out: "
+                'pip install "storybot[st]"'
+            ) from None
+        try:
             self._model = SentenceTransformer(model, device="cpu")
         except Exception as exc:
             raise EmbedderUnavailable(

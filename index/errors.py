@@ -19,6 +19,12 @@ class StoreUnavailable(StoryIndexError):
     """The Chroma server cannot be reached (or answered with an error)."""
 
 
+class DataDirUnusable(StoryIndexError):
+    """The data folder cannot be written (read-only, no permission, full disk) or the
+    embedded index is locked by another program. Not corruption: nothing is moved aside;
+    the message names the folder and the fix."""
+
+
 class NoStories(StoryIndexError):
     """The stories folder is missing or holds no readable story."""
 

@@ -12,22 +12,23 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from index import heal
 from index.chunk import Chunk, chunk_story, content_hash
-from index.errors import NoStories, RefreshInProgress
-from index.sources import Problem, Story, read_stories
+from index.errors import NoStories, RefreshInProgress, StoryIndexError
+from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
 from index.store import BATCH, Store, Version, new_version_id
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (sentences done, sentences total)
 LEASE_SECONDS = 120.0
-KEEP_PREVIOUS = 1  # versions kept behind the live one, for questions still running on them
 
 
 @dataclass
@@ -60,16 +61,17 @@ class RefreshReport:
         return asdict(self)
 
 
-def load_corpus(stories_dir: Path, max_chars: int) -> tuple[list[Story], list[Chunk], list[Problem]]:
+def load_corpus(stories_dir: Path, max_chars: int,
+                max_bytes: int = MAX_STORY_BYTES) -> tuple[list[Story], list[Chunk], list[Problem]]:
     """Read and chunk every story; ``NoStories`` when none is usable."""
-    stories, problems = read_stories(stories_dir)
-    for p in problems:
-        log.warning("skipped story file %s", p)
-    if not stories:
+    stories, problems = read_stories(stories_dir, max_bytes)
+    if not stories:  # the error names every problem: no separate log lines
         detail = "; ".join(str(p) for p in problems)
         raise NoStories(
             f"No story to index in {Path(stories_dir).name}/ (.txt or .md files)." + (f" {detail}" if detail else "")
         )
+    for p in problems:
+        log.warning("skipped story file %s", p)
     chunks = [c for s in stories for c in chunk_story(s, max_chars)]
     return stories, chunks, problems
 
@@ -88,17 +90,99 @@ def chunk_metadata(c: Chunk) -> dict:
     }
 
 
+class Lease:
+    """The right to refresh one index: a ``lease`` meta record naming its holder, when it
+    started, and until when it holds (renewed after every batch).
+
+    On a Chroma server it keeps refreshes in several processes one at a time: taking it is
+    a compare-and-set (``Store.add_meta``), an expired one (its holder died) is removed
+    only if it is still that same record, and a live one is refused with its holder and
+    age. In embedded mode the owner lock already makes this process the only one that can
+    touch the index, so any lease found there was left by a dead process (a ``kill -9``)
+    and is taken over at once.
+    """
+
+    def __init__(self, store: Store, seconds: float = LEASE_SECONDS):
+        self.store = store
+        self.seconds = seconds
+        self.holder = f"process {os.getpid()} on {socket.gethostname()}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.since = 0.0
+
+    def _record(self) -> dict:
+        return {"owner": self.owner, "holder": self.holder, "since": self.since,
+                "until": time.time() + self.seconds}
+
+    def take(self) -> None:
+        """Hold the lease or raise ``RefreshInProgress`` naming who holds it and for how long."""
+        self.since = time.time()
+        lease = self.store.get_meta("lease")
+        if lease and lease.get("owner") != self.owner:
+            dead = not self.store.server or float(lease.get("until", 0)) <= time.time()
+            if dead:
+                why = "left by a process that is gone" if not self.store.server else "expired"
+                log.warning("taking over the refresh lease of %s (%s)", _holder(lease), why)
+                self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
+                lease = None
+        if lease is None and self.store.add_meta("lease", self._record()):
+            return
+        lease = self.store.get_meta("lease") or {}
+        raise RefreshInProgress(
+            f"A refresh is already running in another process ({_holder(lease)}, started "
+            f"{_age(lease)} ago); try again when it ends.")
+
+    def renew(self) -> None:
+        lease = self.store.get_meta("lease")
+        if lease and lease.get("owner") != self.owner:  # we stalled past expiry and lost it
+            raise RefreshInProgress("Another process took over this refresh; its report will follow.")
+        self.store.set_meta("lease", self._record())
+
+    def drop(self) -> None:
+        self.store.delete_meta("lease", where={"owner": self.owner})
+
+
+def _holder(lease: dict) -> str:
+    return str(lease.get("holder") or lease.get("owner") or "an unknown process")
+
+
+def _age(lease: dict) -> str:
+    since = float(lease.get("since") or 0)
+    if not since:
+        return "an unknown time"
+    secs = max(0, int(time.time() - since))
+    return f"{secs} s" if secs < 120 else f"{secs // 60} min"
+
+
+@dataclass
+class Diff:
+    """What the stories folder holds against the live index: the first step of a refresh."""
+
+    stories: list[Story]
+    chunks: list[Chunk]
+    active: Version | None
+    reuse_from: Version | None  # the live version whose sentence vectors may be reused
+    chunk_hashes: dict[str, str]
+    story_hashes: dict[str, str]
+    up_to_date: bool
+    report: RefreshReport
+
+
 class Refresher:
     """Runs refreshes against one store, one at a time per process (and, on a Chroma
-    server, one at a time across processes through a lease record)."""
+    server, one at a time across processes through a ``Lease``).
 
-    def __init__(self, store: Store, stories_dir: Path, max_chars: int = 1500, batch: int = 64):
+    A refresh is three steps: ``_diff`` (read the stories, compare with the live index),
+    ``_write`` (build the new version next to the live one, embedding only new text) and
+    ``_swap`` (one meta write makes it live; old versions are dropped)."""
+
+    def __init__(self, store: Store, stories_dir: Path, max_chars: int = 1500, batch: int = 64,
+                 max_story_bytes: int = MAX_STORY_BYTES):
         self.store = store
         self.stories_dir = Path(stories_dir)
         self.max_chars = max_chars
         self.batch = batch
+        self.max_story_bytes = max_story_bytes
         self._lock = threading.Lock()
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
 
     @property
     def running(self) -> bool:
@@ -106,60 +190,51 @@ class Refresher:
 
     def refresh(self, *, full: bool = False, progress: Progress | None = None) -> RefreshReport:
         """Re-read the stories and make the index match them. Raises ``RefreshInProgress``
-        if another refresh runs, ``NoStories`` if there is nothing to index."""
+        if another refresh runs, ``NoStories`` if there is nothing to index.
+
+        An embedded index found broken on the way is moved aside and rebuilt from scratch
+        (``Store.heal``), so a refresh (``--full`` or not) always ends with a usable index."""
         if not self._lock.acquire(blocking=False):
             raise RefreshInProgress("A refresh is already running; its report will follow when it ends.")
         try:
-            self._take_lease()
+            generation = self.store.generation
             try:
-                return self._refresh(full, progress)
-            finally:
-                self._drop_lease()
+                return self._leased(full, progress)
+            except (StoryIndexError, OSError):
+                raise
+            except BaseException as exc:  # Rust panics are BaseExceptions
+                if heal.fatal(exc) or not self.store.heal(exc, generation):
+                    raise
+                return self._leased(True, progress)
         finally:
             self._lock.release()
 
-    # -- lease (cross-process, matters on a shared server) --------------------------------
-    def _take_lease(self) -> None:
-        """Own the ``lease`` record or raise ``RefreshInProgress``.
-
-        Taking it is a compare-and-set (``Store.add_meta``), so of two refreshes starting at
-        the same moment on one server exactly one wins. An expired lease (its owner died) is
-        removed only if it is still that same expired lease, then taken the same way.
-        """
-        now = time.time()
-        mine = {"owner": self._owner, "until": now + LEASE_SECONDS}
-        lease = self.store.get_meta("lease")
-        if lease and lease.get("owner") != self._owner and float(lease.get("until", 0)) <= now:
-            log.warning("taking over the refresh lease of %s (expired)", lease.get("owner"))
-            self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
-            lease = None
-        if lease and lease.get("owner") == self._owner:
-            self.store.set_meta("lease", mine)
-            return
-        if lease is None and self.store.add_meta("lease", mine):
-            return
-        raise RefreshInProgress("A refresh is already running in another process; try again when it ends.")
-
-    def _renew_lease(self) -> None:
-        lease = self.store.get_meta("lease")
-        if lease and lease.get("owner") != self._owner:  # we stalled past expiry and lost it
-            raise RefreshInProgress("Another process took over this refresh; its report will follow.")
-        self.store.set_meta("lease", {"owner": self._owner, "until": time.time() + LEASE_SECONDS})
-
-    def _drop_lease(self) -> None:
-        self.store.delete_meta("lease", where={"owner": self._owner})
-
-    # -- the pipeline ---------------------------------------------------------------------
-    def _refresh(self, full: bool, progress: Progress | None) -> RefreshReport:
+    def _leased(self, full: bool, progress: Progress | None) -> RefreshReport:
         t0 = time.perf_counter()
-        store = self.store
-        stories, chunks, problems = load_corpus(self.stories_dir, self.max_chars)
-        report = RefreshReport(stories=len(stories), problems=[str(p) for p in problems])
+        lease = Lease(self.store)
+        lease.take()
+        try:
+            diff = self._diff(full)
+            if not diff.up_to_date:
+                version = self._write(diff, lease, progress)
+                self._swap(diff, version)
+            report = diff.report
+            report.seconds = time.perf_counter() - t0
+            if report.swapped:
+                log.info("refresh: %s", report.summary())
+            return report
+        finally:
+            lease.drop()
 
-        active = store.active()
+    # -- the three steps ------------------------------------------------------------------
+    def _diff(self, full: bool) -> Diff:
+        """Read and chunk the stories and count what changed against the live index."""
+        stories, chunks, problems = load_corpus(self.stories_dir, self.max_chars, self.max_story_bytes)
+        report = RefreshReport(stories=len(stories), problems=[str(p) for p in problems])
+        active = self.store.active()
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
-        usable = active if (active and not full and active.embedder == store.embedder.name) else None
+        reuse = active if (active and not full and active.embedder == self.store.embedder.name) else None
         old_chunks, old_story_hashes = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
@@ -171,14 +246,17 @@ class Refresher:
                 report.unchanged += 1
         report.removed = sum(1 for cid in old_chunks if cid not in new_hashes)
         story_hashes = {s.id: s.hash for s in stories}
-        if usable and not full and story_hashes == old_story_hashes and new_hashes == old_chunks:
-            report.index_version = usable.version
-            report.seconds = time.perf_counter() - t0
-            return report
+        up_to_date = bool(reuse and story_hashes == old_story_hashes and new_hashes == old_chunks)
+        if up_to_date:
+            report.index_version = reuse.version
+        return Diff(stories, chunks, active, reuse, new_hashes, story_hashes, up_to_date, report)
 
-        version, building_reuse = self._start_building(usable)
+    def _write(self, diff: Diff, lease: Lease, progress: Progress | None) -> str:
+        """Build the new version's collections (resuming an interrupted build); returns its id."""
+        store, report, chunks, stories = self.store, diff.report, diff.chunks, diff.stories
+        version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
-        vectors = self._reusable_vectors(usable, building_reuse)
+        vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
 
         # stories first (small), then sentences and chunks story by story, so an interrupted
         # refresh leaves whole stories behind for the next one to reuse
@@ -211,26 +289,29 @@ class Refresher:
             done += len(sent_rows)
             if progress:
                 progress(done, total_sents)
-            self._renew_lease()
+            lease.renew()
 
         # drop what a previous (interrupted) build or an old layout left behind
-        self._delete_missing(chunks_c, set(new_hashes))
+        self._delete_missing(chunks_c, set(diff.chunk_hashes))
         self._delete_missing(sents_c, {f"{c.id}/{i}" for c in chunks for i in range(len(c.sentences))})
-        self._delete_missing(stories_c, set(story_hashes))
+        self._delete_missing(stories_c, set(diff.story_hashes))
+        return version
 
-        # the swap: one meta write makes the new version live for every reader. A process
-        # that answers questions loads the new version first, so none of them waits for it.
-        live = Version(version, store.embedder.name, len(chunks), total_sents, len(stories), time.time())
+    def _swap(self, diff: Diff, version: str) -> None:
+        """One meta write makes ``version`` live for every reader. A process that answers
+        questions loads it first, so none of its questions waits for it. Then every version
+        but the new one and the one before it is dropped."""
+        store = self.store
+        total_sents = sum(len(c.sentences) for c in diff.chunks)
+        live = Version(version, store.embedder.name, len(diff.chunks), total_sents, len(diff.stories), time.time())
         store.activate(live, store.load_version(live) if store.has_snapshot else None)
         store.delete_meta("building")
-        keep = {version} | ({active.version} if active and KEEP_PREVIOUS else set())
+        # the version before stays: questions that started on it can finish
+        keep = {version} | ({diff.active.version} if diff.active else set())
         for old in store.versions_on_disk() - keep:
             store.drop_version(old)
-        report.index_version = version
-        report.swapped = True
-        report.seconds = time.perf_counter() - t0
-        log.info("refresh: %s", report.summary())
-        return report
+        diff.report.index_version = version
+        diff.report.swapped = True
 
     def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str]]:
         if v is None:
@@ -240,7 +321,7 @@ class Refresher:
         stories = {i: m["hash"] for i, m in _all(stories_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
         return chunks, stories
 
-    def _start_building(self, usable: Version | None) -> tuple[str, str | None]:
+    def _start_building(self) -> tuple[str, str | None]:
         """The version to build: an interrupted build by the same embedder is resumed."""
         b = self.store.get_meta("building")
         if b and b.get("embedder") == self.store.embedder.name:
@@ -253,10 +334,10 @@ class Refresher:
                                          "started": time.time()})
         return version, None
 
-    def _reusable_vectors(self, usable: Version | None, building: str | None) -> dict[str, np.ndarray]:
+    def _reusable_vectors(self, live: Version | None, building: str | None) -> dict[str, np.ndarray]:
         """Sentence vectors by content hash from the live version and an interrupted build."""
         out: dict[str, np.ndarray] = {}
-        for v in filter(None, [usable.version if usable else None, building]):
+        for v in filter(None, [live.version if live else None, building]):
             _, sents_c, _ = self.store.collections_for(v)
             for _, (meta, emb) in _all(sents_c, ["metadatas", "embeddings"],
                                        lambda g, k: (g["metadatas"][k], g["embeddings"][k])):

@@ -4,17 +4,22 @@ Front matter is a block of ``key: value`` lines between two ``---`` lines at the
 (keys: title, outlet, date, url, lang). Without it, the title is the first non-blank line.
 Offsets everywhere in the index refer to ``Story.text``: the file decoded as UTF-8, a byte
 order mark removed, line endings kept as they are.
+
+A story file is data from whoever could write to the folder: the walk never leaves the
+folder (a link whose target lies outside it is skipped and reported, never read), and a file
+larger than the size limit is reported, never read whole.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SUFFIXES = {".txt", ".md"}
 FRONT_KEYS = {"title", "outlet", "date", "url", "lang"}
-MAX_STORY_BYTES = 5_000_000
+MAX_STORY_BYTES = 1_000_000  # default per-story limit (STORYBOT_MAX_STORY_BYTES)
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 
 
@@ -59,14 +64,28 @@ def story_id(path: Path, root: Path) -> str:
     return rel.as_posix()
 
 
-def parse_story(sid: str, path: Path, data: bytes) -> Story:
+def _size_text(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.3g} MB"
+    if n >= 1_000:
+        return f"{n / 1_000:.3g} kB"
+    return f"{n} bytes"
+
+
+def too_large(size: int, limit: int) -> str:
+    """The problem line for a file of ``size`` bytes over ``limit``."""
+    return (f"the file is {_size_text(size)}, larger than the {_size_text(limit)} limit per story "
+            "(STORYBOT_MAX_STORY_BYTES); split it or raise the limit")
+
+
+def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BYTES) -> Story:
     """Decode and parse one story file; raises ``StoryFormatError`` with a plain reason."""
+    if len(data) > max_bytes:
+        raise StoryFormatError(too_large(len(data), max_bytes))
     if not data.strip():
         raise StoryFormatError("the file is empty")
     if b"\x00" in data:
         raise StoryFormatError("the file is binary, not text")
-    if len(data) > MAX_STORY_BYTES:
-        raise StoryFormatError(f"the file is larger than {MAX_STORY_BYTES // 1_000_000} MB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -105,22 +124,54 @@ def _first_line(body: str) -> str:
     return ""
 
 
-def read_stories(folder: Path) -> tuple[list[Story], list[Problem]]:
+def _walk(folder: Path):
+    """(path, is a linked directory) below ``folder``, sorted, skipping hidden entries.
+
+    ``os.walk`` with ``followlinks=False`` (not ``Path.rglob``): a linked directory is never
+    entered, only reported as itself, so ``read_stories`` can judge it by where it leads."""
+    out = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(top)
+        out += [(base / d, True) for d in dirs if not d.startswith(".") and (base / d).is_symlink()]
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [(base / f, False) for f in files
+                if not f.startswith(".") and Path(f).suffix.lower() in SUFFIXES]
+    return sorted(out)
+
+
+def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[Story], list[Problem]]:
     """All readable stories below ``folder`` (sorted by id) and the files that were skipped.
 
-    A missing folder is a ``Problem`` too; the caller decides whether "no stories" is fatal.
+    A file (or link) whose real path lies outside ``folder`` is skipped and reported: the
+    folder is the boundary of what may be quoted. A file over ``max_bytes`` is reported
+    without being read. A missing folder is a ``Problem`` too; the caller decides whether
+    "no stories" is fatal.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return [], [Problem(folder, "the stories folder does not exist")]
+    root = folder.resolve()
     stories: list[Story] = []
     problems: list[Problem] = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
+    for path, linked_dir in _walk(folder):
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling link, or a link loop
+            problems.append(Problem(path, "is a link to nothing (its target does not exist)"))
+            continue
+        if not real.is_relative_to(root):
+            problems.append(Problem(path, "links outside the stories folder; skipped (copy the file in instead)"))
+            continue
+        if linked_dir or not real.is_file():  # a link within the folder: its files are walked already
             continue
         try:
-            data = path.read_bytes()
-            stories.append(parse_story(story_id(path, folder), path, data))
+            size = real.stat().st_size
+            if size > max_bytes:
+                problems.append(Problem(path, too_large(size, max_bytes)))
+                continue
+            with open(real, "rb") as fh:  # read at most one byte past the limit: the file may grow
+                data = fh.read(max_bytes + 1)
+            stories.append(parse_story(story_id(path, folder), path, data, max_bytes))
         except OSError as exc:
             problems.append(Problem(path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"))
         except StoryFormatError as exc:

@@ -19,6 +19,9 @@ question that started on it can finish.
 Embedded mode (``PersistentClient`` in the data dir) is owned by exactly one process: an
 exclusive lock file makes a second process fail with a message naming the owner. Several
 processes share one index through a Chroma server (``HttpClient``).
+
+An embedded index that cannot be opened or read is moved aside and rebuilt (``index.heal``);
+a data folder that is read-only, full or locked gets one sentence instead (``DataDirUnusable``).
 """
 from __future__ import annotations
 
@@ -35,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from index import heal
 from index.embed import Embedder
-from index.errors import EmbedderMismatch, StoreLocked, StoreUnavailable
+from index.errors import DataDirUnusable, EmbedderMismatch, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,6 @@ PREFIX = "sb_"
 BATCH = 500  # records per Chroma write / read call
 CONNECT_TIMEOUT = 3.0  # seconds to reach a Chroma server before calling it unavailable
 REQUEST_TIMEOUT = 30.0  # seconds any one server call may take (chromadb's own client waits forever)
-UNAVAILABLE = "The story index is unavailable (the Chroma server did not answer); try again shortly."
 
 
 def _chroma():
@@ -157,8 +160,12 @@ class OwnerLock:
         import fcntl
 
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a+")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(path, "a+")
+        except OSError as exc:
+            kind = heal.classify(exc)
+            raise heal.unusable("read-only" if kind == "other" else kind, path.parent) from exc
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -168,7 +175,8 @@ class OwnerLock:
             raise StoreLocked(
                 f"The story index in {path.parent} is in use by {owner}. Only one process may use an "
                 "embedded index: stop that process, or run a Chroma server and set CHROMA_HOST so "
-                "several processes can share it."
+                "several processes can share it. A running bot picks up new or changed stories by itself "
+                "(STORYBOT_WATCH, on by default), or ask it with /refresh in chat."
             ) from None
         self._fh.seek(0)
         self._fh.truncate()
@@ -223,6 +231,61 @@ class Snapshot:
         return text
 
 
+def _close_client(client) -> None:
+    """Release an embedded client's files (its shared "system" in chromadb), so the folder
+    can be moved and opened again within this process."""
+    try:
+        client.close()
+    except Exception:  # already closed, or a chromadb without close(): nothing to release
+        log.debug("closing the Chroma client failed", exc_info=True)
+
+
+def _drop_failed_system(path: Path) -> None:
+    """Forget the chromadb "system" a failed ``PersistentClient`` left cached for ``path``.
+
+    chromadb caches one system per folder and adds it to its cache before starting it; when
+    starting fails (a corrupt file), the half-started system stays cached and every later
+    client on that folder reuses it and fails. Nothing public removes it, hence this."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        for ident in [i for i in SharedSystemClient._identifier_to_system if Path(i) == path]:
+            system = SharedSystemClient._identifier_to_system.pop(ident)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
+            try:
+                system.stop()
+            except Exception:  # it never started: nothing to stop
+                pass
+    except Exception:  # pragma: no cover - chromadb internals moved: a retry will say why
+        log.debug("could not drop chromadb's cached system", exc_info=True)
+
+
+def _open_embedded(chromadb, data_dir: Path, csettings, probe) -> tuple[Any, Path | None]:
+    """A ``PersistentClient`` on ``data_dir/chroma`` that passed ``probe``; a broken index
+    is moved aside once and a fresh one opened. Returns (client, broken folder or None)."""
+    path = data_dir / heal.CHROMA_DIR
+    healed = None
+    for attempt in (1, 2):
+        client = None
+        try:
+            client = chromadb.PersistentClient(path=str(path), settings=csettings)
+            probe(client)
+            return client, healed
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if heal.fatal(exc):
+                raise
+            if client is not None:
+                _close_client(client)
+            _drop_failed_system(path)
+            kind = heal.classify(exc)
+            if kind in ("busy", "read-only", "full"):
+                raise heal.unusable(kind, data_dir) from exc
+            if kind != "corrupt" or attempt == 2 or not path.exists():
+                raise
+            healed = heal.quarantine(data_dir, exc)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def new_version_id() -> str:
     return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -232,12 +295,14 @@ class Store:
     per process (the refresh pipeline serialises itself)."""
 
     def __init__(self, client, embedder: Embedder, *, server: bool, lock: OwnerLock | None = None,
-                 location: str = ""):
+                 data_dir: Path | None = None):
         self.client = client
         self.embedder = embedder
         self.server = server
-        self.location = location
+        self.data_dir = data_dir  # embedded mode: where ``chroma/`` lives (healing moves it aside)
         self._lock = lock
+        self.healed: Path | None = None  # the broken-<time> folder, once this process healed
+        self.generation = 0  # +1 at each heal: a failure seen on an older client is not healed twice
         self._ef = _make_embedding_function(embedder)
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
@@ -252,39 +317,86 @@ class Store:
              chroma_headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT) -> "Store":
         """Open the embedded store in ``data_dir`` or, with ``chroma_host``, a Chroma server.
 
-        Raises ``StoreLocked`` (embedded store owned by another process) or
+        Raises ``StoreLocked`` (embedded store owned by another process),
+        ``DataDirUnusable`` (data folder read-only, full, or locked by another program) or
         ``StoreUnavailable`` (server unreachable, or silent for ``timeout`` seconds). In
         server mode every later call is bounded by ``timeout`` too, so a hung server turns
         into ``StoreUnavailable`` for the asker instead of a question that never returns.
+        An embedded index that cannot be opened is moved aside and opened empty (``heal``).
         """
         chromadb, ChromaSettings = _chroma()
         csettings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if chroma_host:
             scheme = "https" if chroma_ssl else "http"
-            location = f"{scheme}://{chroma_host}:{chroma_port}"
+            # a host given as user:pass@host must not carry its credentials into a message
+            location = f"{scheme}://{chroma_host.rpartition('@')[2]}:{chroma_port}"
             try:
                 # chromadb's HttpClient talks to the server while it is built, with no
                 # timeout at all: a bounded heartbeat first makes a dead or hung server fail fast.
-                _probe(f"{location}/api/v2/heartbeat", chroma_headers, timeout)
+                _probe(f"{scheme}://{chroma_host}:{chroma_port}/api/v2/heartbeat", chroma_headers, timeout)
                 client = chromadb.HttpClient(host=chroma_host, port=chroma_port, ssl=chroma_ssl,
                                              headers=chroma_headers or None, settings=csettings)
                 _bound_timeouts(client, timeout)
-                return cls(client, embedder, server=True, location=location)
+                return cls(client, embedder, server=True)
             except Exception as exc:
-                log.warning("Chroma server %s unavailable: %s", location, exc, exc_info=True)
-                raise StoreUnavailable(UNAVAILABLE) from exc
+                # the caller reports the one sentence below; the cause is for -v
+                log.debug("Chroma server %s unavailable", location, exc_info=True)
+                raise StoreUnavailable(f"The story index is unavailable (the Chroma server at {location} did "
+                                       "not answer); check CHROMA_HOST / CHROMA_PORT, or try again shortly.") from exc
         data_dir = Path(data_dir)
         lock = OwnerLock(data_dir / "owner.lock")
         try:
-            client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=csettings)
-        except Exception:
+            client, healed = _open_embedded(chromadb, data_dir, csettings, lambda c: cls._probe_meta(c, embedder))
+            store = cls(client, embedder, server=False, lock=lock, data_dir=data_dir)
+            store.healed = healed
+            return store
+        except BaseException:
             lock.release()
             raise
-        return cls(client, embedder, server=False, lock=lock, location=str(data_dir))
+
+    @staticmethod
+    def _probe_meta(client, embedder: Embedder) -> None:
+        """Read what every question reads first (the meta records), so a broken file shows
+        up at open time, where it can be healed before anything else uses the client."""
+        coll = client.get_or_create_collection(name=META, embedding_function=_make_embedding_function(embedder),
+                                               configuration={"hnsw": {"space": "cosine"}})
+        coll.get(ids=["active", "building", "lease"], include=["metadatas"])
 
     def close(self) -> None:
+        if not self.server:
+            _close_client(self.client)
         if self._lock:
             self._lock.release()
+
+    def heal(self, exc: BaseException, generation: int | None = None) -> bool:
+        """After ``exc`` while reading the embedded index: when it is corruption, move the
+        index aside and continue on a fresh, empty one (True: the caller rebuilds). Raises
+        ``DataDirUnusable`` for a read-only / full / locked folder; False for anything else
+        (server mode included: a server's data is not ours to move). ``generation`` is
+        ``self.generation`` as it was before the failing call: when several threads hit the
+        same broken index, the first heals it and the others only see it healed."""
+        if self.server or self.data_dir is None:
+            return False
+        kind = heal.classify(exc)
+        if kind in ("busy", "read-only", "full"):
+            raise heal.unusable(kind, self.data_dir) from exc
+        if kind != "corrupt":
+            return False
+        with self._snap_lock:
+            if generation is not None and generation != self.generation:
+                return True  # another thread healed it meanwhile
+            self.generation += 1
+            _close_client(self.client)
+            _drop_failed_system(self.data_dir / heal.CHROMA_DIR)
+            self.healed = heal.quarantine(self.data_dir, exc)
+            chromadb, ChromaSettings = _chroma()
+            self.client = chromadb.PersistentClient(
+                path=str(self.data_dir / heal.CHROMA_DIR),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+            self._snap = self._pending = None
+            self.__dict__.pop("_meta_dim_cache", None)  # the fresh meta collection sets its own
+            self._meta = self._collection(META)
+        return True
 
     # -- collections ----------------------------------------------------------------------
     def _collection(self, name: str):
@@ -341,8 +453,15 @@ class Store:
         return self._dim_cache
 
     def active(self) -> Version | None:
-        """The live version, or None before the first refresh."""
-        m = self.get_meta("active")
+        """The live version, or None before the first refresh (or after healing a broken
+        embedded index, see ``heal``)."""
+        generation = self.generation
+        try:
+            m = self.get_meta("active")
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if not heal.fatal(exc) and self.heal(exc, generation):
+                return None
+            raise
         if not m:
             return None
         return Version(m["version"], m["embedder"], int(m.get("chunks", 0)), int(m.get("sentences", 0)),
@@ -370,6 +489,17 @@ class Store:
         no replica stalls after a refresh. A refresh in this process installs its version
         before returning (``Refresher``), so it is visible at once.
         """
+        generation = self.generation
+        try:
+            return self._snapshot(check)
+        except (EmbedderMismatch, StoreUnavailable, DataDirUnusable):
+            raise
+        except BaseException as exc:  # Rust panics are BaseExceptions
+            if not heal.fatal(exc) and self.heal(exc, generation):
+                return None  # healed: no index any more; the caller builds one
+            raise
+
+    def _snapshot(self, check: bool) -> Snapshot | None:
         v = self.active() if (check or self._snap is None) else self._snap.version
         if v is None:
             return None

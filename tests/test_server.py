@@ -31,7 +31,7 @@ from bot.answer import Answerer
 from bot.config import load_settings
 from index.embed import E5Embedder
 from index.errors import EmbedderMismatch, RefreshInProgress, StoreUnavailable
-from index.refresh import Refresher, load_corpus
+from index.refresh import Lease, Refresher, load_corpus
 from index.search import _split_chunk, search, split_story_filter
 from index.store import Store
 from tests.chroma_server import ChromaServer, ChromaStartError, external_server, heartbeat
@@ -497,22 +497,24 @@ def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
         barrier = threading.Barrier(2)
         outcome: list[str] = []
 
-        def take(r: Refresher, barrier=barrier, outcome=outcome) -> None:
+        leases = [Lease(s) for s in stores]
+
+        def take(lease: Lease, barrier=barrier, outcome=outcome) -> None:
             barrier.wait(10)
             try:
-                r._take_lease()
+                lease.take()
                 outcome.append("won")
             except RefreshInProgress:
                 outcome.append("refused")
 
-        threads = [threading.Thread(target=take, args=(r,)) for r in refreshers]
+        threads = [threading.Thread(target=take, args=(lease,)) for lease in leases]
         for t in threads:
             t.start()
         for t in threads:
             t.join(WAIT)
         assert sorted(outcome) == ["refused", "won"]
-        for r in refreshers:
-            r._drop_lease()
+        for lease in leases:
+            lease.drop()
         assert stores[0].get_meta("lease") is None
 
     # a lease whose owner died is taken over once it has expired
@@ -521,8 +523,9 @@ def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     assert report.swapped
     assert stores[0].get_meta("lease") is None
     # ... but a live one is respected
-    stores[0].set_meta("lease", {"owner": "busy-host:456:1", "until": time.time() + 60})
-    with pytest.raises(RefreshInProgress):
+    stores[0].set_meta("lease", {"owner": "busy-host:456:1", "holder": "process 456 on busy-host",
+                                 "since": time.time() - 42, "until": time.time() + 60})
+    with pytest.raises(RefreshInProgress, match=r"process 456 on busy-host, started 4\d s ago"):
         refreshers[1].refresh()
     stores[0].delete_meta("lease")
 

@@ -614,17 +614,27 @@ def test_long_answer_is_split_within_slack_limits(bot, answerer, entry):
     assert escape(long_quote) in " ".join(contexts)  # the long quote split between words only
 
 
-def test_tokens_never_reach_the_logs(fake, answerer, slack_settings, caplog):
-    caplog.set_level(logging.DEBUG)
+def test_tokens_never_reach_the_logs(fake, answerer, slack_settings, capsys):
+    # the real log output: what the project's handler (with its redaction filter) writes to
+    # stderr, not caplog's records, which are captured before any redaction
+    from bot.logs import setup_logging
+
+    setup_logging(slack_settings, "DEBUG")
+    # a failure whose message carries the secrets, as a library error echoing a request might
+    answerer.replies["boom?"] = RuntimeError(f"auth failed for {BOT_TOKEN} via wss://x:{APP_TOKEN}@h {SIGNING_SECRET}")
     with socket_mode(build_app(answerer, slack_settings), fake):
         push_event(fake, mention("why not Baidu?", user="U1", ts="870.000001"))
         answered_in(fake, "870.000001")
+        push_event(fake, mention("boom?", user="U1", ts="870.000002"))
+        answered_in(fake, "870.000002")
         push_command(fake, "/refresh", "", user="UADMIN", reply_to="refresh")
         fake.wait_responses("refresh", 2)
 
-    assert caplog.records, "the test should have seen debug logs"
+    err = capsys.readouterr().err
+    assert "DEBUG" in err, "the test should have seen debug logs"
+    assert "RuntimeError: auth failed for *** via wss://***@h ***" in err  # logged, redacted
     for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
-        assert secret not in caplog.text
+        assert secret not in err
 
 
 # --- HTTP mode -----------------------------------------------------------------------------------

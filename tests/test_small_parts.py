@@ -22,11 +22,13 @@ def test_settings_from_environment_and_dotenv(monkeypatch, tmp_path):
     assert load_settings(rate="0").rate_limit == (0, 0.0)
 
 
-def test_a_malformed_setting_names_the_key_not_the_value(monkeypatch):
-    monkeypatch.setenv("CHROMA_PORT", "not-a-port-s3cr3t")
+def test_a_malformed_setting_names_the_key_what_it_got_never_a_secret(monkeypatch):
+    monkeypatch.setenv("CHROMA_PORT", "not-a-port")
+    monkeypatch.setenv("CHROMA_HEADERS", "{s3cr3t")
     with pytest.raises(ConfigError) as err:
         load_settings()
-    assert "CHROMA_PORT" in str(err.value) and "s3cr3t" not in str(err.value)
+    assert "CHROMA_PORT: got 'not-a-port'" in str(err.value) and "Example: CHROMA_PORT=8000" in str(err.value)
+    assert "CHROMA_HEADERS" in str(err.value) and "s3cr3t" not in str(err.value)
     monkeypatch.delenv("CHROMA_PORT")
     with pytest.raises(ConfigError, match="LLM_PROVIDER"):
         load_settings(llm_provider="skynet")
@@ -110,3 +112,52 @@ def test_chroma_header_values_are_redacted_on_their_own(monkeypatch, capsys):
     log.setLevel(logging.INFO)
     log.info("sending Bearer tok-123456")
     assert "tok-123456" not in capsys.readouterr().err
+
+
+def test_url_credentials_are_redacted_in_every_log_line(capsys):
+    setup_logging(load_settings(), "INFO")
+    log = logging.getLogger("redaction-test-3")
+    log.setLevel(logging.INFO)
+    log.warning("could not reach %s", "https://alice:hunter22@chroma.example:8000/api")
+    try:
+        raise ConnectionError("GET redis://:pw-in-url@cache:6379/0 failed")
+    except ConnectionError:
+        log.exception("backend down")
+    err = capsys.readouterr().err
+    assert "https://***@chroma.example:8000/api" in err and "redis://***@cache" in err
+    assert "hunter22" not in err and "alice" not in err and "pw-in-url" not in err
+
+
+def test_tracebacks_reach_the_log_only_at_debug_level(capsys):
+    log = logging.getLogger("trace-test")
+    for level, traced in (("INFO", False), ("DEBUG", True)):
+        setup_logging(load_settings(), level)
+        try:
+            raise ValueError("the reason")
+        except ValueError:
+            log.error("it failed")
+            log.exception("it failed again")
+        err = capsys.readouterr().err
+        assert ("Traceback" in err) is traced
+        assert "it failed again (ValueError: the reason)" in err or traced
+        assert len(err.strip().splitlines()) == (2 if not traced else len(err.strip().splitlines()))
+
+
+def test_terminal_text_loses_escape_sequences_and_controls_but_keeps_letters():
+    from bot.terminal import strip_controls
+
+    hostile = "Titre \x1b[31mrouge\x1b[0m \x1b]0;pwned\x07fin\x1b]8;;http://evil\x1b\\lien\x9b2J é’\t\n\r\x08"
+    assert strip_controls(hostile) == "Titre rouge finlien é’\t\n"
+    assert strip_controls("Les premières discussions avec Baidu") == "Les premières discussions avec Baidu"
+
+
+def test_chat_typed_questions_print_as_plain_text_in_the_report(capsys):
+    from bot.render import print_report
+    from bot.terminal import clean_report
+
+    data = {"answers": 1, "abstained": 1, "votes_up": 0, "votes_down": 0, "by_source": {"discord": 1},
+            "top_abstained": [{"question": "[link=https://evil.example]click[/link] \x1b]0;x\x07[bold]hi", "count": 1}]}
+    print_report(clean_report(data))
+    out = capsys.readouterr().out
+    assert "[link=https://evil.example]click[/link]" in out and "[bold]hi" in out  # shown, not obeyed
+    assert "\x1b" not in out

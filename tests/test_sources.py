@@ -48,3 +48,51 @@ def test_byte_order_mark_is_dropped_and_missing_folder_reported(tmp_path):
     assert s.title == "Titre" and s.text.startswith("Titre")
     stories, problems = read_stories(tmp_path / "nope")
     assert stories == [] and "does not exist" in problems[0].message
+
+
+# --- the folder is a boundary -------------------------------------------------------------------
+
+def test_links_out_of_the_folder_are_skipped_and_reported_by_name(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd.txt").write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (outside / "more.md").write_text("Secret notes\n\nNot a story.\n", encoding="utf-8")
+    folder = tmp_path / "stories"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "good.txt").write_text("Title\n\nA paragraph that is fine.\n", encoding="utf-8")
+    (folder / "passwd.txt").symlink_to(outside / "passwd.txt")  # a file link out
+    (folder / "sub" / "elsewhere").symlink_to(outside, target_is_directory=True)  # a folder link out
+    (folder / "alias.txt").symlink_to(folder / "good.txt")  # a link within: fine
+    (folder / "gone.md").symlink_to(tmp_path / "nothing.md")  # dangling
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")  # a loop
+    stories, problems = read_stories(folder)
+    assert sorted(s.id for s in stories) == ["alias", "good"]
+    assert all("root:" not in s.text and "Secret" not in s.text for s in stories)
+    reasons = {p.path.name: p.message for p in problems}
+    assert set(reasons) == {"passwd.txt", "elsewhere", "gone.md", "loop.txt"}
+    assert "outside the stories folder" in reasons["passwd.txt"]
+    assert "outside the stories folder" in reasons["elsewhere"]
+    assert "does not exist" in reasons["gone.md"]
+
+
+def test_a_folder_given_through_a_link_is_still_its_own_boundary(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.txt").write_text("Title\n\nText.\n", encoding="utf-8")
+    (tmp_path / "via").symlink_to(real, target_is_directory=True)
+    stories, problems = read_stories(tmp_path / "via")
+    assert [s.id for s in stories] == ["a"] and problems == []
+
+
+def test_files_over_the_size_limit_are_skipped_with_a_clear_line(tmp_path):
+    (tmp_path / "small.txt").write_text("Title\n\nShort text.\n", encoding="utf-8")
+    (tmp_path / "big.md").write_text("Title\n\n" + "word " * 3000, encoding="utf-8")
+    stories, problems = read_stories(tmp_path, max_bytes=10_000)
+    assert [s.id for s in stories] == ["small"]
+    [p] = problems
+    assert str(p).startswith("big.md: the file is 15 kB, larger than the 10 kB limit")
+    assert "STORYBOT_MAX_STORY_BYTES" in p.message
+    # the default limit is 1 MB
+    (tmp_path / "big.md").write_bytes(b"Title\n\n" + b"x" * 1_000_001)
+    _, problems = read_stories(tmp_path)
+    assert "larger than the 1 MB limit" in problems[0].message

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -169,5 +170,49 @@ def test_every_collection_embeds_with_the_projects_own_model(e5, tmp_path):
         got = snap.chunks.get(ids=["probe"], include=["embeddings"])["embeddings"][0]
         assert np.allclose(got, e5.embed_passages(["Un test."])[0], atol=1e-5)
         snap.chunks.delete(ids=["probe"])
+    finally:
+        store.close()
+
+
+def test_a_store_that_cannot_be_opened_is_moved_aside_and_rebuilt(e5, tmp_path):
+    store, refresher = open_store(e5, tmp_path, STORIES)
+    refresher.refresh()
+    store.close()
+    with open(tmp_path / "data" / "chroma" / "chroma.sqlite3", "r+b") as fh:
+        fh.write(b"garbage" * 1000)
+    store, refresher = open_store(e5, tmp_path, STORIES)
+    try:
+        assert store.healed is not None and store.healed.name.startswith("broken-")
+        assert (store.healed / "chroma.sqlite3").exists() and (tmp_path / "data" / "owner.lock").exists()
+        assert store.active() is None  # an empty index ...
+        report = refresher.refresh()  # ... rebuilt from the stories
+        assert report.added == 13 and store.snapshot().version.version == report.index_version
+    finally:
+        store.close()
+
+
+def test_a_store_that_breaks_while_open_heals_on_the_next_read(e5, tmp_path):
+    store, refresher = open_store(e5, tmp_path, STORIES)
+    try:
+        refresher.refresh()
+        with open(tmp_path / "data" / "chroma" / "chroma.sqlite3", "r+b") as fh:
+            fh.write(b"garbage" * 1000)
+        assert store.snapshot() is None  # healed: nothing to read from ...
+        assert store.healed is not None and store.healed.exists()
+        report = refresher.refresh()  # ... until the rebuild, in the same process
+        assert report.added == 13
+        assert store.snapshot().version.version == report.index_version
+    finally:
+        store.close()
+
+
+def test_an_embedded_lease_left_by_a_dead_process_is_taken_over_at_once(e5, tmp_path):
+    store, refresher = open_store(e5, tmp_path, STORIES)
+    try:
+        # what a kill -9 leaves: a lease valid for two more minutes, from a process that is gone
+        store.set_meta("lease", {"owner": "host:999999:dead", "holder": "process 999999 on host",
+                                 "since": time.time(), "until": time.time() + 120})
+        report = refresher.refresh()
+        assert report.swapped and store.get_meta("lease") is None
     finally:
         store.close()

@@ -1,0 +1,169 @@
+"""Validate the question sets in eval/: run ``python eval/check_questions.py [files...]``.
+
+Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carry
+``"story"`` for answerable questions). ``gold`` is null or a short verbatim substring that
+must occur exactly once in its story and lie inside one body paragraph (never in a heading,
+never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
+stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
+calibration banks in index/data/. Exits non-zero on any problem.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from index.chunk import chunk_story
+from index.sources import read_stories
+
+SHIPPED = ROOT / "stories"
+MULTI = ROOT / "eval" / "multi" / "stories"
+DEFAULT_FILES = [
+    "eval/dev_questions.jsonl", "eval/extra_questions.jsonl", "eval/fresh_questions.jsonl",
+    "eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
+]
+GOLD_MIN, GOLD_MAX = 8, 60
+# Sets written with the short-gold rule (the older tuning sets predate it): golds of
+# 8-60 characters and keys that are part of the gold.
+STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl"}
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def load(folder: Path) -> dict:
+    stories, problems = read_stories(folder)
+    if problems:
+        raise SystemExit(f"unreadable stories in {folder}: {[str(p) for p in problems]}")
+    return {s.id: s for s in stories}
+
+
+def paragraph_spans(story) -> list[tuple[int, int]]:
+    """(start, end) of each body paragraph (chunks of a split paragraph are joined)."""
+    spans: dict[int, list[int]] = {}
+    for c in chunk_story(story):
+        body = [s for s in c.sentences if s.kind != "heading"]
+        a, b = body[0].start, body[-1].end
+        if c.paragraph in spans:
+            spans[c.paragraph][1] = b
+        else:
+            spans[c.paragraph] = [a, b]
+    return [tuple(v) for v in spans.values()]
+
+
+def check_file(path: Path, corpus: dict, multi: bool) -> tuple[list[str], dict]:
+    errors: list[str] = []
+    ids: set[str] = set()
+    stats: dict = {}
+    default = next(iter(load(SHIPPED)))
+    # files outside the repository are new sets: hold them to the short-gold rule
+    strict = _name(path) in STRICT or not path.is_relative_to(ROOT)
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        where = f"{_name(path)}:{n}"
+        if not line.strip():
+            errors.append(f"{where}: blank line")
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{where}: bad JSON ({exc})")
+            continue
+        missing = {"id", "lang", "q", "gold", "keys"} - row.keys()
+        if missing:
+            errors.append(f"{where}: missing {sorted(missing)}")
+            continue
+        if row["id"] in ids:
+            errors.append(f"{where}: duplicate id {row['id']}")
+        ids.add(row["id"])
+        if row["lang"] not in ("en", "fr"):
+            errors.append(f"{where}: lang {row['lang']!r}")
+        if not isinstance(row["keys"], list) or not str(row["q"]).strip():
+            errors.append(f"{where}: keys must be a list and q non-empty")
+        gold = row["gold"]
+        kind = "answerable" if gold is not None else "unanswerable"
+        stats[(kind, row["lang"])] = stats.get((kind, row["lang"]), 0) + 1
+        if gold is None:
+            if multi and row.get("story"):
+                errors.append(f"{where}: unanswerable question names a story")
+            continue
+        sid = row.get("story") if multi else row.get("story", default)
+        if sid not in corpus:
+            errors.append(f"{where}: unknown story {sid!r}")
+            continue
+        if not (GOLD_MIN <= len(gold) <= GOLD_MAX) and strict:
+            errors.append(f"{where}: gold length {len(gold)} outside {GOLD_MIN}-{GOLD_MAX}")
+        if strict and any(k not in gold for k in row["keys"]):
+            errors.append(f"{where}: a key is not part of the gold")
+        story = corpus[sid]
+        count = story.text.count(gold)
+        if count != 1:
+            errors.append(f"{where}: gold occurs {count} times in {sid}: {gold!r}")
+            continue
+        a = story.text.index(gold)
+        if not any(s <= a and a + len(gold) <= e for s, e in paragraph_spans(story)):
+            errors.append(f"{where}: gold not inside one body paragraph: {gold!r}")
+        for other_id, other in corpus.items():
+            if other_id != sid and gold in other.text:
+                errors.append(f"{where}: gold also occurs in {other_id}")
+    return errors, stats
+
+
+OFFTOPIC = ["index/data/offtopic_en.txt", "index/data/offtopic_fr.txt"]
+OFFTOPIC_MIN = 110
+# Words of the eval stories that an off-topic calibration line must never contain.
+STORY_WORDS = re.compile(
+    r"\b(apple|alibaba|chin[ae]|chinese|chinois\w*|iphones?|ai|ia|huawei|baidu|qwen|siri|"
+    r"trams?|airport|aéroport|wind|éolien\w*|turbines?|stadium|stade|football|kelbridge|"
+    r"skerry|norhavn|ardmore|vallon|garenne|tanneurs)\b", re.IGNORECASE)
+
+
+def check_offtopic(path: Path) -> list[str]:
+    """A calibration bank: enough lines, no duplicates, nothing from the eval stories."""
+    errors: list[str] = []
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if len(lines) < OFFTOPIC_MIN:
+        errors.append(f"{path.name}: {len(lines)} lines, want at least {OFFTOPIC_MIN}")
+    seen: set[str] = set()
+    for ln in lines:
+        if ln.lower() in seen:
+            errors.append(f"{path.name}: duplicate line {ln!r}")
+        seen.add(ln.lower())
+        # "j'ai" is the French verb, not the acronym
+        m = STORY_WORDS.search(re.sub(r"\b[jJ]['’]ai\b", "", ln))
+        if m:
+            errors.append(f"{path.name}: line mentions {m.group()!r}: {ln!r}")
+    print(f"{_name(path)}: {len(lines)} lines"
+          f"{'' if not errors else f' -- {len(errors)} problem(s)'}")
+    return errors
+
+
+def main(argv: list[str]) -> int:
+    files = argv or [f for f in DEFAULT_FILES if (ROOT / f).exists()]
+    shipped = load(SHIPPED)
+    multi_corpus = {**shipped, **load(MULTI)}
+    all_errors: list[str] = []
+    for f in files:
+        path = Path(f).resolve()
+        multi = "multi" in path.parts
+        errors, stats = check_file(path, multi_corpus if multi else shipped, multi)
+        all_errors += errors
+        summary = ", ".join(f"{k[0]} {k[1]}: {v}" for k, v in sorted(stats.items()))
+        print(f"{_name(path)}: {sum(stats.values())} questions ({summary})"
+              f"{'' if not errors else f' -- {len(errors)} problem(s)'}")
+    if not argv:
+        for f in OFFTOPIC:
+            if (ROOT / f).exists():
+                all_errors += check_offtopic(ROOT / f)
+    for e in all_errors:
+        print("  " + e)
+    return 1 if all_errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
