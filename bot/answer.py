@@ -151,6 +151,10 @@ class Answerer:
             raise StoreUnavailable("The story index is empty; run `storybot refresh`.")
         return snap
 
+    def story_ids(self) -> list[str]:
+        """The ids of the indexed stories, sorted (the chat adapters' autocomplete)."""
+        return sorted(_story_ids(self._snapshot()))
+
     def vote(self, answer_id: int, user: str, value: int) -> bool:
         """Record a 👍 (+1) or 👎 (-1) on an answer; one per user, changeable."""
         return bool(self.answer_log and self.answer_log.vote(answer_id, user, value))

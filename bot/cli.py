@@ -401,7 +401,7 @@ def discord(ctx):
 
     settings = _settings(ctx, log_default="INFO", needs=("chat", "discord"))
     discord_token(settings)  # a missing or malformed token fails before the index is opened
-    _run_bot("Discord", settings, lambda answerer: run_discord(settings, answerer=answerer))
+    _run_bot("Discord", settings, lambda answerer: run_discord(settings, answerer))
 
 
 @cli.command()
@@ -417,8 +417,8 @@ def slack(ctx, http, port, host):
 
     settings = _settings(ctx, log_default="INFO", needs=("chat", "slack"))
     check_tokens(settings, http=http)  # missing tokens fail before the index is opened
-    _run_bot("Slack", settings, lambda answerer: run_slack(settings, http=http, port=port, host=host,
-                                                           answerer=answerer))
+    _run_bot("Slack", settings,
+             lambda answerer: run_slack(settings, answerer, http=http, port=port, host=host))
 
 
 def _run_bot(platform: str, settings, run) -> None:

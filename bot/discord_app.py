@@ -1,271 +1,115 @@
-"""The Discord adapter: ``/ask``, ``/refresh``, @mentions, DMs and follow-ups over one ``Answerer``.
+"""The Discord adapter: ``/ask``, ``/refresh``, @mentions, DMs, follow-ups and 👍/👎 buttons.
 
-Thin by design: each handler parses the event, runs the blocking core in a worker thread
-(``asyncio.to_thread``) so heartbeats keep going, and renders the ``Answer`` for Discord. Every
-interaction is acknowledged at once (a deferred "thinking" response or an immediate
-ephemeral reply) and answered by follow-up, so Discord's 3-second deadline never matters.
-
-The CLI imports this module lazily (``storybot discord`` calls :func:`run_discord`), so
-``discord`` is only loaded by the command that needs it.
+Each handler turns an event into a call on the shared :class:`bot.chat.ChatSession`, with a
+destination saying how Discord shows, sends and edits. Interactions are acknowledged at once
+(deferred, or an ephemeral reply), so Discord's 3-second deadline never matters.
 """
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import AsyncIterator, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.recent import Recent
-from bot.errors import (
-    APOLOGY,
-    ConfigError,
-    RateLimited,
-    RefreshInProgress,
-    StorybotError,
-    StoryIndexError,
-    user_message,
-)
-from bot.ratelimit import RateLimiter
-from bot.render import citation_label, split_text
-from bot.types import Answer, Citation
+import prompts
+from bot.chat import BaseDestination, ChatSession, Core, reaching
+from bot.discord_render import provisional, render
+from bot.errors import ConfigError
+from bot.types import Answer
 
-if TYPE_CHECKING:  # the real Answerer pulls in the index; only its type is needed here
-    from bot.answer import Answerer
+if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-
-# Discord's message limits (https://discord.com/developers/docs/resources/message).
-CONTENT_LIMIT = 2000
-EMBED_DESCRIPTION_LIMIT = 4096
-EMBED_TOTAL_LIMIT = 6000  # all embeds of one message together
-EMBEDS_PER_MESSAGE = 10
-LABEL_CHARS = 256  # a citation's story and section heading, at most
-
-QUESTION_ECHO_CHARS = 200
-WRITING = "\n-# writing…"  # marks a streamed LLM answer whose text is not checked yet
-CONVERSATIONS_KEPT = 10_000
-INTERACTIONS_KEPT = 1_000
-
-NOT_ALLOWED = "Only members with Manage Server (or a storybot admin) can refresh the story index."
-ALREADY_REFRESHING = "A refresh is already running; its report will appear when it finishes."
-REFRESHING = "Refreshing the story index… questions are still answered from the current index meanwhile."
-VOTED = {1: "Thanks, your 👍 is recorded.", -1: "Thanks, your 👎 is recorded."}
-UNKNOWN_ANSWER = "That answer is no longer in the log, so the vote was not recorded."
-
 # Answers quote news text: it must never ping @everyone, a role or a user it happens to contain.
 # Only the author of a question is pinged, by the reply that answers it.
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-
+PORTAL = "the Discord Developer Portal (your application)"
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 
 
-# --- rendering: Answer -> Discord messages --------------------------------------------------
+def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
+    """Send/edit arguments for an answer or a text; the 👍/👎 buttons go under the last
+    message of a logged answer (and only there: a webhook's send() fails on view=None)."""
+    if isinstance(reply, str):
+        return [{"content": reply}]
+    out = render(reply, echo_question=echo)
+    if reply.answer_id is not None:
+        out[-1]["view"] = vote_view(reply.answer_id)
+    return out
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One Discord message of an answer: text content and citation embeds, within limits."""
+class _Interaction(BaseDestination):
+    """A slash command or a button. Notes only the user sees answer it, or replace its deferred
+    response; ``edit`` replaces the first reply. An /ask defers, then follows up (ephemeral when
+    ``private``); a streamed answer edits the deferred response, which the answer replaces."""
 
-    content: str | None = None
-    embeds: tuple[discord.Embed, ...] = ()
-
-
-Outgoing = list[tuple[Reply, discord.ui.View | None]]  # replies to send, each with its buttons or none
-
-
-def render(answer: Answer, *, echo_question: bool = False) -> list[Reply]:
-    """The messages that show ``answer`` on Discord, in order.
-
-    The text (with its ``[n]`` markers) is the content, split at paragraph, line or word
-    boundaries into messages of at most 2,000 characters. The citations follow as embeds
-    (quote, story title, section): at most 4,096 characters of description per embed, 10
-    embeds and 6,000 characters per message; a quote too long for one embed continues in the
-    next, cut between words. An abstention is its text alone. ``echo_question`` starts with
-    the question quoted (a slash command's reply does not otherwise show it).
-    """
-    text = answer.text
-    if answer.note:
-        text = f"{text}\n-# {answer.note}"
-    if echo_question:
-        text = _echo(answer.question) + text
-    contents = split_text(text, CONTENT_LIMIT)
-    if answer.abstained or not answer.citations:
-        return [Reply(content=c) for c in contents or [APOLOGY]]  # never send nothing
-    groups = _embed_groups(_source_embeds(answer.citations))
-    # The sources come after the text: the first group rides with the last text message.
-    replies = [Reply(content=c) for c in contents[:-1]]
-    replies.append(Reply(content=contents[-1] if contents else None, embeds=groups[0]))
-    replies.extend(Reply(embeds=group) for group in groups[1:])
-    return replies
-
-
-def provisional(text: str, question: str | None = None) -> str:
-    """One message's content for the text of an LLM answer still being written (streamed, not
-    checked yet): cut at a word to fit, marked as in progress, after the ``question`` if given."""
-    head = _echo(question) if question is not None else ""
-    return head + _shorten(text, CONTENT_LIMIT - len(head) - len(WRITING)) + WRITING
-
-
-def _echo(question: str) -> str:
-    return f"> {discord.utils.escape_markdown(_one_line(_shorten(question, QUESTION_ECHO_CHARS)))}\n"
-
-
-def _source_embeds(citations: tuple[Citation, ...]) -> list[discord.Embed]:
-    blocks = [block for c in citations for block in _citation_blocks(c)]
-    descriptions = _pack(blocks, EMBED_DESCRIPTION_LIMIT)
-    return [
-        discord.Embed(title="Sources" if i == 0 else None, description=d, colour=discord.Colour.blurple())
-        for i, d in enumerate(descriptions)
-    ]
-
-
-def _citation_blocks(c: Citation) -> list[str]:
-    """One citation as description blocks: a heading (number, story and section) over the quote.
-    A quote longer than one embed is continued in further blocks, cut between words."""
-    label = discord.utils.escape_markdown(_shorten(citation_label(c), LABEL_CHARS))
-    heading = f"**[{c.n}]** " + (f"[{label}]({c.url})" if c.url else f"*{label}*")
-    # Quotes are shown on one line so each piece is a single "> " block quote.
-    quote = discord.utils.escape_markdown(_one_line(c.quote))
-    room = EMBED_DESCRIPTION_LIMIT - len(heading) - len("\n> …") - len(" (continued)")
-    pieces = split_text(quote, room)
-    last = len(pieces) - 1
-    return [
-        f"{heading}{' (continued)' if i else ''}\n> {piece}{'…' if i < last else ''}"
-        for i, piece in enumerate(pieces)
-    ]
-
-
-def _pack(blocks: list[str], limit: int, sep: str = "\n\n") -> list[str]:
-    """Greedily join ``blocks`` (each at most ``limit`` long) into texts of at most ``limit``."""
-    packed: list[str] = []
-    for block in blocks:
-        if packed and len(packed[-1]) + len(sep) + len(block) <= limit:
-            packed[-1] += sep + block
-        else:
-            packed.append(block)
-    return packed
-
-
-def _embed_groups(embeds: list[discord.Embed]) -> list[tuple[discord.Embed, ...]]:
-    """Embeds grouped per message: at most 10 and 6,000 characters (``len(embed)``) each."""
-    groups: list[list[discord.Embed]] = [[]]
-    total = 0
-    for embed in embeds:
-        if groups[-1] and (total + len(embed) > EMBED_TOTAL_LIMIT or len(groups[-1]) == EMBEDS_PER_MESSAGE):
-            groups.append([])
-            total = 0
-        groups[-1].append(embed)
-        total += len(embed)
-    return [tuple(g) for g in groups]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-def _message_kwargs(reply: Reply, view: discord.ui.View | None) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"content": reply.content, "embeds": list(reply.embeds)}
-    if view is not None:  # a webhook follow-up's send() fails on view=None, so leave it out
-        kwargs["view"] = view
-    return kwargs
-
-
-def _with_votes(replies: list[Reply], answer: Answer | None) -> Outgoing:
-    """Pairs each reply with the view to send it with: the 👍/👎 buttons go under the last one."""
-    view = vote_view(answer.answer_id) if answer is not None and answer.answer_id is not None else None
-    last = len(replies) - 1
-    return [(reply, view if i == last else None) for i, reply in enumerate(replies)]
-
-
-# --- where an answer goes ---------------------------------------------------------------------
-
-
-class _Destination(Protocol):
-    async def show(self, text: str) -> None:
-        """Show the text of an answer still being written (an LLM answer, streamed)."""
-
-    async def send(self, replies: Outgoing) -> list[discord.Message]:
-        """Send the final answer, replacing any text shown so far; returns the messages."""
-
-
-class _FollowUps:
-    """Where an /ask answer goes: the deferred response, then follow-up messages. A streamed
-    answer is shown by editing the deferred response, which the final answer then replaces."""
-
-    def __init__(self, interaction: discord.Interaction, question: str, private: bool):
-        self.interaction, self.question, self.private = interaction, question, private
+    def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True,
+                 lang: str = "en"):
+        self.interaction, self.question, self.private, self.lang = interaction, question, private, lang
         self._edited = False
-        self._order = asyncio.Lock()  # edits land in the order the text grew
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        await self.interaction.response.defer(thinking=True, ephemeral=self.private)
+        yield
 
     async def show(self, text: str) -> None:
-        async with self._order:
-            await self.interaction.edit_original_response(content=provisional(text, self.question))
-            self._edited = True
+        await self.edit(provisional(text, self.lang, self.question))
 
-    async def send(self, replies: Outgoing) -> list[discord.Message]:
-        sent: list[discord.Message] = []
-        for i, (reply, view) in enumerate(replies):
-            kwargs = _message_kwargs(reply, view)
-            # The first follow-up takes the place of the "thinking" response, unless that
-            # response was already edited (then a follow-up would be a new message).
-            if i == 0 and self._edited:
+    async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
+        if not self.interaction.response.is_done():  # a note before any work
+            await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
+            return []
+        sent = []
+        for i, kwargs in enumerate(_messages(reply, echo=bool(self.question))):
+            if i == 0 and (self._edited or private):
                 sent.append(await self.interaction.edit_original_response(**kwargs))
             else:
                 sent.append(await self.interaction.followup.send(**kwargs, ephemeral=self.private, wait=True))
-        return sent
+        return [] if self.private else [m.id for m in sent]  # nobody can reply to an ephemeral answer
+
+    async def edit(self, text: str) -> None:
+        await self.interaction.edit_original_response(content=text)
+        self._edited = True
 
 
-class _Replies:
-    """Where the answer to a message goes: a reply to it, then further messages in its
-    channel. A streamed answer is shown in the reply, which the final answer then edits."""
+class _Replies(BaseDestination):
+    """A message: answered by a reply (shown as it streams, then edited), then messages in its channel."""
 
-    def __init__(self, message: discord.Message):
-        self.message = message
+    def __init__(self, message: discord.Message, lang: str):
+        self.message, self.lang = message, lang
         self._first: discord.Message | None = None
-        self._order = asyncio.Lock()  # one reply, edits in the order the text grew
+
+    def working(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.message.channel.typing()
 
     async def show(self, text: str) -> None:
-        async with self._order:
-            if self._first is None:
-                self._first = await self.message.reply(provisional(text))
-            else:
-                self._first = await self._first.edit(content=provisional(text))
+        if self._first is None:
+            self._first = await self.message.reply(provisional(text, self.lang))
+        else:
+            self._first = await self._first.edit(content=provisional(text, self.lang))
 
-    async def send(self, replies: Outgoing) -> list[discord.Message]:
-        sent: list[discord.Message] = []
-        for i, (reply, view) in enumerate(replies):
-            kwargs = _message_kwargs(reply, view)
+    async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
+        sent = []
+        for i, kwargs in enumerate(_messages(reply, echo=False)):
             if i > 0:
                 sent.append(await self.message.channel.send(**kwargs))
-            elif self._first is not None:
-                sent.append(await self._first.edit(**kwargs))
             else:
-                sent.append(await self.message.reply(**kwargs))
-        return sent
+                sent.append(await (self._first.edit if self._first else self.message.reply)(**kwargs))
+        return [m.id for m in sent]
 
 
-# --- feedback buttons -------------------------------------------------------------------------
-
-
-VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<answer_id>\d+)"
+VOTE_ID = r"storybot:vote:(?P<way>up|down):(?P<id>\d+)"
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
@@ -273,94 +117,64 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     understood from the id alone, including on answers sent before the bot restarted."""
 
     def __init__(self, answer_id: int, way: str):
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                emoji="👍" if way == "up" else "👎",
-                custom_id=f"storybot:vote:{way}:{answer_id}",
-            )
-        )
-        self.answer_id = answer_id
-        self.value = 1 if way == "up" else -1
+        super().__init__(discord.ui.Button(emoji="👍" if way == "up" else "👎",
+                                           custom_id=f"storybot:vote:{way}:{answer_id}"))
+        self.answer_id, self.value = answer_id, 1 if way == "up" else -1
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str]) -> VoteButton:
-        return cls(int(match["answer_id"]), match["way"])
+        return cls(int(match["id"]), match["way"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return _bot(interaction).first_sighting(interaction)
+        return _bot(interaction).chat.first_sighting(interaction.id)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _bot(interaction).record_vote(interaction, self.answer_id, self.value)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        await _bot(interaction).chat.vote(_Interaction(interaction), user=str(interaction.user.id),
+                                          answer_id=self.answer_id, value=self.value,
+                                          locale=str(interaction.locale))
 
 
 def _bot(interaction: discord.Interaction) -> StoryBotClient:
-    # Only StoryBotClient registers these handlers, so the interaction's client is one.
-    return cast(StoryBotClient, interaction.client)
+    return cast(StoryBotClient, interaction.client)  # only StoryBotClient registers these handlers
 
 
 def vote_view(answer_id: int) -> discord.ui.View:
     """The 👍/👎 buttons for one answer (persistent: no timeout)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(VoteButton(answer_id, "up"))
-    view.add_item(VoteButton(answer_id, "down"))
+    for way in ("up", "down"):
+        view.add_item(VoteButton(answer_id, way))
     return view
-
-
-# --- the client -------------------------------------------------------------------------------
 
 
 class _Tree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return _bot(interaction).first_sighting(interaction)
-
-
-def use_endpoints(api_base: str | None, gateway_url: str | None) -> None:
-    """Point discord.py at this REST base and gateway (Discord's own when ``None``).
-
-    discord.py keeps both as class attributes (``Route.BASE``, which the interaction webhooks
-    use too, and ``DiscordWebSocket.DEFAULT_GATEWAY``), so this is process-wide: one bot per
-    process. Resumes go to the ``resume_gateway_url`` the gateway itself hands out.
-    """
-    discord.http.Route.BASE = (api_base or DISCORD_API_BASE).rstrip("/")
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url or DISCORD_GATEWAY_URL)
+        return _bot(interaction).chat.first_sighting(interaction.id)
 
 
 class StoryBotClient(discord.Client):
-    """The storybot Discord bot, over one ``Answerer`` (see the contract in ``bot.answer``).
+    """The storybot Discord bot over one core. ``settings`` gives the guild to sync commands
+    to (``DISCORD_GUILD_ID``; global when unset), the admins, the rate limit, the endpoints."""
 
-    ``settings`` gives the guild to sync commands to (``discord_guild_id``; global when
-    unset), the admins who may /refresh, the per-user rate limit and the Discord endpoints.
-    Handlers never let an exception pass silently: the user gets a short message and
-    unexpected errors are logged with their trace.
-    """
-
-    def __init__(self, answerer: Answerer, settings: Settings):
+    def __init__(self, core: Core, settings: Settings):
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning at start
         intents = discord.Intents.none()
         intents.guilds = True  # channel and thread cache: is this message in a thread we answered in?
-        intents.guild_messages = True
-        intents.dm_messages = True
+        intents.guild_messages = intents.dm_messages = True
         intents.message_content = True  # follow-ups in threads come without a mention
         super().__init__(intents=intents, allowed_mentions=SAFE_MENTIONS)
-        use_endpoints(settings.discord_api_base, settings.discord_gateway_url)
-        self.answerer = answerer
-        self.guild_id = settings.discord_guild_id
-        self.admins = frozenset(settings.admins)
-        self.limiter = RateLimiter(*settings.rate_limit)
-        self.tree = _Tree(self)
-        _add_commands(self.tree, self)
+        # discord.py keeps the endpoints as class attributes: process-wide, one bot per process.
+        discord.http.Route.BASE = (settings.discord_api_base or DISCORD_API_BASE).rstrip("/")
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY_URL)
+        self.chat = ChatSession(core, platform="discord", admins=settings.admins, rate=settings.rate_limit)
+        self.guild_id, self.tree, self._synced = settings.discord_guild_id, _Tree(self), False
+        _add_commands(self.tree, self.chat)
         self.add_dynamic_items(VoteButton)
-        # Message, thread or DM id -> the last question answered there (follow-up context).
-        self.conversations = Recent(CONVERSATIONS_KEPT)
-        self._seen_interactions = Recent(INTERACTIONS_KEPT)
-        self._synced = False
-        self._refreshing = False
 
     async def setup_hook(self) -> None:
-        """Sync the slash commands, once per client. ``setup_hook`` runs at login, never on a
-        gateway reconnect, and the flag keeps a second login from syncing again: Discord
-        rate-limits command syncs hard."""
+        """Sync the slash commands once per client (``setup_hook`` runs at login, never on a
+        reconnect; the flag keeps a second login from syncing: Discord rate-limits syncs hard)."""
         if self._synced:
             return
         guild = discord.Object(self.guild_id) if self.guild_id else None
@@ -373,211 +187,79 @@ class StoryBotClient(discord.Client):
     async def on_ready(self) -> None:
         log.info("Connected to Discord as %s (%d guilds)", self.user, len(self.guilds))
 
-    def first_sighting(self, interaction: discord.Interaction) -> bool:
-        """True the first time this interaction id is seen. Discord may deliver one twice
-        (around a resume); the copy must not be answered (or logged) again."""
-        if self._seen_interactions.add(interaction.id):
-            return True
-        log.info("Ignoring repeated interaction %s", interaction.id)
-        return False
-
-    # --- questions ------------------------------------------------------------------------
-
-    async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
-        """/ask: rate-check, defer (ephemeral when ``private``), answer, follow up."""
-        try:
-            self.limiter.check(str(interaction.user.id))
-        except RateLimited as exc:
-            await interaction.response.send_message(str(exc), ephemeral=True)
-            return
-        await interaction.response.defer(thinking=True, ephemeral=private)
-        out = _FollowUps(interaction, question, private)
-        context = self.conversations.get(interaction.channel_id)
-        replies, answer = await self._answer(question, context, interaction.user.id, out, echo_question=True)
-        sent = await out.send(_with_votes(replies, answer))
-        if not private:  # nobody can reply to an ephemeral answer, and a thread must not pick it up
-            self._remember(question, sent, interaction.channel)
-
     async def on_message(self, message: discord.Message) -> None:
         """Answer an @mention, a DM, or a follow-up (a reply to one of our answers, or a
         message in a thread or DM we answered in), replying to the message."""
-        if message.author.bot or self.user is None:
+        if message.author.bot or self.user is None or not self.chat.first_sighting(message.id):
             return
-        context = self._previous_question(message)
-        if context is None and not self._addressed(message):
+        context_keys = (message.reference.message_id if message.reference else None, message.channel.id)
+        addressed = message.guild is None or self.user in message.mentions
+        if not addressed and not self.chat.context(context_keys):
             return
-        try:
-            self.limiter.check(str(message.author.id))
-        except RateLimited as exc:
-            await message.reply(str(exc))
-            return
-        question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
-        out = _Replies(message)
-        async with message.channel.typing():
-            replies, answer = await self._answer(question, context, message.author.id, out)
-        sent = await out.send(_with_votes(replies, answer))
-        self._remember(question, sent, message.channel)
-
-    def _addressed(self, message: discord.Message) -> bool:
-        return message.guild is None or self.user in message.mentions
-
-    def _previous_question(self, message: discord.Message) -> str | None:
-        reference = message.reference.message_id if message.reference else None
-        return self.conversations.get(reference) or self.conversations.get(message.channel.id)
-
-    def _remember(self, question: str, sent: Sequence[discord.Message], channel: object) -> None:
-        for message in sent:
-            self.conversations.put(message.id, question)
-        # In a thread or a DM every later message continues the conversation; in a plain
-        # channel only replies to our answers do.
-        if isinstance(channel, (discord.Thread, discord.DMChannel)):
-            self.conversations.put(channel.id, question)
-
-    async def _answer(self, question: str, context: str | None, user_id: int, out: _Destination, *,
-                      echo_question: bool = False) -> tuple[list[Reply], Answer | None]:
-        """The core's answer rendered for Discord, or a short apology when the core fails.
-        The text of an LLM answer is shown in ``out`` while it is being written."""
-        loop = asyncio.get_running_loop()
-        shown: list[concurrent.futures.Future[None]] = []
-
-        def on_text(text: str) -> None:  # in the worker thread, at most about once a second
-            shown.append(asyncio.run_coroutine_threadsafe(out.show(text), loop))
-
-        try:
-            answer = await asyncio.to_thread(self.answerer.answer, question, context=context,
-                                             source="discord", user=str(user_id), on_text=on_text)
-        except Exception as exc:  # noqa: BLE001 (any failure gets an apology, never silence)
-            return [Reply(content=_failure(exc))], None
-        finally:
-            # The final answer replaces the provisional text: it must land after every edit.
-            for outcome in await asyncio.gather(*map(asyncio.wrap_future, shown), return_exceptions=True):
-                if isinstance(outcome, Exception):
-                    log.warning("Could not show the answer being written: %s", outcome)
-        return render(answer, echo_question=echo_question), answer
-
-    # --- votes ----------------------------------------------------------------------------
-
-    async def record_vote(self, interaction: discord.Interaction, answer_id: int, value: int) -> None:
-        """A 👍/👎 click: record the user's vote (one per user, changeable), tell them privately."""
-        await interaction.response.defer(thinking=True, ephemeral=True)
-        try:
-            known = await asyncio.to_thread(self.answerer.vote, answer_id, str(interaction.user.id), value)
-        except Exception as exc:  # noqa: BLE001 (as for answers)
-            text = _failure(exc)
-        else:
-            text = VOTED[value] if known else UNKNOWN_ANSWER
-        await interaction.followup.send(text, ephemeral=True)
-
-    # --- /refresh -------------------------------------------------------------------------
-
-    def may_refresh(self, interaction: discord.Interaction) -> bool:
-        """Members with Manage Server, or users listed in ``STORYBOT_ADMINS``."""
-        return interaction.permissions.manage_guild or str(interaction.user.id) in self.admins
-
-    async def refresh(self, interaction: discord.Interaction) -> None:
-        """/refresh: answer ephemerally at once, reindex in a thread, then edit in the report."""
-        if not self.may_refresh(interaction):
-            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-            return
-        if self._refreshing or self.answerer.refreshing:
-            await interaction.response.send_message(ALREADY_REFRESHING, ephemeral=True)
-            return
-        self._refreshing = True  # set before the first await: a second /refresh sees it
-        try:
-            await interaction.response.send_message(REFRESHING, ephemeral=True)
-            await interaction.edit_original_response(content=await self._refresh_report())
-        finally:
-            self._refreshing = False
-
-    async def _refresh_report(self) -> str:
-        try:
-            report = await asyncio.to_thread(self.answerer.refresh)
-        except RefreshInProgress:
-            return ALREADY_REFRESHING
-        except Exception as exc:  # noqa: BLE001 (the report tells the admin what went wrong)
-            return _failure(exc)
-        return report.summary()
+        question, user = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip(), str(message.author.id)
+        await self.chat.ask(_Replies(message, self.chat.lang(user, question=question)), question, user=user,
+                            keys=_conversation(message.channel), context_keys=context_keys)
 
 
-def _add_commands(tree: app_commands.CommandTree, client: StoryBotClient) -> None:
-    # Not restricted with default_member_permissions: that would hide /refresh from the
+def _conversation(channel: object) -> tuple[Hashable, ...]:
+    # In a thread or a DM every later message continues the conversation; in a plain channel
+    # only replies to our answers do.
+    return (channel.id,) if isinstance(channel, (discord.Thread, discord.DMChannel)) else ()
+
+
+def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
+    # /refresh is not restricted with default_member_permissions: that would hide it from the
     # STORYBOT_ADMINS who lack Manage Server. The check happens when it runs.
     @tree.command(name="ask", description="Ask a question about the story; the answer quotes it.")
     @app_commands.describe(question="Your question about the story",
                            private="Only you see the answer (default: everyone in the channel)",
-                           story="Only this story (its id, e.g. apple-alibaba-ia-iphone-chine.fr)")
+                           story="Only this story (its id; start typing to pick one)")
     async def ask(interaction: discord.Interaction, question: str, private: bool = False,
                   story: str | None = None) -> None:
         # the core reads a leading "story:<id>" (the same syntax works typed in any message)
-        await client.ask(interaction, f"story:{story} {question}" if story else question, private)
+        question = f"story:{story} {question}" if story else question
+        user, locale = str(interaction.user.id), str(interaction.locale)
+        dest = _Interaction(interaction, question, private, chat.lang(user, locale, question))
+        await chat.ask(dest, question, user=user, locale=locale, context_keys=(interaction.channel_id,),
+                       keys=() if private else _conversation(interaction.channel))
+
+    @ask.autocomplete("story")
+    async def story_ids(interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=i[:100], value=i) for i in await chat.story_choices(typed)]
 
     @tree.command(name="refresh", description="Re-read the stories and rebuild the index (server managers).")
     async def refresh(interaction: discord.Interaction) -> None:
-        await client.refresh(interaction)
+        async def manages_server() -> bool:
+            return interaction.permissions.manage_guild
 
-
-def _failure(exc: BaseException) -> str:
-    """The text to show for a failed call into the core. Our own errors are expected
-    conditions (index unavailable, ...) and logged briefly; anything else with its trace."""
-    if isinstance(exc, (StorybotError, StoryIndexError)):
-        log.warning("%s: %s", type(exc).__name__, exc)
-    else:
-        log.exception("The answering core failed")  # called from an except block: logs the trace
-    return user_message(exc)
-
-
-# --- running it -------------------------------------------------------------------------------
+        await chat.refresh(_Interaction(interaction), user=str(interaction.user.id),
+                           locale=str(interaction.locale), platform_admin=manages_server)
 
 
 def discord_token(settings: Settings) -> str:
-    """The bot token of ``settings``, checked for shape before anything connects.
-
-    Raises ``ConfigError`` naming ``DISCORD_TOKEN`` (never showing its value) when it is
-    missing or is not three dot-separated base64 parts.
-    """
-    secret = settings.discord_token
-    token = secret.get_secret_value().strip() if secret is not None else ""
-    if not token:
-        raise ConfigError(
-            "DISCORD_TOKEN is not set: copy the bot token from the Discord Developer Portal "
-            "(your application > Bot > Reset Token) into DISCORD_TOKEN."
-        )
-    if token.lower().startswith("bot "):
-        raise ConfigError("DISCORD_TOKEN must be the bare token, without the 'Bot ' prefix.")
-    if not _TOKEN_SHAPE.fullmatch(token):
-        raise ConfigError(
-            "DISCORD_TOKEN does not look like a bot token (three dot-separated parts); "
-            "copy it again from the Developer Portal (Bot > Reset Token)."
-        )
+    """``DISCORD_TOKEN``, checked for shape before anything connects (a ``ConfigError`` names
+    it, never its value, and says where to find it)."""
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    problem = ("DISCORD_TOKEN is not set" if not token else "DISCORD_TOKEN has a 'Bot ' prefix"
+               if token.lower().startswith("bot ") else None if _TOKEN_SHAPE.fullmatch(token)
+               else "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)")
+    if problem:
+        raise ConfigError(prompts.render("setup_discord_token", problem=problem))
     return token
 
 
-def run_discord(settings: Settings, answerer: "Answerer | None" = None) -> None:
-    """Run the Discord bot until interrupted (``storybot discord``).
-
-    Validates ``DISCORD_TOKEN`` first, then builds the real ``Answerer`` from ``settings``.
-    Raises ``ConfigError`` for a missing, malformed or rejected token and for a Message
-    Content intent that is not enabled in the Developer Portal. Logging is the caller's: the
-    CLI's ``bot.logs.setup_logging`` redacts every secret, so discord.py's own handler (which
-    would log each line twice) is not installed.
-    """
+def run_discord(settings: Settings, core: Core) -> None:
+    """Run the Discord bot over ``core`` until interrupted (the CLI opens and closes the core).
+    ``ConfigError`` for a missing, malformed or rejected token or a refused Message Content
+    intent; ``PlatformUnreachable`` when Discord's API does not answer. Logging is the CLI's
+    (it redacts secrets): discord.py installs none."""
     token = discord_token(settings)
-    from bot.answer import Answerer  # opens the index and its model: only once the token looks right
-
-    own = answerer is None  # an answerer passed in is the caller's to close
-    answerer = Answerer.from_settings(settings) if own else answerer
+    client = StoryBotClient(core, settings)
     try:
-        StoryBotClient(answerer, settings).run(token, log_handler=None)
+        with reaching("Discord's API", discord.http.Route.BASE, "DISCORD_API_BASE"):
+            client.run(token, log_handler=None)
     except discord.LoginFailure:
-        raise ConfigError(
-            "Discord rejected DISCORD_TOKEN (401 Unauthorized): reset the token in the Developer "
-            "Portal and update DISCORD_TOKEN."
-        ) from None
+        raise ConfigError(prompts.render("setup_refused", platform="Discord", token="DISCORD_TOKEN",
+                                         error="401", where=PORTAL + " > Bot > Reset Token")) from None
     except discord.PrivilegedIntentsRequired:
-        raise ConfigError(
-            "Discord refused the Message Content intent: enable it in the Developer Portal "
-            "(your application > Bot > Privileged Gateway Intents), then start again."
-        ) from None
-    finally:
-        if own:
-            answerer.close()
+        raise ConfigError(prompts.render("setup_discord_intent")) from None

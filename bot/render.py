@@ -40,6 +40,32 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word, with "…" when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def pack(blocks: list, limit: int, *, size=len, sep: str = "", most: int = 10**9) -> list[list]:
+    """Greedily group ``blocks`` in order: at most ``most`` per group, of total ``size``
+    (plus ``sep`` between them) at most ``limit``; a block bigger than ``limit`` goes alone."""
+    groups: list[list] = []
+    total = 0
+    for block in blocks:
+        if groups and len(groups[-1]) < most and total + len(sep) + size(block) <= limit:
+            groups[-1].append(block)
+            total += len(sep) + size(block)
+        else:
+            groups.append([block])
+            total = size(block)
+    return groups
+
+
 # -- terminal ------------------------------------------------------------------------------
 def print_answer(answer: Answer, console=None) -> None:
     from rich.console import Console

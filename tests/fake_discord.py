@@ -5,7 +5,7 @@ ids as snowflake strings):
 
 - REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``, ``PUT``
   application commands (global and guild), ``POST /interactions/{id}/{token}/callback``,
-  interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
+  (autocomplete results included), interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
   ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``.
   Bot-authenticated routes check the ``Authorization: Bot <token>`` header (401 otherwise).
   Any other route is answered 404 and listed in ``unhandled``.
@@ -291,6 +291,13 @@ class FakeDiscord:
         data = {"id": str(self.command_ids[name]), "name": name, "type": 1, "options": given}
         return self._interaction(2, data, user=user, permissions=permissions, channel_id=channel_id)
 
+    def autocomplete(self, name: str, options: dict[str, Any], focused: str, *, user: dict) -> dict:
+        """An INTERACTION_CREATE payload for autocomplete: ``user`` is typing option ``focused``."""
+        given = [{"name": k, "type": _OPTION_TYPES[type(v)], "value": v, **({"focused": True} if k == focused else {})}
+                 for k, v in options.items()]
+        data = {"id": str(self.command_ids[name]), "name": name, "type": 1, "options": given}
+        return self._interaction(4, data, user=user, permissions=MEMBER, channel_id=CHANNEL_ID)
+
     def click(self, message: dict, custom_id: str, *, user: dict) -> dict:
         """An INTERACTION_CREATE payload for a button click on ``message`` (a recorded message)."""
         data = {"custom_id": custom_id, "component_type": 2}
@@ -400,6 +407,8 @@ class FakeDiscord:
     async def _callback(self, request: web.Request) -> web.Response:
         body, token = request[_BODY], request.match_info["token"]
         interaction = self._interactions[token]
+        if body["type"] == 8:  # autocomplete choices: no message
+            return web.Response(status=204)
         flags = int((body.get("data") or {}).get("flags") or 0)
         original = self._message(int(interaction["channel_id"]), body.get("data") or {}, author=BOT_USER,
                                  kind="chat_input_command")

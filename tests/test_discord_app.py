@@ -10,27 +10,23 @@ import contextlib
 import logging
 import re
 import threading
-from dataclasses import dataclass
 
 import pytest
 
-from bot.recent import Recent
 from bot.answer import Answerer
+from bot.chat import ChatSession
 from bot.config import load_settings
-from bot.discord_app import (
-    ALREADY_REFRESHING,
+from bot.discord_app import StoryBotClient, run_discord
+from bot.discord_render import (
     CONTENT_LIMIT,
     EMBED_DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     EMBEDS_PER_MESSAGE,
-    NOT_ALLOWED,
-    REFRESHING,
-    StoryBotClient,
     provisional,
     render,
-    run_discord,
 )
-from bot.errors import APOLOGY, ConfigError, RefreshInProgress, StoreUnavailable
+from bot.errors import ConfigError, RefreshInProgress, StoreUnavailable
+from bot.recent import Recent
 from bot.types import Answer, Citation
 from tests.conftest import STORIES, Asked
 from tests.fake_discord import (
@@ -46,6 +42,7 @@ from tests.fake_discord import (
     FakeDiscord,
     user,
 )
+from tests.fakes import QUOTE, FakeCore, Report, cited, closed_port, run_cli
 
 # Shaped like a real bot token: base64 of the bot's id, a timestamp part, a signature part.
 TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GxY2aB.fake-signature-for-tests-0123"
@@ -54,74 +51,11 @@ BOB = user(1000000000000000002, "bob")  # a plain member
 CAROL = user(1000000000000000003, "carol")  # listed in STORYBOT_ADMINS
 WAIT = 10.0  # seconds any one expected REST call may take to arrive
 
-BAIDU = Citation(
-    n=1, quote="Les premières discussions avec Baidu ont échoué", passage="…", story="apple-alibaba",
-    title="Apple s’associe à Alibaba pour développer l’IA sur iPhone en Chine",
-    section="Pourquoi Apple s’est-elle tournée vers Alibaba après les déboires de Baidu ?",
-    start=0, end=48, score=0.91,
-)
-
-
-@dataclass(frozen=True)
-class Report:
-    added: int
-
-    def summary(self) -> str:
-        return f"Refreshed: {self.added} chunks added, 0 changed, 0 removed."
-
-
-class ScriptedAnswerer(Answerer):
-    """A deterministic core: a cited answer by default, an abstention for the weather, a long
-    answer for "everything", an answer written in two streamed steps for "stream", failures
-    for "explode" / "index down"; votes kept in a dict; a refresh that can be held open with
-    ``gate``."""
-
-    def __init__(self):
-        self.asked: list[Asked] = []
-        self.votes: dict[tuple[int, str], int] = {}
-        self.refreshes = 0
-        self.refresh_error: Exception | None = None
-        self.gate = threading.Event()
-        self.gate.set()
-        self._refreshing = False
-
-    def answer(self, question, *, context=None, source="cli", user=None, on_text=None):
-        self.asked.append(Asked(question, context, source, user))
-        answer_id = len(self.asked)
-        if question == "explode":
-            raise RuntimeError("the core exploded")
-        if question == "index down":
-            raise StoreUnavailable("The story index is unavailable right now; please try again later.")
-        if "weather" in question:
-            return Answer(question, "The story does not say.", abstained=True, answer_id=answer_id)
-        if question == "everything":
-            return long_answer(question, answer_id)
-        if question == "stream":  # what the LLM writer does: the text so far, as it grows
-            on_text("Apple's talks")
-            on_text("Apple's talks with Baidu")
-        return Answer(question, "Apple's talks with Baidu failed on performance [1].", abstained=False,
-                      citations=(BAIDU,), answer_id=answer_id)
-
-    def refresh(self, full=False, progress=None):
-        if self.refresh_error is not None:
-            raise self.refresh_error
-        self._refreshing = True
-        try:
-            self.refreshes += 1
-            assert self.gate.wait(WAIT), "the test never released the refresh"
-            return Report(added=3)
-        finally:
-            self._refreshing = False
-
-    @property
-    def refreshing(self) -> bool:
-        return self._refreshing
-
-    def vote(self, answer_id, user, value):
-        if answer_id > len(self.asked):
-            return False
-        self.votes[(answer_id, user)] = value
-        return True
+APOLOGY = ChatSession.text("apology", "en")
+NOT_ALLOWED = ChatSession.text("refresh_refused", "en")
+ALREADY_REFRESHING = ChatSession.text("refresh_running", "en")
+REFRESHING = ChatSession.text("refresh_started", "en")
+INDEX_DOWN = "The story index is unavailable right now; please try again later."
 
 
 def long_answer(question: str, answer_id: int) -> Answer:
@@ -149,7 +83,17 @@ async def fake():
 
 @pytest.fixture
 def core():
-    return ScriptedAnswerer()
+    """The fake core, with the replies these tests use: an abstention for the weather, a long
+    answer for "everything", a streamed answer for "stream", failures for "explode" and
+    "index down"."""
+    core = FakeCore()
+    core.replies.update({
+        "what is the weather?": Answer("what is the weather?", "The story does not say.", abstained=True,
+                                       answer_id=99),
+        "everything": long_answer("everything", 1), "explode": RuntimeError("the core exploded"),
+        "index down": StoreUnavailable(INDEX_DOWN)})
+    core.streams["stream"] = ("Apple's talks", "Apple's talks with Baidu")
+    return core
 
 
 @pytest.fixture
@@ -157,7 +101,7 @@ async def start_bot(fake, core, tmp_path):
     """Start a bot against the fake: ``await start_bot(**setting_overrides)``."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(answerer: Answerer | None = None, **overrides) -> StoryBotClient:
+        async def start(answerer=None, **overrides) -> StoryBotClient:
             settings = load_settings(**{
                 "data_dir": tmp_path / "data", "stories_dir": STORIES, "discord_api_base": fake.api_base,
                 "discord_gateway_url": fake.gateway_url, "discord_guild_id": GUILD_ID,
@@ -275,7 +219,7 @@ async def test_ask_defers_then_follows_up_with_the_citation(fake, bot, core):
     assert followup.query.get("wait") in {"1", "true"}  # the bot needs the message id back
     assert "why not Baidu?" in followup.content and "[1]" in followup.content
     [embed] = followup.embeds
-    assert BAIDU.quote in embed["description"] and "Alibaba" in embed["description"]
+    assert QUOTE in embed["description"] and "Alibaba" in embed["description"]
     assert followup.flags & EPHEMERAL == 0
     assert followup.json["allowed_mentions"] == {"parse": [], "replied_user": True}
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
@@ -343,8 +287,8 @@ async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, b
     payload = await ask(fake, "stream")
     final = await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
     edits = [c for c in fake.calls if original_edit_of(payload)(c)]
-    assert [e.content for e in edits] == [provisional("Apple's talks", "stream"),
-                                          provisional("Apple's talks with Baidu", "stream"), final.content]
+    assert [e.content for e in edits] == [provisional("Apple's talks", "en", "stream"),
+                                          provisional("Apple's talks with Baidu", "en", "stream"), final.content]
     assert "[1]" in final.content and final.custom_ids
     assert not [c for c in fake.calls if followup_of(payload)(c)]  # the edited response is the answer
 
@@ -358,7 +302,7 @@ async def test_a_mention_in_a_channel_is_answered_as_a_reply(fake, bot, core):
     await fake.dispatch("MESSAGE_CREATE", question)
     reply = await fake.wait_for(reply_in(CHANNEL_ID, question))
     assert fake.find("POST", rf"/channels/{CHANNEL_ID}/typing")
-    assert "[1]" in reply.content and BAIDU.quote in reply.embeds[0]["description"]
+    assert "[1]" in reply.content and QUOTE in reply.embeds[0]["description"]
     assert reply.custom_ids and reply.json["allowed_mentions"]["replied_user"] is True
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
 
@@ -425,18 +369,18 @@ async def click(fake: FakeDiscord, message: dict, way: str, who: dict) -> Call:
     await fake.dispatch("INTERACTION_CREATE", payload)
     defer = await fake.wait_for(callback_of(payload))
     assert defer.json == {"type": 5, "data": {"flags": EPHEMERAL}}
-    return await fake.wait_for(followup_of(payload))
+    return await fake.wait_for(original_edit_of(payload))  # the note replaces the private "thinking"
 
 
 async def test_votes_are_recorded_one_per_user_and_changeable(fake, bot, core):
     payload = await ask(fake, "why not Baidu?")
     answer = sent_message(fake, await fake.wait_for(followup_of(payload)))
     note = await click(fake, answer, "up", BOB)
-    assert note.flags & EPHEMERAL and "recorded" in note.content
-    assert core.votes == {(1, BOB["id"]): 1}
+    assert "recorded" in note.content
+    assert core.votes == [(1, BOB["id"], 1)]
     await click(fake, answer, "down", BOB)
     await click(fake, answer, "up", ALICE)
-    assert core.votes == {(1, BOB["id"]): -1, (1, ALICE["id"]): 1}
+    assert core.votes == [(1, BOB["id"], 1), (1, BOB["id"], -1), (1, ALICE["id"], 1)]
 
 
 async def test_vote_buttons_work_after_a_restart(fake, start_bot, core):
@@ -446,7 +390,7 @@ async def test_vote_buttons_work_after_a_restart(fake, start_bot, core):
     await first.close()
     await start_bot()  # a new process: nothing in memory knows the answer's message
     await click(fake, answer, "up", BOB)
-    assert core.votes == {(1, BOB["id"]): 1}
+    assert core.votes == [(1, BOB["id"], 1)]
 
 
 # --- /refresh -------------------------------------------------------------------------------------
@@ -464,7 +408,7 @@ async def test_refresh_by_an_admin_reports_in_the_ephemeral_reply(fake, bot, cor
     payload, first = await refresh(fake, who, permissions)
     assert first.json["type"] == 4 and first.flags & EPHEMERAL and first.content == REFRESHING
     edit = await fake.wait_for(original_edit_of(payload))
-    assert edit.content == Report(added=3).summary()
+    assert edit.content == Report().summary()
     assert core.refreshes == 1
 
 
@@ -476,7 +420,7 @@ async def test_refresh_by_a_member_is_refused(fake, bot, core):
 
 
 async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_answers(fake, bot, core):
-    core.gate.clear()
+    core.refresh_gate = threading.Event()
     try:
         first, _ = await refresh(fake, ALICE, MANAGER)
         question = await ask(fake, "why not Baidu?")
@@ -484,8 +428,8 @@ async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_a
         _, second = await refresh(fake, CAROL, MEMBER)
         assert second.flags & EPHEMERAL and second.content == ALREADY_REFRESHING
     finally:
-        core.gate.set()
-    assert (await fake.wait_for(original_edit_of(first))).content == Report(added=3).summary()
+        core.refresh_gate.set()
+    assert (await fake.wait_for(original_edit_of(first))).content == Report().summary()
     assert core.refreshes == 1
 
 
@@ -516,7 +460,7 @@ async def test_a_core_failure_gets_a_visible_apology_and_a_logged_trace(fake, bo
     payload = await ask(fake, "explode")
     followup = await fake.wait_for(followup_of(payload))
     assert followup.content == APOLOGY and followup.flags & EPHEMERAL == 0
-    [record] = [r for r in caplog.records if r.name == "bot.discord_app" and r.exc_info]
+    [record] = [r for r in caplog.records if r.name == "bot.chat" and r.exc_info]
     assert "the core exploded" in str(record.exc_info[1])
     mention = fake.user_message("explode", author=BOB, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", mention)
@@ -557,7 +501,7 @@ async def test_the_token_never_appears_in_logs(fake, start_bot, core, capsys):
 def test_run_discord_rejects_a_missing_or_malformed_token(tmp_path, token):
     settings = load_settings(discord_token=token, data_dir=tmp_path / "data", stories_dir=STORIES)
     with pytest.raises(ConfigError) as err:
-        run_discord(settings)
+        run_discord(settings, FakeCore())
     assert "DISCORD_TOKEN" in str(err.value)
     assert not token or token not in str(err.value)
 
@@ -570,7 +514,7 @@ def test_render_escapes_markdown_in_quotes():
     answer = Answer("q", "x [1]", abstained=False, citations=(Citation(
         n=1, quote=quote, passage="", story="s", title="T", section=None, start=0, end=1, score=1.0),))
     [reply] = render(answer)
-    assert r"\*starred\*" in reply.embeds[0].description
+    assert r"\*starred\*" in reply["embeds"][0].description
 
 
 def test_conversation_memory_forgets_the_oldest_first():
@@ -597,3 +541,51 @@ async def test_the_real_answerer_answers_through_discord(fake, start_bot, settin
         assert "recorded" in vote.content
     finally:
         answerer.close()
+
+
+def test_a_dead_discord_api_at_start_up_is_one_sentence(tmp_path):
+    base = f"http://127.0.0.1:{closed_port()}/api/v10"
+    done = run_cli("discord", env={"DISCORD_TOKEN": TOKEN, "DISCORD_API_BASE": base, "STORYBOT_STORIES": str(STORIES)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "WARNING" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"Error: Discord's API at {base} did not answer; check the network (or " \
+                                  "DISCORD_API_BASE) and start again."
+
+
+async def test_the_story_option_autocompletes_story_ids(fake, bot, core):
+    core.ids = ["apple-alibaba-ia-iphone-chine.fr", "baidu-ernie.en", "tencent-hunyuan.fr"]
+    payload = fake.autocomplete("ask", {"question": "why?", "story": "FR"}, "story", user=BOB)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    reply = await fake.wait_for(callback_of(payload))
+    assert reply.json["type"] == 8
+    assert reply.json["data"]["choices"] == [{"name": i, "value": i} for i in
+                                             ("apple-alibaba-ia-iphone-chine.fr", "tencent-hunyuan.fr")]
+    assert core.asked == []
+
+
+async def test_text_from_a_user_or_a_story_cannot_render_a_masked_link(fake, bot, core):
+    evil = "[Click](https://evil.example)"
+    core.replies[f"story:{evil} q"] = Answer(f"story:{evil} q", f"There is no story “{evil}” in the index.",
+                                              abstained=True)
+    core.replies["quote"] = cited("quote", answer_id=7, quotes=(f"See {evil} **now**",))
+    payload = fake.slash("ask", {"question": "q", "story": evil}, user=BOB, channel_id=CHANNEL_ID)
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    shown = [(await fake.wait_for(followup_of(payload))).content]
+    payload = await ask(fake, "quote")
+    shown.append((await fake.wait_for(followup_of(payload))).embeds[0]["description"])
+    for text in shown:
+        assert "[Click](" not in text.replace("\\[Click\\](", "")  # the bracket is escaped: shown as typed
+        assert "\\[Click\\](https://evil.example)" in text
+    assert "\\*\\*now\\*\\*" in shown[1]
+
+
+async def test_an_unsure_answer_shows_a_hedge_line_and_closest_passages(fake, bot, core):
+    for question, lang in (("why not Baidu?", "en"), ("Pourquoi pas Baidu ?", "fr")):
+        core.replies[question] = cited(question, answer_id=3, confidence="low")
+        payload = await ask(fake, question)
+        reply = await fake.wait_for(followup_of(payload))
+        hedge = ChatSession.text("hedge", lang)
+        assert reply.content.splitlines()[1] == f"⚠️ **{hedge}**"  # after the echoed question
+        assert reply.embeds[0]["title"] == ChatSession.text("closest", lang)
+    confident = await ask(fake, "and Tencent?")
+    reply = await fake.wait_for(followup_of(confident))
+    assert "⚠️" not in reply.content and reply.embeds[0]["title"] == ChatSession.text("sources", "en")

@@ -1,0 +1,85 @@
+"""An ``Answer`` as Discord messages: text content plus citation embeds, within Discord's
+limits, with everything from a user or a story file escaped for Discord's markdown."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+import prompts
+from bot.render import citation_label, one_line, pack, shorten, split_text
+from bot.types import Answer, Citation
+
+# Discord's message limits (https://discord.com/developers/docs/resources/message).
+CONTENT_LIMIT = 2000
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_TOTAL_LIMIT = 6000  # all embeds of one message together
+EMBEDS_PER_MESSAGE = 10
+LABEL_CHARS = 256  # a citation's story and section heading, at most
+QUESTION_ECHO_CHARS = 200
+
+
+def escape(text: str) -> str:
+    """``text`` shown as typed: markdown, masked links (``[x](url)``), headings and quotes
+    escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it.)"""
+    return re.sub(r"\]\(", r"\\](", discord.utils.escape_markdown(text))
+
+
+def render(answer: Answer, *, echo_question: bool = False) -> list[dict[str, Any]]:
+    """The messages that show ``answer`` on Discord, in order, as ``content`` and ``embeds``.
+
+    The text (with its ``[n]`` markers) is the content, split at paragraph, line or word
+    boundaries into messages of at most 2,000 characters; an unsure answer (confidence
+    "low") starts with a visible hedge line. The citations follow as embeds: at most 4,096
+    characters of description per embed, 10 embeds and 6,000 characters per message; a
+    quote too long for one embed continues in the next, cut between words. An abstention is
+    its text alone. ``echo_question`` starts with the question quoted (a slash command's
+    reply does not otherwise show it).
+    """
+    text = escape(answer.text)
+    if answer.confidence == "low":
+        text = f"⚠️ **{prompts.render('chat_hedge', answer.lang)}**\n{text}"
+    if answer.note:
+        text = f"{text}\n-# {escape(answer.note)}"
+    if echo_question:
+        text = _echo(answer.question) + text
+    contents = split_text(text, CONTENT_LIMIT) or ["…"]
+    if answer.abstained or not answer.citations:
+        return [{"content": c} for c in contents]
+    groups = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
+    # The sources come after the text: the first group rides with the last text message.
+    return ([{"content": c} for c in contents[:-1]] + [{"content": contents[-1], "embeds": groups[0]}]
+            + [{"embeds": group} for group in groups[1:]])
+
+
+def provisional(text: str, lang: str = "en", question: str | None = None) -> str:
+    """One message's content for the text of an LLM answer still being written (streamed, not
+    checked yet): cut at a word to fit, marked as in progress, after the ``question`` if given."""
+    head = _echo(question) if question is not None else ""
+    mark = f"\n-# {prompts.render('chat_writing', lang)}"
+    return head + shorten(escape(text), CONTENT_LIMIT - len(head) - len(mark)) + mark
+
+
+def _echo(question: str) -> str:
+    return f"> {escape(one_line(shorten(question, QUESTION_ECHO_CHARS)))}\n"
+
+
+def _source_embeds(answer: Answer) -> list[discord.Embed]:
+    more = prompts.render("chat_continued", answer.lang)
+    blocks = [block for c in answer.citations for block in _citation_blocks(c, more)]
+    unsure = answer.confidence == "low"
+    title = prompts.render("chat_closest" if unsure else "chat_sources", answer.lang)
+    colour = discord.Colour.orange() if unsure else discord.Colour.blurple()
+    return [discord.Embed(title=title if i == 0 else None, description="\n\n".join(d), colour=colour)
+            for i, d in enumerate(pack(blocks, EMBED_DESCRIPTION_LIMIT, sep="\n\n"))]
+
+
+def _citation_blocks(c: Citation, more: str) -> list[str]:
+    """One citation as description blocks: a heading (number, story and section) over the
+    quote, on one line (one "> " block quote), continued in further blocks when too long."""
+    label = escape(shorten(citation_label(c), LABEL_CHARS))
+    heading = f"**[{c.n}]** " + (f"[{label}](<{c.url}>)" if c.url else f"*{label}*")
+    pieces = split_text(escape(one_line(c.quote)), EMBED_DESCRIPTION_LIMIT - len(heading) - len(more) - 6)
+    return [f"{heading}{' ' + more if i else ''}\n> {piece}{'…' if i < len(pieces) - 1 else ''}"
+            for i, piece in enumerate(pieces)]
