@@ -24,6 +24,10 @@ class CountingEmbedder:
         self.queries.append(text)
         return self.inner.embed_query(text)
 
+    def embed_queries(self, texts):
+        self.queries.extend(texts)
+        return self.inner.embed_queries(texts)
+
     def embed_passages(self, texts):
         return self.inner.embed_passages(texts)
 
