@@ -79,7 +79,7 @@ def quoted(text: str) -> str:
     marks = [_QUOTE_LINE.match(ln) for ln in lines]
     if not any(marks) or all(m or not ln.strip() for m, ln in zip(marks, lines)):
         return ""
-    return plain("\n".join(m.group(1) for m in marks if m))
+    return " ".join(plain("\n".join(m.group(1) for m in marks if m)).split())
 
 
 def _french_space(text: str) -> bool:
