@@ -264,8 +264,7 @@ class Answerer:
         missing = decide.missing_facts(q, snap, resolved)
         if missing:  # about someone or something the stories never mention
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
-        coverage = max((decide.keyword_coverage(snap, retrieval or q.text, p) for p in passages), default=0.0)
-        if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported, coverage):
+        if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
             return self._abstain("off_topic", q, top, snap)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k)
         if not picks:

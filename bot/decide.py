@@ -330,14 +330,11 @@ def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tu
     return [mine] + [o for o in kept if o is not mine][: max(0, len(kept) - 1)]
 
 
-def off_topic(passages: list[Passage], bar: dict[str, float], is_supported: bool, coverage: float = 0.0,
-              t: Tuning = TUNING) -> bool:
+def off_topic(passages: list[Passage], bar: dict[str, float], is_supported: bool) -> bool:
     """Refuse as off topic: against every story retrieved, the question scores like the
     off-topic bank (at or below that story's calibrated bar, ``bar[story]``), and it names
-    nothing in the stories and shares (almost) no keyword with them: a question sharing some
-    of its keywords with a passage (``coverage``, at least ``weak_support``) is hedged, not
-    refused (the answer layer must not take away what retrieval found)."""
-    return not is_supported and coverage < t.weak_support and all(p.dense <= bar[p.story] for p in passages)
+    nothing in the stories and shares no keyword with them."""
+    return not is_supported and all(p.dense <= bar[p.story] for p in passages)
 
 
 def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool) -> str:

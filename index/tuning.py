@@ -43,10 +43,6 @@ class Tuning:
     # IDF-weighted share of its keyword tokens. Tuning sets: .2 gave 88 of 101 answerable
     # "high" (.3: 85), and the same 2 of 27 unanswerable ones "high".
     keyword_support: float = 0.2
-    # ... and below that, a question below the off-topic bar that still shares this share of
-    # its keywords is hedged ("low"), not refused. Tuning sets: .1 turns 2 answerable refusals
-    # (keyword shares .13, .18) into "low"; every off-topic question of the sets shares 0.00-.03
-    weak_support: float = 0.1
     # The retrieval top passage's sentence is cited first unless another passage's sentence
     # outscores it by this. Tuning sets: first citation right 86 of 101 at .02, 85 both at 0
     # (always re-rank) and at 1 (never).
