@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import prompts
-from bot.markup import plain
+from bot.markup import plain, quoted
 from bot import decide
 from bot.decide import Pick
 from bot.question import Question, analyse, clean
@@ -171,7 +171,12 @@ class Answerer:
         """Answer one question from the stories. See the class docstring for the contract."""
         t0 = time.perf_counter()
         question = question if isinstance(question, str) else str(question or "")
-        question = plain(question)  # chat markup (mentions, links, emoji, quotes) is not the question
+        # chat markup (mentions, links, emoji, quotes) is not the question; a quoted earlier
+        # message is what the question is about ("> ..." then "who said that?"): context
+        quote = quoted(question)
+        question = plain(question)
+        if quote:
+            context = quote
         if story is None:  # "story:<id> question" restricts any question to one story
             story, question = split_story_filter(question)
         q = analyse(question, self.max_question_chars)
@@ -188,7 +193,7 @@ class Answerer:
                                        index_version=snap.version.version,
                                        took_ms=(time.perf_counter() - t0) * 1000), source, user)
         retrieval = q.text
-        if context and is_follow_up(q.text):
+        if context and (quote or is_follow_up(q.text)):
             retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"
         try:
             qv = self.store.embedder.embed_query(retrieval)
@@ -202,7 +207,7 @@ class Answerer:
         resolved = decide.name_forms(q, snap, self.store.embedder)
         if story is None and passages:
             passages = self._pinned(retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
-        result = self._extract(q, passages, snap, resolved)
+        result = self._extract(q, passages, snap, resolved, retrieval)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
             answer = self._write_with_llm(answer, on_text)
@@ -245,7 +250,7 @@ class Answerer:
         return kept or passages
 
     def _extract(self, q: Question, passages: list[Passage], snap: Snapshot,
-                 resolved: dict[str, decide.Forms | None]) -> dict:
+                 resolved: dict[str, decide.Forms | None], retrieval: str | None = None) -> dict:
         """The extractive answer ("high"), the closest passages with a hedge ("low"), or a
         refusal ("none"): returns Answer fields."""
         if not passages:
@@ -254,7 +259,8 @@ class Answerer:
         if q.request:  # an instruction to the bot, a request for its opinion, a poem...
             return self._abstain("not_a_question", q, top, snap)
         bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT)) for p in passages}
-        is_supported = decide.supported(q, resolved, passages, snap)
+        # a follow-up or a question about a quoted message is supported by what it leans on
+        is_supported = decide.supported(replace(q, text=retrieval or q.text), resolved, passages, snap)
         missing = decide.missing_facts(q, snap, resolved)
         if missing:  # about someone or something the stories never mention
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
@@ -267,6 +273,12 @@ class Answerer:
             return self._hedge(q, decide.closest(passages, snap))
         if decide.confidence(top, *bars[top.story][1:], is_supported) == "low":
             return self._hedge(q, picks)
+        if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
+            # another cited sentence that counts what is asked comes first; with none, hedge
+            fits = [p for p in picks[1:] if decide.counts_what_is_asked(q, p.sentence.text, self.store.embedder)]
+            if not fits:
+                return self._hedge(q, picks)
+            picks = [fits[0]] + [p for p in picks if p is not fits[0]]
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]

@@ -17,7 +17,7 @@ import numpy as np
 from bot.question import Question, forms, has_count, has_money, has_number, has_time, mentioned
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
-from index.language import all_languages, normalise
+from index.language import all_languages, normalise, unit_class
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -45,6 +45,82 @@ def carries(q: Question, text: str) -> bool:
     if q.wants_count and not q.wants_money and not has_count(text):
         return False
     return not (q.wants_time and not has_time(text))
+
+
+_NUMBER_TOKEN = re.compile(r"^\d[\d.,]*$")
+
+
+def _is_number_word(w: str) -> bool:
+    return bool(_NUMBER_TOKEN.match(w)) or any(
+        x.number_words is not None and x.number_words.fullmatch(w) for x in all_languages())
+
+
+def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
+    """The first ``unit_window`` content words after each number in digits of a sentence
+    (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
+    when the sentence has no such number."""
+    toks = re.findall(r"[\w-]+", normalise(text))
+    stop = stopwords()
+    out: list[str] = []
+    anchors = 0
+    for i, w in enumerate(toks):
+        # digits only: number words ("double", "one of") are too often not counts
+        if not _NUMBER_TOKEN.match(w) or re.fullmatch(r"1[89]\d\d|20\d\d", w):
+            continue
+        anchors += 1
+        # what a number counts follows it, in English and French alike ("6,200 signatures",
+        # "300 000 développeurs", "19 hectares")
+        out += [x for x in toks[i + 1:] if x not in stop and not _is_number_word(x)][: t.unit_window]
+    return out if anchors else None
+
+
+def same_unit(asked: str, word: str, embedder=None, t: Tuning = TUNING) -> bool:
+    """Do two words name the same kind of thing? The same word up to a plural ending or a
+    shared 5-letter prefix (employees ~ employés); else, when the language files' ``[units]``
+    tables class the asked word, the same class (employees ~ salariés; employees vs developers
+    differ); else the e5 cosine of the two words.""" 
+    a, b = asked.rstrip("sx"), word.rstrip("sx")
+    if a == b or (len(a) >= PREFIX and len(b) >= PREFIX and a[:PREFIX] == b[:PREFIX]):
+        return True
+    ca, cb = unit_class(asked), unit_class(word)
+    if ca:  # the tables know what is asked: only the same word or class answers it
+        return ca == cb
+    if embedder is None:
+        return False
+    va, vb = _word_vectors(embedder, [asked, word])
+    return float(va @ vb) >= t.unit_match_cosine
+
+
+_VECTORS: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _word_vectors(embedder, ws: list[str]) -> list[np.ndarray]:
+    """Word embeddings, kept per embedder and word (a bounded cache: few words are asked)."""
+    todo = [w for w in ws if (embedder.name, w) not in _VECTORS]
+    if todo:
+        if len(_VECTORS) > 4096:
+            _VECTORS.clear()
+        for w, v in zip(todo, embedder.embed_passages(todo)):
+            _VECTORS[(embedder.name, w)] = v
+    return [_VECTORS[(embedder.name, w)] for w in ws]
+
+
+def counts_what_is_asked(q: Question, text: str, embedder=None, t: Tuning = TUNING) -> bool:
+    """A count question's sentence with a number (in digits) of the very thing asked."""
+    near = counted_near_numbers(text, t) if q.wants_count and q.counted else None
+    return bool(near) and any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
+
+
+def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUNING) -> bool:
+    """A count question ("how many employees...") whose answer sentence's numbers count
+    another kind of thing ("300 000 développeurs"): the story may not give the asked count,
+    so the answer is hedged, not given with confidence."""
+    if not q.wants_count or not q.counted:
+        return False
+    near = counted_near_numbers(text, t)
+    if near is None:  # numbers in words only ("three new stations"): nothing to compare
+        return False
+    return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
 
 def number_in(number: str, snap: Snapshot) -> bool:

@@ -67,6 +67,21 @@ def plain(text: str) -> str:
     return re.sub(r"\s+([?!.,;:])(?=\s|$)", lambda m: (" " if m.group(1) in "?!:;" and french else "") + m.group(1), text).strip()
 
 
+def quoted(text: str) -> str:
+    """The quoted earlier message(s) of a chat message that also asks something of its own
+    ("> Sans IA locale, ils continueront..." then "who said that?"), as plain words; "" when
+    there is no quote, or when the whole message is a quote (then the quote is the question,
+    see ``plain``). The answer core uses it as retrieval context, like a previous question."""
+    if not text:
+        return ""
+    text = html.unescape(text) if "&" in text else text
+    lines = _FENCE.sub(lambda m: " " + m.group(1) + " ", text).splitlines()
+    marks = [_QUOTE_LINE.match(ln) for ln in lines]
+    if not any(marks) or all(m or not ln.strip() for m, ln in zip(marks, lines)):
+        return ""
+    return " ".join(plain("\n".join(m.group(1) for m in marks if m)).split())
+
+
 def _french_space(text: str) -> bool:
     """Keep French typography (a space before ? ! : ;) when the writer used it."""
     return bool(re.search(r"\w [?!:;]", text))

@@ -34,6 +34,8 @@ class Question:
     wants_number: bool = False
     wants_time: bool = False
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
+    # the words naming what is counted ("how many employees work..." -> ["employees", "work"])
+    counted: list[str] = field(default_factory=list)
     # not a question about the stories: an instruction to the bot, a request for its
     # opinion, creative writing or role-play ("" when it is a question)
     request: str = ""
@@ -100,8 +102,27 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_number = any_match([lang.count], text)
     q.wants_time = any_match([lang.time], text)
     q.wants_count = any_match([lang.things], text)
+    q.counted = counted_words(text, lang) if q.wants_count else []
     q.request = request_kind(text, lang)
     return q
+
+
+def counted_words(text: str, lang: Language, n: int = 1) -> list[str]:
+    """The first ``n`` content words after the count cue ("how many", "combien de"): what
+    the question counts; a modifier ("new", "nouvelles": ``count_modifiers``) is skipped."""
+    t = normalise(text)
+    m = lang.things.search(t) if lang.things is not None else None
+    if not m:
+        return []
+    stop = stopwords()
+    out = []
+    for w in re.findall(r"[\w-]+", t[m.end():]):
+        if w in stop or w.isdigit() or w in lang.count_modifiers:
+            continue
+        out.append(w)
+        if len(out) >= n:
+            break
+    return out
 
 
 # --- what a sentence carries (any language: stories and questions may differ) ------------

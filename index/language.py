@@ -77,6 +77,10 @@ class Language:
     number_words: re.Pattern | None
     percent: re.Pattern | None
     time_words: re.Pattern | None
+    # classes of countable things ("people": employees, staff...; "users": customers...):
+    # (class name, pattern) pairs, see ``unit_class``
+    units: tuple[tuple[str, re.Pattern], ...] = ()
+    count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
 
 
 def codes() -> list[str]:
@@ -117,7 +121,20 @@ def load(code: str) -> Language:
         number_words=phrase_pattern(facts.get("number_words", [])),
         percent=phrase_pattern(facts.get("percent", [])),
         time_words=phrase_pattern(facts.get("time_words", [])),
+        count_modifiers=words(ask.get("count_modifiers", [])),
+        units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
     )
+
+
+def unit_class(word: str) -> str | None:
+    """The class of countable things a word names in any language's ``[units]`` table
+    ("salariés" -> "people", "developers" -> "developers"), or None."""
+    w = normalise(word)
+    for lang in all_languages():
+        for name, pat in lang.units:
+            if pat.fullmatch(w):
+                return name
+    return None
 
 
 def all_languages() -> list[Language]:

@@ -126,6 +126,21 @@ def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
     assert not decide.off_topic(ps, {"tram": 0.79, "apple": 0.85}, is_supported=False)
 
 
+@pytest.mark.parametrize("question,sentence,other", [
+    ("How many employees does the firm have?", "The platform is used by 300 000 developers.", True),
+    ("Combien de salariés compte l'entreprise ?", "La plateforme compte 300 000 développeurs.", True),
+    ("How many employees does the firm have?", "The firm has 1,200 employees.", False),
+    ("How many employees does the firm have?", "L'entreprise compte 1 200 salariés.", False),
+    ("How many new trams will be bought?", "It takes 3,000 cars a day off the ring road.", True),
+    ("How many seats will the stadium have?", "Le stade comptera 28 000 places.", False),
+    ("How many employees does the firm have?", "The firm has grown fast.", False),  # no number: no verdict
+    ("Why did the firm grow?", "The platform is used by 300 000 developers.", False),  # not a count
+])
+def test_a_count_of_another_kind_of_thing(question, sentence, other):
+    q = analyse(question, 200)
+    assert decide.counts_something_else(q, sentence) is other
+
+
 def test_confidence_follows_the_calibrated_bars(snap):
     top = passage(snap, "tram#0", 0.84)
     assert decide.confidence(top, 0.83, 0.86, is_supported=True) == "high"

@@ -1,7 +1,7 @@
 """Chat markup is not question text (bot/markup.py), and the core reads it so."""
 import pytest
 
-from bot.markup import plain
+from bot.markup import plain, quoted
 
 CASES = [
     ("Why not Baidu? cc <@123456789012345678>", "Why not Baidu?"),
@@ -36,3 +36,23 @@ def test_someone_elses_mention_gets_the_same_answer(shared_answerer):
         got = shared_answerer.answer(noisy)
         assert (got.abstained, got.text, [c.quote for c in got.citations]) == \
             (clean.abstained, clean.text, [c.quote for c in clean.citations]), noisy
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("> Sans IA locale, ils continueront\nwho said that?", "Sans IA locale, ils continueront"),
+    ("&gt; the **deal** <@U024BE7LH>\n&gt; goes on\nwho said it?", "the deal goes on"),
+    ("> why not Baidu?", ""),  # the whole message is a quote: it is the question
+    ("why not Baidu?", ""),
+    ("", ""),
+])
+def test_the_quoted_message_is_kept_apart_as_context(raw, expected):
+    assert quoted(raw) == expected
+
+
+def test_a_question_about_a_quoted_message_is_answered_from_the_quote(shared_answerer):
+    bare = shared_answerer.answer("who's being quoted here?")
+    a = shared_answerer.answer("> Sans IA locale, ils continueront à perdre du terrain face à Huawei\n"
+                               "who's being quoted here?")
+    assert bare.confidence == "none"
+    assert a.confidence != "none"
+    assert "Sans IA locale" in a.citations[0].quote

@@ -2,16 +2,17 @@
 so that a machine whose CPU rounds the last bits of an embedding differently (AVX-512 vs
 AVX2) reaches the same verdicts.
 
-Question sets (the tuning sets; the held-out eval/*test_questions.jsonl are not used here):
-- shipped story: eval/dev_questions.jsonl + extra_questions.jsonl + fresh_questions.jsonl
-  (65 answerable, 18 unanswerable);
-- multi-story: the shipped story + eval/multi/stories/ with eval/multi/dev_questions.jsonl
-  (36 answerable, 9 unanswerable).
+Question sets (all of them seen while tuning; the round-2 held-out eval/*test2_questions.jsonl
+are not used here):
+- shipped story: eval/dev_questions.jsonl + extra + fresh + test_questions.jsonl
+  (120 answerable, 39 unanswerable);
+- multi-story: the shipped story + eval/multi/stories/ with eval/multi/dev_questions.jsonl and
+  test_questions.jsonl (78 answerable, 21 unanswerable).
 
-Measured where this was written (AMD EPYC, AVX-512): shipped hit@1 .91 vs .88 for plain
-retrieval's top passage, 0 answerable refused, 0 unanswerable answered "high", .89 of the
-answerable answered "high"; multi-story hit@1 .75 vs .64, 0 refused, 2 unanswerable "high",
-.78 "high". Each bar below sits at least two questions away from those numbers.
+Measured where this was written (round 2): shipped hit@1 .83 vs .80 for plain retrieval's top
+passage, 3 answerable refused, 3 unanswerable answered "high", .90 of the answerable answered
+"high"; multi-story hit@1 .72 vs .64, 1 refused, 3 unanswerable "high", .78 "high". Each bar
+below sits at least two questions away from those numbers.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from bot.evaluate import combined_stories, evaluate, load_questions
 
 from tests.conftest import REPO, STORIES
 
-SHIPPED_SETS = [REPO / "eval" / f"{name}_questions.jsonl" for name in ("dev", "extra", "fresh")]
-MULTI_SET = REPO / "eval" / "multi" / "dev_questions.jsonl"
+SHIPPED_SETS = [REPO / "eval" / f"{name}_questions.jsonl" for name in ("dev", "extra", "fresh", "test")]
+MULTI_SETS = [REPO / "eval" / "multi" / f"{name}_questions.jsonl" for name in ("dev", "test")]
 
 
 def verdicts(result: dict, *, hit1: float, high: float, refused: int, unanswerable_high: int) -> dict[str, bool]:
@@ -42,8 +43,8 @@ def verdicts(result: dict, *, hit1: float, high: float, refused: int, unanswerab
     }
 
 
-SHIPPED_BARS = {"hit1": 0.85, "high": 0.80, "refused": 2, "unanswerable_high": 2}
-MULTI_BARS = {"hit1": 0.65, "high": 0.70, "refused": 2, "unanswerable_high": 4}
+SHIPPED_BARS = {"hit1": 0.80, "high": 0.85, "refused": 5, "unanswerable_high": 5}
+MULTI_BARS = {"hit1": 0.65, "high": 0.72, "refused": 3, "unanswerable_high": 5}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,10 @@ def shipped_questions() -> list[dict]:
     return [q for f in SHIPPED_SETS for q in load_questions(f)]
 
 
+def multi_questions() -> list[dict]:
+    return [q for f in MULTI_SETS for q in load_questions(f)]
+
+
 def test_shipped_story_quality(shared_answerer):
     result = evaluate(shared_answerer, shipped_questions())
     assert result["answerable"] >= 40
@@ -68,7 +73,7 @@ def test_shipped_story_quality(shared_answerer):
 
 
 def test_multi_story_quality(multi_answerer):
-    result = evaluate(multi_answerer, load_questions(MULTI_SET))
+    result = evaluate(multi_answerer, multi_questions())
     assert len({r["id"] for r in result["rows"]}) >= 40
     assert verdicts(result, **MULTI_BARS) == dict.fromkeys(verdicts(result, **MULTI_BARS), True), result
 
@@ -95,7 +100,7 @@ class NoisyEmbedder:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_quality_verdicts_survive_query_noise(shared_answerer, multi_answerer, seed, monkeypatch):
     for answerer, questions, bars in ((shared_answerer, shipped_questions(), SHIPPED_BARS),
-                                      (multi_answerer, load_questions(MULTI_SET), MULTI_BARS)):
+                                      (multi_answerer, multi_questions(), MULTI_BARS)):
         clean = verdicts(evaluate(answerer, questions), **bars)
         monkeypatch.setattr(answerer.store, "embedder", NoisyEmbedder(answerer.store.embedder, seed))
         noisy = verdicts(evaluate(answerer, questions), **bars)
