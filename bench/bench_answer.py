@@ -133,7 +133,11 @@ def main() -> None:
         console.print(t)
         if args.no_tutorial:
             return
-        tut_lat, tut_hit1, setup = tutorial(Path(tmp))
+        try:
+            tut_lat, tut_hit1, setup = tutorial(Path(tmp))
+        except ImportError as exc:  # the comparison needs the [bench] extra
+            console.print(f"Tutorial comparison skipped ({exc}): pip install -e \".[bench]\"")
+            return
         t = Table(title="storybot vs the tutorial pipeline (llama-index + Chroma + MiniLM), same questions")
         for col in ("", "storybot (answer)", "tutorial (retrieve only)", "ratio storybot/tutorial"):
             t.add_column(col, justify="right" if col else "left")
