@@ -300,7 +300,7 @@ def search(ctx, question, k, as_json):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics (and rows) as JSON.")
 @click.option("--rows", is_flag=True, help="Also list every question.")
-@click.option("--stories", "extra", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--add-stories", "extra", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Add this folder's stories to the configured ones (repeatable); the index is then "
                    "built in a temporary folder, for a multi-story evaluation.")
 @click.pass_context

@@ -83,9 +83,9 @@ def test_eval_prints_a_table_and_json(tmp_path):
 
 
 def test_eval_of_a_multi_story_corpus(tmp_path):
-    """--stories adds the multi-story corpus to the shipped story in a temporary index."""
+    """--add-stories adds the multi-story corpus to the shipped story in a temporary index."""
     out = storybot("eval", "--json", str(REPO / "eval" / "multi" / "dev_questions.jsonl"),
-                   "--stories", str(REPO / "eval" / "multi" / "stories"), data=tmp_path / "d")
+                   "--add-stories", str(REPO / "eval" / "multi" / "stories"), data=tmp_path / "d")
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["answerable"] == 36 and res["retrieval_hit@1"] > 0.4
