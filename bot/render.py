@@ -141,16 +141,15 @@ def print_report(data: dict) -> None:
     console.print(f"{data['answers']} answers, {data['abstained']} abstained; "
                   f"votes 👍 {data['votes_up']} 👎 {data['votes_down']}; by source: "
                   + ", ".join(f"{k} {v}" for k, v in data["by_source"].items()))
-    t = Table(title="Most frequent unanswered questions")
-    t.add_column("count", justify="right")
-    t.add_column("question")
-    for row in data["top_abstained"]:
-        t.add_row(str(row["count"]), row["question"])
-    console.print(t)
-    if data.get("top_low"):
-        t = Table(title="Most frequent questions answered only with the closest passages (low confidence)")
+    def counts(title: str, rows: list[dict]) -> Table:
+        t = Table(title=title)
         t.add_column("count", justify="right")
         t.add_column("question")
-        for row in data["top_low"]:
+        for row in rows:
             t.add_row(str(row["count"]), row["question"])
-        console.print(t)
+        return t
+
+    console.print(counts("Most frequent unanswered questions", data["top_abstained"]))
+    if data.get("top_low"):
+        console.print(counts("Most frequent questions answered only with the closest passages (low confidence)",
+                             data["top_low"]))
