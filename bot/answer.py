@@ -266,12 +266,18 @@ class Answerer:
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
             return self._abstain("off_topic", q, top, snap)
-        picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k)
+        picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k, embedder=self.store.embedder)
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
             return self._hedge(q, decide.closest(passages, snap))
         if decide.confidence(top, *bars[top.story][1:], is_supported) == "low":
+            return self._hedge(q, picks)
+        if decide.unknown_lower_names(q, resolved):  # "huawei": a name the stories may lack
+            return self._hedge(q, picks)
+        rare = decide.rare_names(snap, resolved)
+        if (decide.figure_of_another(q, picks[0].sentence.text, rare) or decide.lacks_rare_name(picks[0].passage.text, rare)
+                or decide.numbers_elsewhere(q, picks[0].passage.text)):
             return self._hedge(q, picks)
         if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
             # another cited sentence that counts what is asked comes first; with none, hedge

@@ -118,9 +118,20 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
     if not q.wants_count or not q.counted:
         return False
     near = counted_near_numbers(text, t)
-    if near is None:  # numbers in words only ("three new stations"): nothing to compare
-        return False
+    if near is None:
+        # numbers in words only ("seven stops", "doubler les recettes"): the sentence must
+        # at least name what is asked (by word, prefix or [units] class, not by e5: a whole
+        # sentence offers too many words to compare loosely)
+        toks = [w for w in re.findall(r"[\w-]+", normalise(text)) if w not in stopwords()]
+        return not any(same_unit(a, w, None, t) for a in q.counted for w in toks)
     return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
+
+
+def numbers_elsewhere(q: Question, text: str) -> bool:
+    """The question gives a number (a year, a figure) that the answer sentence does not
+    hold: "How many passengers in 2030?" answered with the 2025 figure."""
+    have = set(re.findall(r"\d+", text))
+    return any(not set(re.findall(r"\d+", n)) <= have for n in q.numbers)
 
 
 def number_in(number: str, snap: Snapshot) -> bool:
@@ -132,6 +143,7 @@ def number_in(number: str, snap: Snapshot) -> bool:
 def has_name(text: str, name_forms: list[list[str]]) -> bool:
     """Does ``text`` contain one of the word sequences of a name (5-letter prefixes allowed)?"""
     tw = set(words(text))
+    tw |= {w.rstrip("0123456789") for w in tw}  # "Qwen2.5-VL" names Qwen
     tp = {w[:PREFIX] for w in tw}
     return any(seq and all(w in tw or (len(w) >= PREFIX and w[:PREFIX] in tp) for w in seq)
                for seq in name_forms)
@@ -177,12 +189,52 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
+    for w in q.lower_names:  # a name typed without capitals ("huawei", "alibbaba")
+        cap = snap.capital_forms.get(w) or _one_typo_away(w, snap.capital_forms)
+        if cap:
+            out[w] = forms(cap)
+        elif mentioned(w, snap.vocabulary, snap.prefixes):
+            continue  # a word of the stories that they never capitalise: not a name
+        else:
+            match = match_across_languages(w, snap, embedder, t) if embedder is not None else None
+            out[w] = [words(match)] if match else None
     return out
 
 
+def _one_typo_away(word: str, known: dict[str, str], min_length: int = 5) -> str | None:
+    """The value of the key of ``known`` one edit (a letter added, dropped or changed, or
+    two swapped) from ``word``, for words of ``min_length``+ letters ("alibbaba" ->
+    "Alibaba"). Hand-written: a one-edit test over a few hundred names needs no library."""
+    if len(word) < min_length:
+        return None
+    for key, value in known.items():
+        if abs(len(key) - len(word)) > 1 or len(key) < min_length:
+            continue
+        if len(key) == len(word):
+            diff = [i for i, (a, b) in enumerate(zip(key, word)) if a != b]
+            if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and key[diff[0]] == word[diff[1]] and key[diff[1]] == word[diff[0]]):
+                return value
+        else:
+            short, long_ = sorted((key, word), key=len)
+            i = next((i for i, (a, b) in enumerate(zip(short, long_)) if a != b), len(short))
+            if short[i:] == long_[i + 1:]:
+                return value
+    return None
+
+
 def missing_facts(q: Question, snap: Snapshot, resolved: dict[str, Forms | None]) -> list[str]:
-    """Names and numbers of the question that the stories never mention."""
-    return [n for n, f in resolved.items() if f is None] + [n for n in q.numbers if not number_in(n, snap)]
+    """Names (capitalised, as written) and numbers of the question that the stories never
+    mention."""
+    return ([n for n, f in resolved.items() if f is None and n not in q.lower_names]
+            + [n for n in q.numbers if not number_in(n, snap)])
+
+
+def unknown_lower_names(q: Question, resolved: dict[str, Forms | None]) -> list[str]:
+    """Lower-case words of the question that may be names ("huawei") and that the stories
+    never mention. Less sure than a capitalised name (a rare word or a typo looks the
+    same), so the answer is hedged rather than refused."""
+    return [w for w in q.lower_names if w in resolved and resolved[w] is None]
 
 
 def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
@@ -281,13 +333,13 @@ def keyword_overlap(snap: Snapshot, qtokens: set[str], text: str) -> float:
 
 
 def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolved: dict[str, Forms | None],
-                   *, top_k: int, t: Tuning = TUNING) -> list[Pick]:
+                   *, top_k: int, embedder=None, t: Tuning = TUNING) -> list[Pick]:
     """The best verified sentence of each passage that carries what the question asks
     for, at most ``top_k``, within ``see_also_margin`` of the best, the retrieval top
     passage's first (``retrieval_first``)."""
     # Only names that set passages apart earn a bonus: in a story about Apple and Alibaba,
     # "Apple" in the question says nothing about which sentence answers it.
-    rare_forms = [f for f in resolved.values() if f and is_rare(snap, f, t)]
+    rare_forms = rare_names(snap, resolved, t)
     best_per_passage: list[Pick] = []
     qtokens = set(tokenize(q.text))
     qmax = sum(snap.idf(tok) for tok in qtokens) or 1.0
@@ -307,6 +359,10 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
             kw = t.sent_kw * keyword_overlap(snap, qtokens, s.text) / qmax
             options.append(Pick(p, s, s.dense + bonus + kw + t.name_bonus * hits))
         options.sort(key=lambda o: -o.score)
+        if q.wants_count and q.counted:
+            # a count question: within a passage, a sentence counting what is asked comes
+            # before a closer one counting something else ("one of the largest sites")
+            options.sort(key=lambda o: counts_something_else(q, o.sentence.text, embedder, t))
         for o in options:
             if verified(snap, p, o.sentence):
                 best_per_passage.append(o)
@@ -317,6 +373,29 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
     best = best_per_passage[0].score
     kept = [o for o in best_per_passage if o.score >= best - t.see_also_margin][:top_k]
     return retrieval_first(kept, best_per_passage, passages[0], t)
+
+
+def rare_names(snap: Snapshot, resolved: dict[str, Forms | None], t: Tuning = TUNING) -> list[Forms]:
+    """The forms of the question's names that set passages apart (``is_rare``)."""
+    return [f for f in resolved.values() if f and is_rare(snap, f, t)]
+
+
+def figure_of_another(q: Question, text: str, rare: list[Forms]) -> bool:
+    """A question asking for a figure (an amount, a number, a date) about a name few
+    passages mention ("What is Vivo's market share?") whose answer sentence does not name
+    it: the figure there may well be someone else's (Apple's), so it is hedged."""
+    wants = q.wants_money or q.wants_number or q.wants_count or q.wants_time
+    return bool(wants) and lacks_rare_name(text, rare)
+
+
+def lacks_rare_name(text: str, rare: list[Forms]) -> bool:
+    """The question names something few passages mention ("Did Apple also talk to
+    Xiaomi?") and the passage that answers it (the retrieval top passage, kept even
+    without the name) names none of it: the answer may be about something else."""
+    # a part of the name is enough here ("Norhavn" for "Norhavn Energy", "Vallon" for
+    # "FC Vallon"): the text is about it, even if not by its full name
+    parts = [[[w]] for f in rare for seq in f for w in seq if len(w) >= 3]
+    return bool(rare) and not any(has_name(text, p) for p in (parts or rare))
 
 
 def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tuning = TUNING) -> list[Pick]:

@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from index.keyword import PREFIX, fold, stopwords, words
-from index.language import DEFAULT, Language, all_languages, any_match, detect, load, normalise
+from index.language import DEFAULT, Language, all_languages, any_match, common_word, detect, load, normalise
 from index.tuning import TUNING
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -29,6 +29,10 @@ class Question:
     lang: str
     truncated: bool = False
     names: list[str] = field(default_factory=list)  # as written, e.g. "Tim Cook"
+    # lower-case words that may be names typed without capitals ("huawei"): not ordinary
+    # words of any language (``index.language.common_word``); the stories decide
+    # (``bot.decide.name_forms``)
+    lower_names: list[str] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     wants_money: bool = False
     wants_number: bool = False
@@ -97,6 +101,7 @@ def analyse(raw: str, limit: int) -> Question:
     q = Question(text=text, lang=detect_lang(text), truncated=truncated)
     lang = _lang(q.lang)
     q.names = _names(text)
+    q.lower_names = _lower_names(text)
     q.numbers = re.findall(r"\b\d[\d.,]*\b", text)
     q.wants_money = asks_money(text, lang)
     q.wants_number = any_match([lang.count], text)
@@ -201,6 +206,24 @@ def _names(text: str) -> list[str]:
             current = []
     if current:
         out.append(" ".join(current))
+    return out
+
+
+def _lower_names(text: str) -> list[str]:
+    """Lower-case words of 3+ letters that are not stop words, grammar, chat words or words
+    of the common-word lexicons: in chat, names are often typed without capitals ("what's
+    huawei's share?"). Folded, in order, without repeats."""
+    out: list[str] = []
+    stop = stopwords()
+    not_names = _not_names()
+    for m in _TOKEN.finditer(text):
+        tok = _ELISION.sub("", re.sub(r"[’']s$", "", m.group().strip("’'.-")))
+        for part in tok.split("-"):
+            if len(part) < 3 or not part.isalpha() or part != part.lower():
+                continue
+            w = fold(part)
+            if w not in stop and w not in not_names and not common_word(w) and w not in out:
+                out.append(w)
     return out
 
 

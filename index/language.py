@@ -81,6 +81,7 @@ class Language:
     # (class name, pattern) pairs, see ``unit_class``
     units: tuple[tuple[str, re.Pattern], ...] = ()
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
+    chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
 
 
 def codes() -> list[str]:
@@ -122,6 +123,7 @@ def load(code: str) -> Language:
         percent=phrase_pattern(facts.get("percent", [])),
         time_words=phrase_pattern(facts.get("time_words", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
+        chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
     )
 
@@ -135,6 +137,60 @@ def unit_class(word: str) -> str | None:
             if pat.fullmatch(w):
                 return name
     return None
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """(words, their 6-letter prefixes) of every language's common-word lexicon
+    (``index/data/lexicon_<code>.txt.gz``, see ``index/data/make_lexicon.py``) and chat words."""
+    import gzip
+
+    found: set[str] = set()
+    folder = resources.files("index") / "data"
+    for code in codes():
+        path = folder / f"lexicon_{code}.txt.gz"
+        if path.is_file():
+            found.update(gzip.decompress(path.read_bytes()).decode("utf-8").split())
+        found.update(load(code).chat_words)
+    return frozenset(found), frozenset(w[:LEXICON_PREFIX] for w in found if len(w) >= LEXICON_PREFIX)
+
+
+# An inflected form shares its first six letters with a lexicon word ("bossent" ~ "bosser");
+# shorter words must be in the lexicon as they are.
+LEXICON_PREFIX = 6
+
+
+# Words of this many letters or more may carry one typo ("alrady", "codding"); shorter
+# ones are too close to other words ("vivo" is one letter from "viva").
+TYPO_MIN_LENGTH = 5
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def common_word(word: str) -> bool:
+    """Is ``word`` an ordinary word of some language, or chat vocabulary, rather than a
+    possible name? A word of 7+ letters counts when a lexicon word shares its first six
+    letters (inflections: "bossent" ~ "bosser"); a word of 5+ letters counts when one typo
+    away from a lexicon word ("alrady" ~ "already")."""
+    lexicon, prefixes = _lexicon()
+    w = normalise(word)
+    if w in lexicon or (len(w) > LEXICON_PREFIX and w[:LEXICON_PREFIX] in prefixes):
+        return True
+    return len(w) >= TYPO_MIN_LENGTH and any(e in lexicon for e in _one_edit(w))
+
+
+def _one_edit(w: str):
+    """Every string one edit from ``w`` (Norvig's spelling corrector: a few hundred set
+    look-ups; a spelling library would add a dependency and load time for this one test)."""
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    for a, b in splits:
+        if b:
+            yield a + b[1:]
+            if len(b) > 1:
+                yield a + b[1] + b[0] + b[2:]
+        for c in _LETTERS:
+            if b:
+                yield a + c + b[1:]
+            yield a + c + b
 
 
 def all_languages() -> list[Language]:

@@ -297,6 +297,14 @@ class Snapshot:
                 found.add(m.group(1))
         return tuple(sorted(found))
 
+    @cached_property
+    def capital_forms(self) -> dict[str, str]:
+        """The stories' capitalised words by their folded, lower-case form ("alibaba" ->
+        "Alibaba"): a name typed without capitals is found here."""
+        from index.keyword import fold
+
+        return {fold(w): w for w in self.capitals}
+
     def doc_freq(self, token: str) -> int:
         """How many chunks hold a keyword token (from the keyword index)."""
         return self.keyword.doc_freq(token) if self.keyword is not None else 0

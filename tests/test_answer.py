@@ -121,6 +121,25 @@ def test_adjectives_and_other_language_names_are_not_missing_names(shared_answer
     assert_quotes_verbatim(a)
 
 
+def test_names_typed_without_capitals(shared_answerer):
+    # a name the story lacks, in lower case: hedged with the closest passages, not refused
+    a = shared_answerer.answer("est-ce que samsung bosse aussi avec alibaba sur l'ia ?")
+    assert a.confidence == "low" and a.citations, a.text
+    assert_quotes_verbatim(a)
+    # the same question about a name the story has, misspelt: answered from its passage
+    b = shared_answerer.answer("why did apple drop baidu lol")
+    c = shared_answerer.answer("Why did Apple drop Baidu?")
+    assert b.confidence == "high" and b.citations[0].passage == c.citations[0].passage
+    typo = shared_answerer.answer("why did apple drop baiidu")
+    assert typo.citations and typo.citations[0].passage == c.citations[0].passage
+
+
+def test_another_companys_figure_is_hedged_not_given(shared_answerer):
+    # the story gives Apple's market share and names Xiaomi elsewhere, never Xiaomi's share
+    a = shared_answerer.answer("How many phones did Xiaomi sell in China?")
+    assert a.confidence != "high", a.text
+
+
 def test_a_capitalised_qualifier_is_not_a_missing_name(shared_answerer):
     a = shared_answerer.answer("Which US company's partnership is the deal compared to?")
     assert not a.abstained and "does not mention" not in a.text

@@ -133,7 +133,11 @@ def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
     ("How many employees does the firm have?", "L'entreprise compte 1 200 salariés.", False),
     ("How many new trams will be bought?", "It takes 3,000 cars a day off the ring road.", True),
     ("How many seats will the stadium have?", "Le stade comptera 28 000 places.", False),
-    ("How many employees does the firm have?", "The firm has grown fast.", False),  # no number: no verdict
+    # numbers in words only: the sentence must name what is counted
+    ("How many employees does the firm have?", "The firm has grown fast.", True),
+    ("How many turbines are planned?", "Skerry Bank is one of the largest sites in Scottish waters.", True),
+    ("How many stops will the line add?", "The extension will add seven stops.", False),
+    ("Combien d'arrêts ?", "The extension will add seven stops.", False),
     ("Why did the firm grow?", "The platform is used by 300 000 developers.", False),  # not a count
 ])
 def test_a_count_of_another_kind_of_thing(question, sentence, other):
@@ -205,3 +209,51 @@ def test_names_match_across_languages_through_the_embedding_model(snap):
     assert "Pékin" in decide.story_names(snap)
     # the stories' own capitalised words are embedded once per version, verdicts kept
     assert any(k.startswith("name_vectors:") for k in snap._derived)
+
+
+def test_a_typed_name_one_typo_away_is_found():
+    known = {"alibaba": "Alibaba", "tencent": "Tencent", "vivo": "Vivo"}
+    assert decide._one_typo_away("alibbaba", known) == "Alibaba"  # a letter added
+    assert decide._one_typo_away("alibab", known) == "Alibaba"  # dropped
+    assert decide._one_typo_away("tencnet", known) == "Tencent"  # two swapped
+    assert decide._one_typo_away("tenxent", known) == "Tencent"  # changed
+    assert decide._one_typo_away("vivi", known) is None  # too short to guess
+    assert decide._one_typo_away("baidu", known) is None
+
+
+def test_lower_case_names_resolve_through_the_stories(snap):
+    # "alibaba" is the stories' Alibaba, "alibbaba" one typo from it; "samsung" is in no story
+    q = analyse("est-ce que samsung bosse aussi avec alibaba ou alibbaba sur l'ia ?", 200)
+    assert q.lower_names == ["samsung", "alibaba", "alibbaba"]
+    resolved = decide.name_forms(q, snap)
+    assert resolved["alibaba"] == [["alibaba"]] and resolved["alibbaba"] == [["alibaba"]]
+    assert resolved["samsung"] is None
+    assert decide.unknown_lower_names(q, resolved) == ["samsung"]
+    assert decide.missing_facts(q, snap, resolved) == []  # hedged, not refused
+
+
+@pytest.mark.parametrize("question,text,lacks", [
+    ("Who owns Norhavn Energy?", "Norhavn, a joint venture, plans 64 turbines.", False),  # part of the name
+    ("Did Apple also talk to Xiaomi?", "Apple first approached Baidu.", True),
+    ("Did Apple also talk to Xiaomi?", "Xiaomi and Oppo have AI tools.", False),
+])
+def test_an_answer_without_the_rare_name_it_is_asked_about(question, text, lacks):
+    q = analyse(question, 200)
+    rare = [decide.forms(n) for n in q.names if n not in ("Apple",)]
+    assert decide.lacks_rare_name(text, rare) is lacks
+    assert decide.lacks_rare_name(text, []) is False  # no rare name: nothing to lack
+
+
+def test_a_figure_about_someone_else():
+    rare = [[["vivo"]]]
+    q = analyse("What is Vivo's market share? How many phones did it sell?", 200)
+    assert decide.figure_of_another(q, "Apple sold 17 % fewer iPhones.", rare)
+    assert not decide.figure_of_another(q, "Vivo sold 20 million phones.", rare)
+    assert not decide.figure_of_another(analyse("Why does Vivo matter?", 200), "Apple sold 17 % fewer.", rare)
+
+
+def test_a_number_the_question_gives_must_be_in_the_answer():
+    q = analyse("How many passengers does the airport expect in 2030?", 200)
+    assert decide.numbers_elsewhere(q, "The airport handled 7.8 million passengers in 2025.")
+    assert not decide.numbers_elsewhere(q, "It expects 11 million passengers in 2030.")
+    assert not decide.numbers_elsewhere(analyse("How many passengers?", 200), "7.8 million in 2025.")

@@ -95,3 +95,24 @@ def test_a_share_does_not_answer_a_count():
 def test_keyword_tokens_meet_across_languages():
     assert set(tokenize("compatibility developers")) == set(tokenize("compatibilité développeurs"))
     assert tokenize("l’IA de Qwen2.5-Max et 20 000") == ["ia", "qwen2", "5", "max", "20", "000"]
+
+
+@pytest.mark.parametrize("text,lower", [
+    ("what's huawei's market share in china?", ["huawei"]),
+    ("les concurrents genre huawei ils ont deja quoi comme ia sur leurs tels ?", ["huawei"]),
+    ("lol wat can the latest qwen vision model do btw", ["qwen"]),  # chat words are not names
+    ("what can iphones alrady do that apps cant?", []),  # typos, plurals, newer words
+    ("How does Huawei compare?", []),  # capitalised: a name already, not a lower-case one
+    ("did qwen beat deepseek at codding?", ["qwen", "deepseek"]),
+])
+def test_lower_case_words_that_may_be_names(text, lower):
+    assert analyse(text, 200).lower_names == lower
+
+
+def test_common_words_come_from_the_shipped_lexicons():
+    from index.language import common_word
+
+    assert common_word("market") and common_word("marché") and common_word("bossent")  # inflection
+    assert common_word("alrady")  # one typo from "already"
+    assert not common_word("huawei") and not common_word("xiaomi")
+    assert not common_word("vivo")  # short words get no typo allowance ("viva")
