@@ -271,13 +271,18 @@ class Answerer:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
             return self._hedge(q, decide.closest(passages, snap))
-        if decide.confidence(top, *bars[top.story][1:], is_supported) == "low":
+        # how close the stories come: the best sentence of any candidate (the calibration
+        # scores the off-topic bank the same way), whichever passage ranks first
+        peak = max(passages, key=lambda p: p.dense)
+        if decide.confidence(peak, *bars[peak.story][1:], is_supported) == "low":
             return self._hedge(q, picks)
         if decide.unknown_lower_names(q, resolved):  # "huawei": a name the stories may lack
             return self._hedge(q, picks)
         rare = decide.rare_names(snap, resolved)
         if (decide.figure_of_another(q, picks[0].sentence.text, rare) or decide.lacks_rare_name(picks[0].passage.text, rare)
-                or decide.numbers_elsewhere(q, picks[0].passage.text)):
+                or decide.numbers_elsewhere(q, picks[0].passage.text)
+                or decide.speech_missing(q, picks[0].sentence.text, resolved)
+                or decide.name_missing(q, picks[0].sentence.text, resolved)):
             return self._hedge(q, picks)
         if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
             # another cited sentence that counts what is asked comes first; with none, hedge

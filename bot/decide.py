@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.question import Question, forms, has_count, has_money, has_number, has_time, mentioned
+from bot.question import Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned, names_in
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
 from index.language import all_languages, normalise, unit_class
@@ -190,7 +190,7 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
     for w in q.lower_names:  # a name typed without capitals ("huawei", "alibbaba")
-        cap = snap.capital_forms.get(w) or _one_typo_away(w, snap.capital_forms)
+        cap = snap.capital_forms.get(w) or _one_typo_away(w, snap.capital_forms, t.typo_min_length)
         if cap:
             out[w] = forms(cap)
         elif mentioned(w, snap.vocabulary, snap.prefixes):
@@ -201,7 +201,7 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
     return out
 
 
-def _one_typo_away(word: str, known: dict[str, str], min_length: int = 5) -> str | None:
+def _one_typo_away(word: str, known: dict[str, str], min_length: int = TUNING.typo_min_length) -> str | None:
     """The value of the key of ``known`` one edit (a letter added, dropped or changed, or
     two swapped) from ``word``, for words of ``min_length``+ letters ("alibbaba" ->
     "Alibaba"). Hand-written: a one-edit test over a few hundred names needs no library."""
@@ -359,6 +359,8 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
             kw = t.sent_kw * keyword_overlap(snap, qtokens, s.text) / qmax
             options.append(Pick(p, s, s.dense + bonus + kw + t.name_bonus * hits))
         options.sort(key=lambda o: -o.score)
+        if q.wants_speech:  # a sentence that reports speech first
+            options.sort(key=lambda o: not has_speech(o.sentence.text))
         if q.wants_count and q.counted:
             # a count question: within a passage, a sentence counting what is asked comes
             # before a closer one counting something else ("one of the largest sites")
@@ -396,6 +398,24 @@ def lacks_rare_name(text: str, rare: list[Forms]) -> bool:
     # "FC Vallon"): the text is about it, even if not by its full name
     parts = [[[w]] for f in rare for seq in f for w in seq if len(w) >= 3]
     return bool(rare) and not any(has_name(text, p) for p in (parts or rare))
+
+
+def speech_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
+    """A question about what someone said ("What did Tencent say?") whose
+    answer sentence reports no speech (no quotation marks, no verb of saying): the story may
+    name them without quoting them."""
+    return q.wants_speech and not has_speech(text)
+
+
+def name_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
+    """A question asking for a name ("What is the analyst called?") whose answer sentence
+    holds no name besides those the question gives: the story may not name it."""
+    if not q.wants_name:
+        return False
+    asked = {w for f in resolved.values() if f for seq in f for w in seq}
+    asked |= set(words(q.text))  # "pékin" in the question is the story's "Pékin"
+    return not any(w not in asked and w[:PREFIX] not in {a[:PREFIX] for a in asked}
+                   for n in names_in(text) for w in words(n))
 
 
 def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tuning = TUNING) -> list[Pick]:

@@ -38,6 +38,8 @@ class Question:
     wants_number: bool = False
     wants_time: bool = False
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
+    wants_speech: bool = False  # what someone said ("what did Tencent say?")
+    wants_name: bool = False  # the name of something ("what is the analyst called?")
     # the words naming what is counted ("how many employees work..." -> ["employees", "work"])
     counted: list[str] = field(default_factory=list)
     # not a question about the stories: an instruction to the bot, a request for its
@@ -80,7 +82,9 @@ def _lang(code: str) -> Language:
 def asks_money(text: str, lang: Language) -> bool:
     t = normalise(text)
     lead = lang.money_lead is not None and lang.money_lead.search(t)
-    if lead and lang.money_verbs is not None and lang.money_verbs.search(t[lead.start():]):
+    # the paying verb may come before the lead as well as after it: "how much did it cost",
+    # "ça coûte combien", "va coûter combien"
+    if lead and lang.money_verbs is not None and lang.money_verbs.search(t):
         return True
     return bool(lang.money_nouns is not None and lang.money_nouns.search(t))
 
@@ -107,6 +111,8 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_number = any_match([lang.count], text)
     q.wants_time = any_match([lang.time], text)
     q.wants_count = any_match([lang.things], text)
+    q.wants_speech = any_match([lang.speech], text)
+    q.wants_name = any_match([lang.naming], text)
     q.counted = counted_words(text, lang) if q.wants_count else []
     q.request = request_kind(text, lang)
     return q
@@ -152,6 +158,27 @@ def has_count(text: str) -> bool:
         if not any(p.match(after) for p in percent):
             return True
     return any_match([x.number_words for x in all_languages()], text)
+
+
+def has_speech(text: str) -> bool:
+    """A sentence that reports speech: quotation marks or a verb of saying (any language)."""
+    return any_match([x.speech_words for x in all_languages()], text)
+
+
+_CAPITALISED = re.compile(r"[A-ZÀ-Ý][\w’'-]*")
+
+
+def names_in(text: str) -> list[str]:
+    """The capitalised words of a sentence, less its first word and the first word after
+    an opening quotation mark (those are capitalised by grammar), folded."""
+    out = []
+    for m in _CAPITALISED.finditer(text):
+        before = text[:m.start()].rstrip()
+        w = fold(re.sub(r"[’']s$", "", m.group()))
+        if not before or before[-1] in "«“\"(.!?:" or (len(w) <= 3 and common_word(w)):
+            continue  # grammar, or a short common acronym ("IA", "UE")
+        out.append(w)
+    return out
 
 
 def has_time(text: str) -> bool:

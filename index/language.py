@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 
 from index.keyword import fold
+from index.tuning import TUNING
 
 DEFAULT = "en"
 
@@ -70,6 +71,8 @@ class Language:
     count: re.Pattern | None
     things: re.Pattern | None
     time: re.Pattern | None
+    speech: re.Pattern | None
+    naming: re.Pattern | None
     instruction: re.Pattern | None
     opinion: re.Pattern | None
     creative: re.Pattern | None
@@ -77,6 +80,7 @@ class Language:
     number_words: re.Pattern | None
     percent: re.Pattern | None
     time_words: re.Pattern | None
+    speech_words: re.Pattern | None
     # classes of countable things ("people": employees, staff...; "users": customers...):
     # (class name, pattern) pairs, see ``unit_class``
     units: tuple[tuple[str, re.Pattern], ...] = ()
@@ -115,6 +119,8 @@ def load(code: str) -> Language:
         count=phrase_pattern(ask.get("count", [])),
         things=phrase_pattern(ask.get("things", [])),
         time=phrase_pattern(ask.get("time", [])),
+        speech=phrase_pattern(ask.get("speech", [])),
+        naming=phrase_pattern(ask.get("naming", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),
@@ -122,6 +128,7 @@ def load(code: str) -> Language:
         number_words=phrase_pattern(facts.get("number_words", [])),
         percent=phrase_pattern(facts.get("percent", [])),
         time_words=phrase_pattern(facts.get("time_words", [])),
+        speech_words=phrase_pattern(facts.get("speech", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
@@ -152,17 +159,10 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
         if path.is_file():
             found.update(gzip.decompress(path.read_bytes()).decode("utf-8").split())
         found.update(load(code).chat_words)
-    return frozenset(found), frozenset(w[:LEXICON_PREFIX] for w in found if len(w) >= LEXICON_PREFIX)
+    n = TUNING.lexicon_prefix
+    return frozenset(found), frozenset(w[:n] for w in found if len(w) >= n)
 
 
-# An inflected form shares its first six letters with a lexicon word ("bossent" ~ "bosser");
-# shorter words must be in the lexicon as they are.
-LEXICON_PREFIX = 6
-
-
-# Words of this many letters or more may carry one typo ("alrady", "codding"); shorter
-# ones are too close to other words ("vivo" is one letter from "viva").
-TYPO_MIN_LENGTH = 5
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -173,9 +173,10 @@ def common_word(word: str) -> bool:
     away from a lexicon word ("alrady" ~ "already")."""
     lexicon, prefixes = _lexicon()
     w = normalise(word)
-    if w in lexicon or (len(w) > LEXICON_PREFIX and w[:LEXICON_PREFIX] in prefixes):
+    n = TUNING.lexicon_prefix
+    if w in lexicon or (len(w) > n and w[:n] in prefixes):
         return True
-    return len(w) >= TYPO_MIN_LENGTH and any(e in lexicon for e in _one_edit(w))
+    return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in _one_edit(w))
 
 
 def _one_edit(w: str):

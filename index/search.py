@@ -9,7 +9,7 @@ dense sentences' chunks and the best BM25 chunks; their fused score is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class SentenceHit:
     text: str
     kind: str
     dense: float  # cosine to the question
+    generic: float = 0.0  # cosine to its story's mean vector: how much it sums the story up
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Passage:
     outlet: str | None = None
     date: str | None = None
     url: str | None = None
+    # what the ranking sorts by: ``score`` with the best sentence's cosine less
+    # ``generic_penalty`` times its cosine to its story's mean vector
+    focused: float = 0.0
 
 
 def _none(v):
@@ -96,15 +100,20 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
 
     sentences = score_sentences(snap, pool, q)
     scored = []
+    beta = TUNING.generic_penalty
     for cid in pool:
-        body = [h.dense for h in sentences.get(cid, []) if h.kind == "body"]
-        dense = max(body) if body else 0.0
+        body = [h for h in sentences.get(cid, []) if h.kind == "body"]
+        dense = max((h.dense for h in body), default=0.0)
+        # ranked by the best sentence less a share of how generic it is: a story's lead
+        # sums up the whole story and resembles every question about it a little; the
+        # sentence that answers is specific (see TUNING.generic_penalty)
+        focused = max((h.dense - beta * h.generic for h in body), default=0.0)
         keyword = float(kw[snap.pos[cid]])
-        fused = dense + TUNING.keyword_weight * (keyword / top_kw if top_kw > 0 else 0.0)
-        scored.append((fused, dense, keyword, cid))
-    scored.sort(key=lambda t: (-t[0], t[3]))
-    return [_passage(snap, cid, rank, fused, dense, keyword, tuple(sentences.get(cid, ())))
-            for rank, (fused, dense, keyword, cid) in enumerate(scored[:k], 1)]
+        kw_part = TUNING.keyword_weight * (keyword / top_kw if top_kw > 0 else 0.0)
+        scored.append((focused + kw_part, dense + kw_part, dense, keyword, cid))
+    scored.sort(key=lambda t: (-t[0], t[4]))
+    return [replace(_passage(snap, cid, rank, fused, dense, keyword, tuple(sentences.get(cid, ()))), focused=focused)
+            for rank, (focused, fused, dense, keyword, cid) in enumerate(scored[:k], 1)]
 
 
 def _dense_pool(snap: Snapshot, q: np.ndarray, n: int, story: str | None) -> list[str]:
@@ -209,13 +218,16 @@ def score_sentences(snap: Snapshot, chunk_ids: list[str], q: np.ndarray) -> dict
         texts.update(zip(more["ids"], more["documents"]))
     vec = {i: (np.asarray(e, dtype=np.float32), texts.get(i, ""))
            for i, e in zip(got["ids"], got["embeddings"])}
+    centroids = snap.story_centroids if TUNING.generic_penalty else {}
     out: dict[str, list[SentenceHit]] = {}
     for cid in chunk_ids:
         hits = []
+        centroid = centroids.get(snap.metas[snap.pos[cid]]["story"])
         for i, (s, e, kind) in enumerate(spans[cid]):
             v, doc = vec.get(f"{cid}/{i}", (None, ""))
             if v is None:
                 continue
-            hits.append(SentenceHit(int(s), int(e), doc, kind, float(v @ q)))
+            generic = float(v @ centroid) if centroid is not None else 0.0
+            hits.append(SentenceHit(int(s), int(e), doc, kind, float(v @ q), generic))
         out[cid] = hits
     return out

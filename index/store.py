@@ -298,6 +298,21 @@ class Snapshot:
         return tuple(sorted(found))
 
     @cached_property
+    def story_centroids(self) -> dict[str, np.ndarray]:
+        """Each story's unit-length mean sentence vector, from the stored chunk vectors (a
+        chunk's vector is the mean of its sentences', so weighting by sentence count gives
+        the story's mean): what the story as a whole is about (``index.search``)."""
+        sums: dict[str, np.ndarray] = {}
+        for off in range(0, len(self.ids), BATCH * 10):
+            got = self.chunks.get(ids=self.ids[off:off + BATCH * 10], include=["embeddings"])
+            for cid, vec in zip(got["ids"], got["embeddings"]):
+                i = self.pos[cid]
+                weighted = np.asarray(vec, dtype=np.float32) * max(1, len(self.spans[i]))
+                story = self.metas[i]["story"]
+                sums[story] = sums[story] + weighted if story in sums else weighted
+        return {sid: v / (float(np.linalg.norm(v)) or 1.0) for sid, v in sums.items()}
+
+    @cached_property
     def capital_forms(self) -> dict[str, str]:
         """The stories' capitalised words by their folded, lower-case form ("alibaba" ->
         "Alibaba"): a name typed without capitals is found here."""

@@ -22,6 +22,12 @@ class Tuning:
     # fused = dense + keyword_weight * bm25 / max(bm25). Tuning sets (shipped story):
     # fused hit@1 .88 vs .82 dense alone, .68 BM25 alone, .80 reciprocal rank fusion.
     keyword_weight: float = 0.03
+    # Passages are ranked by their best sentence's cosine less generic_penalty times its
+    # cosine to its story's mean vector: a lead that sums up the story resembles every
+    # question about it. Tuning sets (shipped, four-story and six-story corpora: 220 + 125 +
+    # 48 answerable), retrieval hit@1 at 0 / .1 / .2 / .3 / .5: shipped .814 .809 .809 .814
+    # .791, four-story .648 .680 .688 .696 .696, six-story .604 .604 .625 .625 .583.
+    generic_penalty: float = 0.3
     candidate_passages: int = 6  # passages the answer step reads
 
     # --- picking sentences (bot/decide.py) -------------------------------------------------
@@ -83,6 +89,16 @@ class Tuning:
     unit_match_cosine: float = 0.88
     # questions of at most this many words lean on the previous one ("and Tencent?")
     follow_up_words: int = 3
+    # A lower-case word is an ordinary word, not a possible name, when the common-word
+    # lexicons (index/data/lexicon_<lang>.txt.gz) hold it, or hold a word sharing its first
+    # lexicon_prefix letters (inflections: bossent ~ bosser; a shorter prefix lets more
+    # names pass for words), or, for words of typo_min_length+ letters, a
+    # word one typo away (alrady ~ already; "vivo" is one letter from "viva", so shorter
+    # words get no allowance). The same length lets a lower-case name one typo from a
+    # story's capitalised word stand for it (alibbaba ~ Alibaba). Set from the lexicons and
+    # general word lists, not from a question set.
+    lexicon_prefix: int = 6
+    typo_min_length: int = 5
 
 
 TUNING = Tuning()

@@ -257,3 +257,26 @@ def test_a_number_the_question_gives_must_be_in_the_answer():
     assert decide.numbers_elsewhere(q, "The airport handled 7.8 million passengers in 2025.")
     assert not decide.numbers_elsewhere(q, "It expects 11 million passengers in 2030.")
     assert not decide.numbers_elsewhere(analyse("How many passengers?", 200), "7.8 million in 2025.")
+
+
+@pytest.mark.parametrize("question,sentence,missing", [
+    ("What did Tencent say after Apple dropped it?", "Later tests of Tencent and ByteDance models showed problems.", True),
+    ("What did Tencent say after Apple dropped it?", "« We are disappointed », said a Tencent spokesman.", False),
+    ("Qu'a dit le PDG d'Alibaba ?", "« La collaboration est le moteur de l'innovation », a déclaré Joe Tsai.", False),
+    ("Why did Tencent lose?", "Later tests of Tencent models showed problems.", False),  # not about speech
+])
+def test_a_question_about_what_someone_said(question, sentence, missing):
+    q = analyse(question, 200)
+    assert decide.speech_missing(q, sentence, {}) is missing
+
+
+@pytest.mark.parametrize("question,sentence,missing", [
+    ("c'est quoi le nom de l'analyste basé à pékin ?", "« Il s’agit de survie », déclare un analyste basé à Pékin.", True),
+    ("What was the name of the Baidu model Apple tested?", "Talks with Baidu failed, as its IA did not meet Apple's standards.", True),
+    ("What is the name of Alibaba's vision model?", "Alibaba's latest release, Qwen2.5-VL, can analyse videos.", False),
+    ("Who is the chief executive of Norhavn?", "Its chief executive, Anna Lind, welcomed the ruling.", False),
+])
+def test_a_question_asking_for_a_name(question, sentence, missing):
+    q = analyse(question, 200)
+    resolved = {n: decide.forms(n) for n in q.names}
+    assert decide.name_missing(q, sentence, resolved) is missing

@@ -116,3 +116,17 @@ def test_common_words_come_from_the_shipped_lexicons():
     assert common_word("alrady")  # one typo from "already"
     assert not common_word("huawei") and not common_word("xiaomi")
     assert not common_word("vivo")  # short words get no typo allowance ("viva")
+
+
+@pytest.mark.parametrize("text,speech,name,number", [
+    ("What did Tencent say about it?", True, False, False),
+    ("qu'a dit le maire ?", True, False, False),
+    ("What does the story say about Baidu?", False, False, False),  # the story, not a speaker
+    ("What's the analyst called?", False, True, False),
+    ("c'est quoi le nom du bateau ?", False, True, False),
+    ("what's huawei's market share in china?", False, False, True),
+    ("quelle est la part de marché de xiaomi ?", False, False, True),
+])
+def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
+    q = analyse(text, 200)
+    assert (q.wants_speech, q.wants_name, q.wants_number) == (speech, name, number)

@@ -1,5 +1,8 @@
 """Hybrid retrieval over the real index."""
+import numpy as np
+
 from index.search import search
+from index.tuning import TUNING
 
 BAIDU = "Les premières discussions avec Baidu ont échoué"
 
@@ -10,7 +13,7 @@ def test_why_not_baidu_ranks_the_baidu_passage_first_with_both_scores(shared_ans
         assert BAIDU in passages[0].text
         assert passages[0].dense > 0.7 and passages[0].keyword > 0
         assert [p.rank for p in passages] == [1, 2, 3]
-        assert passages[0].score >= passages[1].score >= passages[2].score
+        assert passages[0].focused >= passages[1].focused >= passages[2].focused
         assert all(s.text for s in passages[0].sentences)
 
 
@@ -18,3 +21,31 @@ def test_story_filter_and_unknown_story(shared_answerer):
     sid = "apple-alibaba-ia-iphone-chine.fr"
     assert all(p.story == sid for p in search(shared_answerer.store, "Baidu", k=3, story=sid))
     assert search(shared_answerer.store, "Baidu", k=3, story="no-such-story") == []
+
+
+def test_story_centroids_are_the_mean_of_the_stored_sentence_vectors(shared_answerer):
+    snap = shared_answerer.store.snapshot()
+    got = snap.sents.get(include=["embeddings", "metadatas"])
+    for story, centroid in snap.story_centroids.items():
+        vs = np.asarray([e for e, m in zip(got["embeddings"], got["metadatas"]) if m["story"] == story])
+        mean = vs.mean(axis=0)
+        assert np.allclose(centroid, mean / np.linalg.norm(mean), atol=1e-4)
+        assert abs(float(np.linalg.norm(centroid)) - 1) < 1e-5
+
+
+def test_passages_rank_by_their_most_specific_answering_sentence(shared_answerer):
+    # each passage's ranking score is its best sentence's cosine less a share of that
+    # sentence's likeness to the whole story, plus the keyword part of the fused score
+    snap = shared_answerer.store.snapshot()
+    for q in ("Who is Apple partnering with in China?", "what problems does the deal address?", "why not Baidu?"):
+        passages = search(shared_answerer.store, q, k=6)
+        assert [p.focused for p in passages] == sorted((p.focused for p in passages), reverse=True)
+        for p in passages:
+            body = [h for h in p.sentences if h.kind == "body"]
+            centroid = snap.story_centroids[p.story]
+            vec = {i: np.asarray(e) for i, e in zip(*(lambda g: (g["ids"], g["embeddings"]))(
+                snap.sents.get(ids=[f"{p.chunk_id}/{i}" for i in range(len(p.sentences))], include=["embeddings"])))}
+            for i, h in enumerate(p.sentences):
+                assert abs(h.generic - float(vec[f"{p.chunk_id}/{i}"] @ centroid)) < 1e-4
+            best = max(h.dense - TUNING.generic_penalty * h.generic for h in body)
+            assert abs(p.focused - (best + (p.score - p.dense))) < 1e-6
