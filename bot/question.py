@@ -194,12 +194,12 @@ def is_adjective(word: str) -> bool:
     """A capitalised adjective or demonym ("American", "Chinese", "Western", "Européen"),
     recognised from the language files' endings and lexicons: it qualifies a name, it is
     not one."""
-    w = fold(word)
+    w, low = fold(word), word.lower()
     for lang in all_languages():
         if w in lang.adjectives:
             return True
         if len(w) >= TUNING.adjective_min_length and any(
-                w.endswith(s) and len(w) - len(s) >= TUNING.adjective_min_stem for s in lang.adjective_suffixes):
+                low.endswith(s) and len(low) - len(s) >= TUNING.adjective_min_stem for s in lang.adjective_suffixes):
             return True
     return False
 

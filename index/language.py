@@ -111,7 +111,7 @@ def load(code: str) -> Language:
         if data.get("follow_up_starts") else None,
         stop_words=words(data.get("stop_words", [])),
         not_names=words(names.get("not_names", [])),
-        adjective_suffixes=tuple(normalise(x) for x in names.get("adjective_suffixes", [])),
+        adjective_suffixes=tuple(x.lower() for x in names.get("adjective_suffixes", [])),  # accents kept
         adjectives=words(names.get("adjectives", [])),
         money_lead=phrase_pattern(ask.get("money_lead", [])),
         money_verbs=phrase_pattern(ask.get("money_verbs", [])),

@@ -130,3 +130,11 @@ def test_common_words_come_from_the_shipped_lexicons():
 def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     q = analyse(text, 200)
     assert (q.wants_speech, q.wants_name, q.wants_number) == (speech, name, number)
+
+
+def test_adjective_endings_keep_their_accents():
+    from bot.question import is_adjective
+
+    assert is_adjective("Européen") and is_adjective("European") and is_adjective("Chinois")
+    assert not is_adjective("Kirsteen")  # a name: French "-éen" needs its accent
+    assert "Lady Kirsteen" in analyse("What did the Lady Kirsteen cost?", 200).names
