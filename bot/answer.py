@@ -214,8 +214,8 @@ class Answerer:
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
         return self._record(answer, source, user)
 
-    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float, float]:
-        """(off-topic bar, answer bar, answer bar without support) for questions in ``lang`` about stories in
+    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float, float, float]:
+        """(refusal bar, off-topic bar, answer bar, answer bar without support) for questions in ``lang`` about stories in
         ``story_lang`` on this index version, as calibrated when it was built
         (``index/calibrate.py``; an index built before that is calibrated on first use). A
         language without a bank uses the default language's; with no calibration at all,
@@ -234,8 +234,9 @@ class Answerer:
         record = snap.derived("calibration", load)
         key = lang if f"bank:{lang}" in record else DEFAULT
         off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
+        refuse = min(off, float(record.get(f"refuse:{key}:{story_lang}", off)))
         high = max(off, float(record.get(f"answer:{key}:{story_lang}", off)))
-        return off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
+        return refuse, off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
 
     def _pinned(self, retrieval: str, qv, passages: list[Passage], snap: Snapshot, stories: set[str]) -> list[Passage]:
         """Only the passages of the stories the question names (``decide.named_stories``);
@@ -266,6 +267,9 @@ class Answerer:
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
             return self._abstain("off_topic", q, top, snap)
+        # below the off-topic bar but above the refusal bar, with nothing tying it to the
+        # stories: perhaps a paraphrase in another language, perhaps chit-chat: hedged
+        unsure = decide.off_topic(passages, {s: b[1] for s, b in bars.items()}, is_supported)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k, embedder=self.store.embedder)
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
@@ -274,7 +278,7 @@ class Answerer:
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
-        if decide.confidence(peak, *bars[peak.story][1:], is_supported) == "low":
+        if unsure or decide.confidence(peak, *bars[peak.story][2:], is_supported) == "low":
             return self._hedge(q, picks)
         if decide.unknown_lower_names(q, resolved):  # "huawei": a name the stories may lack
             return self._hedge(q, picks)

@@ -90,13 +90,27 @@ def asks_money(text: str, lang: Language) -> bool:
 
 
 def request_kind(text: str, lang: Language) -> str:
-    """"instruction", "opinion" or "creative" when the message is not a question about the
-    stories (cue phrases of the question's language and the default one), else ""."""
+    """"instruction", "opinion", "creative" or "smalltalk" when the message is not a
+    question about the stories (cue phrases of the question's language and the default
+    one), else ""."""
     langs = [lang] if lang.code == DEFAULT else [lang, load(DEFAULT)]
     for kind in ("instruction", "opinion", "creative"):
         if any_match([getattr(x, kind) for x in langs], text):
             return kind
-    return ""
+    return "smalltalk" if small_talk(text, all_languages()) else ""  # "salut" alone tells no language
+
+
+def small_talk(text: str, langs: list[Language]) -> bool:
+    """A message made only of greetings, thanks and the like ("hey, how's it going?",
+    "merci beaucoup !"): once those phrases and stop words are taken out, no word is left."""
+    t = normalise(text)
+    found = False
+    for x in langs:
+        if x.smalltalk is not None:
+            t, n = x.smalltalk.subn(" ", t)
+            found = found or n > 0
+    stop = stopwords()
+    return found and not any(w not in stop and not w.isdigit() for w in re.findall(r"\w+", t))
 
 
 def analyse(raw: str, limit: int) -> Question:

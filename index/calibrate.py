@@ -10,7 +10,9 @@ sentence scores that ``index.tuning.TUNING`` names, separately for the stories o
 language (a French question scores higher against a French story than against an English
 one, so one bar per question language would refuse French questions about English stories):
 
-- ``offtopic``: questions scoring below it are off topic (refused);
+- ``refuse``: questions scoring below it, with nothing else tying them to the stories,
+  are off topic (refused);
+- ``offtopic``: ... and below this one, they get the closest passages, hedged;
 - ``answer``: questions scoring at or above it are answered with confidence, whatever
   other evidence says.
 
@@ -106,6 +108,7 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
             continue
         scores = top_scores(sents, bank_vectors(store, lines), sentences, story_langs, t.calibration_depth)
         for story_lang, sc in scores.items():
+            record[f"refuse:{lang}:{story_lang}"] = float(np.quantile(sc, t.refuse_quantile))
             record[f"offtopic:{lang}:{story_lang}"] = float(np.quantile(sc, t.offtopic_quantile))
             record[f"answer:{lang}:{story_lang}"] = float(np.quantile(sc, t.answer_quantile))
             record[f"answer_unsupported:{lang}:{story_lang}"] = float(np.quantile(sc, t.unsupported_quantile))

@@ -76,6 +76,7 @@ class Language:
     instruction: re.Pattern | None
     opinion: re.Pattern | None
     creative: re.Pattern | None
+    smalltalk: re.Pattern | None
     currency: re.Pattern | None
     number_words: re.Pattern | None
     percent: re.Pattern | None
@@ -124,6 +125,7 @@ def load(code: str) -> Language:
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),
+        smalltalk=phrase_pattern(cues.get("smalltalk", [])),
         currency=phrase_pattern(facts.get("currency", [])),
         number_words=phrase_pattern(facts.get("number_words", [])),
         percent=phrase_pattern(facts.get("percent", [])),
