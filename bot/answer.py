@@ -207,7 +207,7 @@ class Answerer:
         resolved = decide.name_forms(q, snap, self.store.embedder)
         if story is None and passages:
             passages = self._pinned(retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
-        result = self._extract(q, passages, snap, resolved, retrieval)
+        result = self._extract(q, passages, snap, resolved, retrieval, qv)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
             answer = self._write_with_llm(answer, on_text)
@@ -220,6 +220,15 @@ class Answerer:
         (``index/calibrate.py``; an index built before that is calibrated on first use). A
         language without a bank uses the default language's; with no calibration at all,
         the configured ``min_score`` is the off-topic bar and the answer bar."""
+        record = self._calibration(snap)
+        key = lang if f"bank:{lang}" in record else DEFAULT
+        off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
+        refuse = min(off, float(record.get(f"refuse:{key}:{story_lang}", off)))
+        high = max(off, float(record.get(f"answer:{key}:{story_lang}", off)))
+        return refuse, off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
+
+    def _calibration(self, snap: Snapshot) -> dict:
+        """The calibration record of this index version, read (or made) once per version."""
         def load() -> dict:
             record = bars(self.store, snap.version.version)
             if not record:
@@ -231,12 +240,20 @@ class Answerer:
                     record = {}
             return record
 
-        record = snap.derived("calibration", load)
-        key = lang if f"bank:{lang}" in record else DEFAULT
-        off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
-        refuse = min(off, float(record.get(f"refuse:{key}:{story_lang}", off)))
-        high = max(off, float(record.get(f"answer:{key}:{story_lang}", off)))
-        return refuse, off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
+        return snap.derived("calibration", load)
+
+    def _like_bank(self, qv, snap: Snapshot) -> bool:
+        """Is the question as close to one of the shipped off-topic messages as they are to
+        each other (``index.calibrate.bank_neighbour_bar``)? Read only near the refusal bar."""
+        from index.calibrate import bank_matrix
+
+        bar = float(self._calibration(snap).get("bank_neighbour", 1.0))
+        try:
+            bank = bank_matrix(self.store)
+        except Exception:  # no bank to compare with: the hedge stands
+            log.warning("the off-topic bank could not be read", exc_info=True)
+            return False
+        return bool(len(bank)) and float((bank @ qv).max()) >= bar
 
     def _pinned(self, retrieval: str, qv, passages: list[Passage], snap: Snapshot, stories: set[str]) -> list[Passage]:
         """Only the passages of the stories the question names (``decide.named_stories``);
@@ -251,7 +268,7 @@ class Answerer:
         return kept or passages
 
     def _extract(self, q: Question, passages: list[Passage], snap: Snapshot,
-                 resolved: dict[str, decide.Forms | None], retrieval: str | None = None) -> dict:
+                 resolved: dict[str, decide.Forms | None], retrieval: str | None = None, qv=None) -> dict:
         """The extractive answer ("high"), the closest passages with a hedge ("low"), or a
         refusal ("none"): returns Answer fields."""
         if not passages:
@@ -270,6 +287,8 @@ class Answerer:
         # below the off-topic bar but above the refusal bar, with nothing tying it to the
         # stories: perhaps a paraphrase in another language, perhaps chit-chat: hedged
         unsure = decide.off_topic(passages, {s: b[1] for s, b in bars.items()}, is_supported)
+        if unsure and qv is not None and self._like_bank(qv, snap):  # "who won the match?"
+            return self._abstain("off_topic", q, top, snap)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k, embedder=self.store.embedder)
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries

@@ -14,7 +14,10 @@ one, so one bar per question language would refuse French questions about Englis
   are off topic (refused);
 - ``offtopic``: ... and below this one, they get the closest passages, hedged;
 - ``answer``: questions scoring at or above it are answered with confidence, whatever
-  other evidence says.
+  other evidence says;
+- ``bank_neighbour``: between the two first bars, a question this close to one of the
+  bank's messages (query to query) is of their kind ("who won the match?") and refused;
+  others get the closest passages, hedged.
 
 The record is stored as the meta record ``calibration:<version>``, beside the version it
 belongs to. The bank's vectors depend only on the embedder, so they are cached in a
@@ -95,6 +98,31 @@ def top_scores(sents, vectors: np.ndarray, total: int, story_langs: dict[str, st
     return {lang: np.asarray(v, dtype=np.float32) for lang, v in out.items()}
 
 
+_BANKS: dict[str, np.ndarray] = {}
+
+
+def bank_matrix(store) -> np.ndarray:
+    """Every shipped bank's query vectors, one row per message (all languages), kept per
+    embedder for the life of the process: a question near the refusal bar is compared with
+    them (``index.tuning.Tuning.bank_neighbour_quantile``)."""
+    name = store.embedder.name
+    if name not in _BANKS:
+        rows = [bank_vectors(store, [x for x in load_bank(lang) if any(ch.isalnum() for ch in x)])
+                for lang in bank_languages()]
+        _BANKS[name] = np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+    return _BANKS[name]
+
+
+def bank_neighbour_bar(vectors: np.ndarray, t: Tuning = TUNING) -> float:
+    """How close a message must come to one of the bank's messages to count as one of its
+    kind: this quantile of the bank messages' cosines to their nearest other message."""
+    if len(vectors) < 2:
+        return 1.0
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1.0)
+    return float(np.quantile(sims.max(axis=1), t.bank_neighbour_quantile))
+
+
 def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], t: Tuning = TUNING) -> dict:
     """Score every shipped bank against ``version`` and store the bars (see the module
     docstring) for each question language and story language, e.g. ``{"offtopic:en:fr":
@@ -113,6 +141,7 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
             record[f"answer:{lang}:{story_lang}"] = float(np.quantile(sc, t.answer_quantile))
             record[f"answer_unsupported:{lang}:{story_lang}"] = float(np.quantile(sc, t.unsupported_quantile))
         record[f"bank:{lang}"] = len(lines)
+    record["bank_neighbour"] = bank_neighbour_bar(bank_matrix(store), t)
     store.set_meta(META_KEY.format(version=version), record)
     log.info("calibrated %s: %s", version, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
     return record

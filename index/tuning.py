@@ -62,11 +62,17 @@ class Tuning:
     # index is what sets the bar, so this is a check of the shape, not a fit).
     offtopic_quantile: float = 0.95
     # ... and refused outright only below this lower quantile of the same scores; between
-    # the two, with no support either, it gets the closest passages, hedged ("low"): a
-    # paraphrase in another language than the story's scores there as often as chit-chat.
-    # Tuning sets (shipped 270 + multi-story 221 answerable): answerable refused as off
-    # topic at .95 / .80 / .70 / .50: see eval/multi/README.md (round 5).
-    refuse_quantile: float = 0.70
+    # the two, with no support either, it gets the closest passages, hedged ("low"), unless
+    # it is of the bank's kind (bank_neighbour_quantile): a paraphrase in another language
+    # than the story's scores there as often as chit-chat does. Tuning sets (shipped 270,
+    # multi-story 221 answerable), answerable questions refused at .95 / .70 / .50: shipped
+    # 9 / 5 / 2, multi-story 6 / 4 / 1; unanswerable ones refused 62 / 61 / 60 of 99 and
+    # 28 / 27 / 27 of 68; none more answered "high".
+    refuse_quantile: float = 0.50
+    # ... but a message in between that comes as close to one of the bank's messages as
+    # most bank messages come to their nearest neighbour (this quantile of those cosines)
+    # is of the bank's kind and refused. The bank alone sets the bar (~.86 with e5).
+    bank_neighbour_quantile: float = 0.25
     # The answer bar ("high" vs "low"): this quantile of the same scores. Tuning sets: .95
     # kept 88 of 101 answerable "high" and 2 of 27 unanswerable (both in the multi-story set).
     answer_quantile: float = 0.95

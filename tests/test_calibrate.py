@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from index.calibrate import bank_languages, bars, load_bank
+import numpy as np
+
+from index.calibrate import bank_languages, bank_neighbour_bar, bars, load_bank
 from index.embed import get_embedder
 from index.refresh import Refresher
 from index.store import Store
@@ -49,7 +51,8 @@ def test_each_version_is_calibrated_and_the_bank_is_embedded_once(tmp_path):
         record = bars(store, first.index_version)
         # French story only: a bar per question language against French stories
         for lang in ("en", "fr"):
-            assert 0.5 < record[f"offtopic:{lang}:fr"] <= record[f"answer:{lang}:fr"] <= 1.0
+            assert 0.5 < record[f"refuse:{lang}:fr"] <= record[f"offtopic:{lang}:fr"] <= record[f"answer:{lang}:fr"] <= 1.0
+        assert 0.5 < record["bank_neighbour"] < 1.0
         bank = {line for lang in ("en", "fr") for line in load_bank(lang) if any(c.isalnum() for c in line)}
         assert bank <= set(emb.queries)
 
@@ -63,3 +66,21 @@ def test_each_version_is_calibrated_and_the_bank_is_embedded_once(tmp_path):
         assert not bank & set(emb.queries)
     finally:
         store.close()
+
+
+def test_the_bank_neighbour_bar_is_a_quantile_of_nearest_neighbour_cosines():
+    # four unit vectors: two close pairs (cos .9 within a pair, 0 across)
+    a = np.array([[1, 0, 0, 0], [0.9, np.sqrt(1 - 0.81), 0, 0], [0, 0, 1, 0], [0, 0, 0.8, 0.6]], dtype=np.float32)
+    from index.tuning import Tuning
+
+    assert abs(bank_neighbour_bar(a, Tuning(bank_neighbour_quantile=0.0)) - 0.8) < 1e-6
+    assert abs(bank_neighbour_bar(a, Tuning(bank_neighbour_quantile=1.0)) - 0.9) < 1e-6
+    assert bank_neighbour_bar(a[:1]) == 1.0  # one message: nothing is like it
+
+
+def test_messages_like_the_off_topic_bank_are_recognised(shared_answerer):
+    snap = shared_answerer.store.snapshot()
+    emb = shared_answerer.store.embedder
+    assert shared_answerer._like_bank(emb.embed_query(load_bank("en")[0]), snap)  # a bank message itself
+    assert shared_answerer._like_bank(emb.embed_query("Qui a gagné le match de foot hier soir ?"), snap)
+    assert not shared_answerer._like_bank(emb.embed_query("Why did Apple drop Baidu as its AI partner?"), snap)

@@ -138,3 +138,13 @@ def test_adjective_endings_keep_their_accents():
     assert is_adjective("Européen") and is_adjective("European") and is_adjective("Chinois")
     assert not is_adjective("Kirsteen")  # a name: French "-éen" needs its accent
     assert "Lady Kirsteen" in analyse("What did the Lady Kirsteen cost?", 200).names
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("hi", "smalltalk"), ("salut", "smalltalk"), ("thank you, that's all", "smalltalk"),
+    ("bonsoir tout le monde", "smalltalk"), ("ok super", "smalltalk"),
+    ("thanks! and what about Tencent?", ""),  # small talk around a question: a question
+    ("hi, why not Baidu?", ""),
+])
+def test_small_talk_is_not_a_question(text, kind):
+    assert analyse(text, 200).request == kind
