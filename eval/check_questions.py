@@ -5,8 +5,8 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout3/ use the six-story corpus: those
-four stories plus eval/holdout3/stories/. Exits non-zero on any problem.
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3, 4, 5) use those four
+stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/. Exits non-zero on any problem.
 """
 from __future__ import annotations
 
@@ -23,19 +23,27 @@ from index.sources import read_stories
 
 SHIPPED = ROOT / "stories"
 MULTI = ROOT / "eval" / "multi" / "stories"
-HOLDOUT3 = ROOT / "eval" / "holdout3" / "stories"
+
+def holdout_folders(n: int) -> list[Path]:
+    """The story folders of held-out round ``n`` (3, 4, 5...): its own and every earlier
+    round's, eval/holdout<k>/stories."""
+    return [ROOT / "eval" / f"holdout{k}" / "stories" for k in range(3, n + 1)]
 DEFAULT_FILES = [
     "eval/dev_questions.jsonl", "eval/extra_questions.jsonl", "eval/fresh_questions.jsonl",
     "eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
     "eval/test2_questions.jsonl", "eval/multi/test2_questions.jsonl",
     "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl",
+    "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
+    "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
 # 8-60 characters and keys that are part of the gold.
 STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
           "eval/test2_questions.jsonl", "eval/multi/test2_questions.jsonl",
-          "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl"}
+          "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl",
+          "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
+          "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
@@ -153,13 +161,17 @@ def main(argv: list[str]) -> int:
     files = argv or [f for f in DEFAULT_FILES if (ROOT / f).exists()]
     shipped = load(SHIPPED)
     multi_corpus = {**shipped, **load(MULTI)}
-    six_corpus = {**multi_corpus, **load(HOLDOUT3)}
     all_errors: list[str] = []
     for f in files:
         path = Path(f).resolve()
-        six = "holdout3" in path.parts
-        multi = six or "multi" in path.parts
-        errors, stats = check_file(path, six_corpus if six else multi_corpus if multi else shipped, multi)
+        rounds = [int(p[len("holdout"):]) for p in path.parts if re.fullmatch(r"holdout\d+", p)]
+        multi = bool(rounds) or "multi" in path.parts
+        corpus = multi_corpus if multi else shipped
+        if rounds:
+            corpus = dict(multi_corpus)
+            for folder in holdout_folders(rounds[0]):
+                corpus.update(load(folder))
+        errors, stats = check_file(path, corpus, multi)
         all_errors += errors
         summary = ", ".join(f"{k[0]} {k[1]}: {v}" for k, v in sorted(stats.items()))
         print(f"{_name(path)}: {sum(stats.values())} questions ({summary})"
