@@ -18,8 +18,12 @@ PREFIX = 5
 _WORD = re.compile(r"[^\W_]+", re.U)
 
 
+@lru_cache(maxsize=16384)
 def fold(text: str) -> str:
-    """Lower-case, strip accents, and normalise compatibility forms (ﬁ -> fi, full-width)."""
+    """Lower-case, strip accents, and normalise compatibility forms (ﬁ -> fi, full-width).
+    Kept per text: the stories' sentences are folded again for every question."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 

@@ -89,10 +89,11 @@ class Language:
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
 
 
-def codes() -> list[str]:
-    """The languages that have a vocabulary file."""
+@lru_cache(maxsize=1)
+def codes() -> tuple[str, ...]:
+    """The languages that have a vocabulary file (read once: the files ship with the package)."""
     folder = resources.files("index") / "lang"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
 
 
 @lru_cache(maxsize=None)
