@@ -715,8 +715,15 @@ class Store:
         return {n[len(PREFIX):].rsplit("_", 1)[0] for n in names if n.startswith(PREFIX)}
 
     def drop_version(self, version: str) -> None:
+        """Delete a version's collections and the records stored beside it (its calibration)."""
+        from index.calibrate import META_KEY
+
         for kind in ("chunks", "sents", "stories"):
             try:
                 self.client.delete_collection(f"{PREFIX}{version}_{kind}")
             except Exception:  # already gone: nothing to do
                 pass
+        try:
+            self.delete_meta(META_KEY.format(version=version))
+        except Exception:  # no record (an interrupted build): nothing to do
+            log.debug("no calibration record to drop for %s", version, exc_info=True)

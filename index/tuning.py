@@ -1,10 +1,12 @@
 """Every threshold and weight of retrieval and answering, in one typed object.
 
 Nothing else in ``index/`` or ``bot/`` holds a number that decides a ranking or a reply.
-Each value says what shipped data it was calibrated from; "tuning sets" means the four
-question files used for tuning: eval/dev_questions.jsonl, eval/extra_questions.jsonl,
-eval/fresh_questions.jsonl (shipped story) and eval/multi/dev_questions.jsonl (shipped story
-plus eval/multi/stories/). The held-out test files were never used to set any of them.
+Each value says what shipped data it was calibrated from. "Tuning sets" means the question
+files that were tuning data when the value was set (eval/multi/README.md has the rounds):
+at first eval/dev, extra and fresh (shipped story) and eval/multi/dev; values set in rounds
+3-5 (generic_penalty, refuse_quantile, bank_neighbour_quantile, lexicon_prefix,
+typo_min_length) also saw the earlier rounds' held-out sets once they had been measured,
+never the held-out sets of their own round.
 
 Bars that depend on the index (how high an off-topic question scores against *these*
 stories) are not here: they are calibrated at refresh time (``index/calibrate.py``) from the

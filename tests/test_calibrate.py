@@ -64,6 +64,12 @@ def test_each_version_is_calibrated_and_the_bank_is_embedded_once(tmp_path):
         record = bars(store, second.index_version)
         assert "offtopic:en:en" in record and "offtopic:fr:fr" in record
         assert not bank & set(emb.queries)
+
+        # a third version drops the first, and its calibration record with it
+        shutil.copy(REPO / "eval" / "multi" / "stories" / "skerry-bank-wind-farm.md", stories)
+        third = refresher.refresh()
+        assert third.swapped and bars(store, first.index_version) == {}
+        assert bars(store, second.index_version) and bars(store, third.index_version)
     finally:
         store.close()
 
