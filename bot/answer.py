@@ -299,13 +299,9 @@ class Answerer:
         peak = max(passages, key=lambda p: p.dense)
         if unsure or decide.confidence(peak, *bars[peak.story][2:], is_supported) == "low":
             return self._hedge(q, picks)
-        if decide.unknown_lower_names(q, resolved):  # "huawei": a name the stories may lack
-            return self._hedge(q, picks)
-        rare = decide.rare_names(snap, resolved)
-        if (decide.figure_of_another(q, picks[0].sentence.text, rare) or decide.lacks_rare_name(picks[0].passage.text, rare)
-                or decide.numbers_elsewhere(q, picks[0].passage.text)
-                or decide.speech_missing(q, picks[0].sentence.text, resolved)
-                or decide.name_missing(q, picks[0].sentence.text, resolved)):
+        doubt = decide.doubt(q, picks[0], snap, resolved)
+        if doubt:  # the best sentence may answer something else than what is asked
+            log.debug("hedged (%s): %s", doubt, q.text)
             return self._hedge(q, picks)
         if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
             # another cited sentence that counts what is asked comes first; with none, hedge

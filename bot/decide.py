@@ -418,6 +418,23 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> b
                    for n in names_in(text) for w in words(n))
 
 
+def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | None],
+          t: Tuning = TUNING) -> str | None:
+    """Why the best sentence, though close to the question, may answer something else than
+    what is asked (the answer is then hedged), or None. The checks, in order:
+    ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
+    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``."""
+    text, passage = pick.sentence.text, pick.passage.text
+    rare = rare_names(snap, resolved, t)
+    checks = (("unknown name", lambda: bool(unknown_lower_names(q, resolved))),
+              ("another's figure", lambda: figure_of_another(q, text, rare)),
+              ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
+              ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
+              ("no speech", lambda: speech_missing(q, text, resolved)),
+              ("no new name", lambda: name_missing(q, text, resolved)))
+    return next((why for why, check in checks if check()), None)
+
+
 def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tuning = TUNING) -> list[Pick]:
     """The answer layer adds to retrieval, it does not overrule it: the retrieval top
     passage's best sentence is cited first unless another passage's sentence beats it by

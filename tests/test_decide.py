@@ -280,3 +280,15 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     q = analyse(question, 200)
     resolved = {n: decide.forms(n) for n in q.names}
     assert decide.name_missing(q, sentence, resolved) is missing
+
+
+def test_doubts_name_the_first_check_that_fails(snap):
+    baidu, sales = passage(snap, "apple#0", 0.85), passage(snap, "apple#1", 0.85)
+    pick = decide.Pick(baidu, baidu.sentences[0], 0.85)
+    q = analyse("Why did the talks with Baidu fail?", 100)
+    assert decide.doubt(q, pick, snap, decide.name_forms(q, snap)) is None
+    # the same question answered from a passage that never names Baidu
+    other = decide.Pick(sales, sales.sentences[0], 0.85)
+    assert decide.doubt(q, other, snap, decide.name_forms(q, snap)) == "name not in the passage"
+    q = analyse("what did samsung say about baidu?", 100)  # a lower-case name no story holds
+    assert decide.doubt(q, pick, snap, decide.name_forms(q, snap)) == "unknown name"
