@@ -68,6 +68,9 @@ def test_the_wheel_carries_the_story_every_prompt_and_env_example(wheel):
         assert f"bot/_data/stories/{story.name}" in names
     for prompt in (REPO / "prompts").rglob("*.txt"):
         assert prompt.relative_to(REPO).as_posix() in names
+    # the vocabulary the answer reads: language files, off-topic banks, common-word lexicons
+    for data in [*(REPO / "index" / "lang").glob("*.toml"), *(REPO / "index" / "data").glob("*.txt*")]:
+        assert data.relative_to(REPO).as_posix() in names
     assert "bot/_data/env.example" in names
     with zipfile.ZipFile(wheel) as z:
         assert z.read("bot/_data/env.example") == (REPO / ".env.example").read_bytes()
