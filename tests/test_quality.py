@@ -9,10 +9,12 @@ are not used here):
 - multi-story: the shipped story + eval/multi/stories/ with eval/multi/dev_questions.jsonl and
   test_questions.jsonl (78 answerable, 21 unanswerable).
 
-Measured where this was written (round 2): shipped hit@1 .83 vs .80 for plain retrieval's top
-passage, 3 answerable refused, 3 unanswerable answered "high", .90 of the answerable answered
-"high"; multi-story hit@1 .72 vs .64, 1 refused, 3 unanswerable "high", .78 "high". Each bar
-below sits at least two questions away from those numbers.
+Measured in round 2: shipped hit@1 .83 vs .80 for plain retrieval's top passage, 3
+answerable refused, 3 unanswerable answered "high", .90 of the answerable answered "high";
+multi-story hit@1 .72 vs .64, 1 refused, 3 unanswerable "high", .78 "high". Measured at the
+end of round 5 (where the bars were last moved): shipped .83 vs .78, 1 refused, 2 unanswerable
+"high", .93 "high"; multi-story .74 vs .69, 0 refused, 3 unanswerable "high", .81 "high".
+Each bar below sits at least two questions away from those numbers.
 """
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ def verdicts(result: dict, *, hit1: float, high: float, refused: int, unanswerab
     }
 
 
-SHIPPED_BARS = {"hit1": 0.80, "high": 0.85, "refused": 5, "unanswerable_high": 5}
-MULTI_BARS = {"hit1": 0.65, "high": 0.72, "refused": 3, "unanswerable_high": 5}
+SHIPPED_BARS = {"hit1": 0.80, "high": 0.85, "refused": 3, "unanswerable_high": 4}
+MULTI_BARS = {"hit1": 0.70, "high": 0.75, "refused": 2, "unanswerable_high": 5}
 
 
 @pytest.fixture(scope="module")
