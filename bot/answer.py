@@ -33,7 +33,7 @@ from bot.decide import Pick
 from bot.question import Question, analyse, clean
 from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
-from index.calibrate import bars, calibrate
+from index.calibrate import bank_matrix, bars, calibrate
 from index.errors import StoreUnavailable, StoryIndexError
 from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
@@ -245,8 +245,6 @@ class Answerer:
     def _like_bank(self, qv, snap: Snapshot) -> bool:
         """Is the question as close to one of the shipped off-topic messages as they are to
         each other (``index.calibrate.bank_neighbour_bar``)? Read only near the refusal bar."""
-        from index.calibrate import bank_matrix
-
         bar = float(self._calibration(snap).get("bank_neighbour", 1.0))
         try:
             bank = bank_matrix(self.store)

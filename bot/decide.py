@@ -17,7 +17,7 @@ import numpy as np
 from bot.question import Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned, names_in
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
-from index.language import all_languages, normalise, unit_class
+from index.language import all_languages, normalise, one_edit, unit_class
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -203,24 +203,12 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
 
 def _one_typo_away(word: str, known: dict[str, str], min_length: int = TUNING.typo_min_length) -> str | None:
     """The value of the key of ``known`` one edit (a letter added, dropped or changed, or
-    two swapped) from ``word``, for words of ``min_length``+ letters ("alibbaba" ->
-    "Alibaba"). Hand-written: a one-edit test over a few hundred names needs no library."""
+    two swapped) from ``word``, for words and keys of ``min_length``+ letters ("alibbaba"
+    -> "Alibaba")."""
     if len(word) < min_length:
         return None
-    for key, value in known.items():
-        if abs(len(key) - len(word)) > 1 or len(key) < min_length:
-            continue
-        if len(key) == len(word):
-            diff = [i for i, (a, b) in enumerate(zip(key, word)) if a != b]
-            if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and key[diff[0]] == word[diff[1]] and key[diff[1]] == word[diff[0]]):
-                return value
-        else:
-            short, long_ = sorted((key, word), key=len)
-            i = next((i for i, (a, b) in enumerate(zip(short, long_)) if a != b), len(short))
-            if short[i:] == long_[i + 1:]:
-                return value
-    return None
+    letters = "".join(sorted({ch for key in known for ch in key}))
+    return next((known[e] for e in one_edit(word, letters) if len(e) >= min_length and e in known), None)
 
 
 def missing_facts(q: Question, snap: Snapshot, resolved: dict[str, Forms | None]) -> list[str]:

@@ -179,11 +179,12 @@ def common_word(word: str) -> bool:
     n = TUNING.lexicon_prefix
     if w in lexicon or (len(w) > n and w[:n] in prefixes):
         return True
-    return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in _one_edit(w))
+    return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in one_edit(w))
 
 
-def _one_edit(w: str):
-    """Every string one edit from ``w`` (Norvig's spelling corrector: a few hundred set
+def one_edit(w: str, letters: str = _LETTERS):
+    """Every string one edit from ``w``: a letter of ``letters`` added or changed, a letter
+    dropped, two neighbours swapped (Norvig's spelling corrector: a few hundred set
     look-ups; a spelling library would add a dependency and load time for this one test)."""
     splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
     for a, b in splits:
@@ -191,7 +192,7 @@ def _one_edit(w: str):
             yield a + b[1:]
             if len(b) > 1:
                 yield a + b[1] + b[0] + b[2:]
-        for c in _LETTERS:
+        for c in letters:
             if b:
                 yield a + c + b[1:]
             yield a + c + b
