@@ -37,7 +37,7 @@ from index.calibrate import bank_matrix, bars, calibrate
 from index.errors import StoreUnavailable, StoryIndexError
 from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
-from index.search import Passage, search, split_story_filter
+from index.search import CANDIDATES, Passage, search, split_story_filter
 from index.store import Snapshot, Store
 from index.tuning import TUNING
 
@@ -197,7 +197,7 @@ class Answerer:
             retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"
         try:
             qv = self.store.embedder.embed_query(retrieval)
-            passages = search(self.store, retrieval, k=TUNING.candidate_passages, snapshot=snap, query_vec=qv, story=story)
+            passages = self._retrieve(q, retrieval, qv, snap, story)
         except StoryIndexError:
             raise
         except Exception as exc:
@@ -206,7 +206,7 @@ class Answerer:
 
         resolved = decide.name_forms(q, snap, self.store.embedder)
         if story is None and passages:
-            passages = self._pinned(retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
+            passages = self._pinned(q, retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
         result = self._extract(q, passages, snap, resolved, retrieval, qv)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
@@ -253,14 +253,25 @@ class Answerer:
             return False
         return bool(len(bank)) and float((bank @ qv).max()) >= bar
 
-    def _pinned(self, retrieval: str, qv, passages: list[Passage], snap: Snapshot, stories: set[str]) -> list[Passage]:
+    def _retrieve(self, q: Question, retrieval: str, qv, snap: Snapshot, story: str | None) -> list[Passage]:
+        """The passages the answer step reads, best first. Each story's score is taken
+        relative to its off-topic median for the question's language (a question scores
+        higher against any text in its own language; the median of the shipped off-topic
+        bank against those stories measures by how much), and a passage that cannot carry
+        the kind of fact asked for moves down (``decide.prefer_carrying``)."""
+        refuse = {lang: self._bars(snap, q.lang, lang)[0] for lang in set(snap.story_langs.values())}
+        offsets = {sid: refuse[lang] for sid, lang in snap.story_langs.items()}
+        found = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=story, offsets=offsets)
+        return decide.prefer_carrying(q, found)[:TUNING.candidate_passages]
+
+    def _pinned(self, q: Question, retrieval: str, qv, passages: list[Passage], snap: Snapshot,
+                stories: set[str]) -> list[Passage]:
         """Only the passages of the stories the question names (``decide.named_stories``);
         when it names one story and retrieval brought others, that story is searched alone."""
         if not stories or len(stories) == len(snap.story_ids) or all(p.story in stories for p in passages):
             return passages
         if len(stories) == 1:
-            kept = search(self.store, retrieval, k=TUNING.candidate_passages, snapshot=snap, query_vec=qv,
-                          story=next(iter(stories)))
+            kept = self._retrieve(q, retrieval, qv, snap, next(iter(stories)))
         else:
             kept = [p for p in passages if p.story in stories]
         return kept or passages

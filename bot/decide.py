@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,6 +45,17 @@ def carries(q: Question, text: str) -> bool:
     if q.wants_count and not q.wants_money and not has_count(text):
         return False
     return not (q.wants_time and not has_time(text))
+
+
+def prefer_carrying(q: Question, passages: list[Passage], t: Tuning = TUNING) -> list[Passage]:
+    """The ranking with each passage that cannot carry the kind of fact the question asks
+    for (``carries``: no amount for "how much", no date for "when") ``carry_penalty`` lower
+    on its ranking key (``Passage.focused``), ranks renumbered. A question that asks for no
+    such fact keeps its ranking."""
+    if not (q.wants_money or q.wants_number or q.wants_count or q.wants_time):
+        return passages
+    ordered = sorted(passages, key=lambda p: -(p.focused - (0.0 if carries(q, p.text) else t.carry_penalty)))
+    return [replace(p, rank=n) for n, p in enumerate(ordered, 1)]
 
 
 _NUMBER_TOKEN = re.compile(r"^\d[\d.,]*$")

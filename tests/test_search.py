@@ -48,4 +48,40 @@ def test_passages_rank_by_their_most_specific_answering_sentence(shared_answerer
             for i, h in enumerate(p.sentences):
                 assert abs(h.generic - float(vec[f"{p.chunk_id}/{i}"] @ centroid)) < 1e-4
             best = max(h.dense - TUNING.generic_penalty * h.generic for h in body)
-            assert abs(p.focused - (best + (p.score - p.dense))) < 1e-6
+            assert abs(p.focused - (best + (p.score - p.dense) + TUNING.latent_weight * p.latent)) < 1e-6
+
+
+QUESTIONS = ["why not Baidu?", "Pourquoi pas Baidu ?", "How much did iPhone sales fall in China?",
+             "Who broke the news first?", "what does Alibaba get out of it", "Quand Apple a-t-il commencé ?",
+             "Which models did Apple test besides Baidu's?", "c koi le role de tencent", "Is Apple Intelligence out in China?"]
+
+
+def test_only_close_calls_are_settled_by_latent_terms(shared_answerer, monkeypatch):
+    # a question whose two best passages are within latent_margin on the cheap key pays a
+    # second model pass for its latent terms; a clear call does not
+    emb = shared_answerer.store.embedder
+    calls = []
+    real = emb.embed_terms
+    monkeypatch.setattr(emb, "embed_terms", lambda texts: calls.append(texts) or real(texts))
+    close = clear = 0
+    for q in QUESTIONS:
+        calls.clear()
+        passages = search(shared_answerer.store, q, k=20)
+        cheap = sorted((p.focused - TUNING.latent_weight * p.latent for p in passages), reverse=True)
+        if cheap[0] - cheap[1] < TUNING.latent_margin:
+            close += 1
+            assert calls == [[q]] and any(p.latent > 0 for p in passages)
+        else:
+            clear += 1
+            assert calls == [] and all(p.latent == 0 for p in passages)
+        assert [p.focused for p in passages] == sorted((p.focused for p in passages), reverse=True)
+    assert close and clear  # both paths ran
+
+
+def test_offsets_shift_one_storys_passages(shared_answerer):
+    sid = "apple-alibaba-ia-iphone-chine.fr"
+    plain = search(shared_answerer.store, "why not Baidu?", k=3)
+    shifted = search(shared_answerer.store, "why not Baidu?", k=3, offsets={sid: 0.5, "other": 9.0})
+    assert [p.chunk_id for p in shifted] == [p.chunk_id for p in plain]
+    for a, b in zip(plain, shifted):
+        assert abs((a.focused - b.focused) - 0.5) < 1e-6 and a.score == b.score

@@ -216,3 +216,54 @@ def test_an_embedded_lease_left_by_a_dead_process_is_taken_over_at_once(e5, tmp_
         assert report.swapped and store.get_meta("lease") is None
     finally:
         store.close()
+
+
+class TermCountingE5:
+    """The real e5 model, counting the texts it gives latent terms for (``terms=False``: a
+    copy of the model without its sparse head, as an index built before terms were stored)."""
+
+    def __init__(self, e5, terms=True):
+        self._e5, self.name, self.has_terms, self.termed = e5, e5.name, terms, 0
+
+    def embed_passages(self, texts):
+        return self._e5.embed_passages(texts)
+
+    def embed_query(self, text):
+        return self._e5.embed_query(text)
+
+    def embed_terms(self, texts):
+        self.termed += len(texts)
+        return self._e5.embed_terms(texts)
+
+
+def test_chunks_carry_latent_terms_reused_by_content_and_added_to_an_older_index(e5, tmp_path):
+    from index.store import format_terms, parse_terms
+
+    stories = copy_stories(tmp_path / "stories")
+    # an index built without latent terms (an older build, or a model without the head)
+    plain_store = Store.open(TermCountingE5(e5, terms=False), data_dir=tmp_path / "data")
+    try:
+        Refresher(plain_store, stories).refresh()
+        assert plain_store.snapshot().terms == [None] * 13
+    finally:
+        plain_store.close()
+    emb = TermCountingE5(e5)
+    store, refresher = open_store(emb, tmp_path, stories)
+    try:
+        upgraded = refresher.refresh()  # same stories: sentence vectors reused, terms added
+        assert upgraded.swapped and upgraded.embedded == 0 and emb.termed == 13
+        snap = store.snapshot()
+        assert all(t is not None and len(t[0]) == len(t[1]) > 0 for t in snap.terms)
+        again = refresher.refresh()
+        assert not again.swapped and emb.termed == 13
+        path = stories / "apple-alibaba-ia-iphone-chine.fr.txt"
+        path.write_text(path.read_text(encoding="utf-8").replace("ont chuté de 17 %", "ont chuté de 18 %"),
+                        encoding="utf-8")
+        refresher.refresh()
+        assert emb.termed == 14  # only the edited chunk
+        ids, weights = store.snapshot().terms[0]
+        assert parse_terms(format_terms((ids, weights))) is not None
+    finally:
+        store.close()
+    for bad in ("", "not json", "[[1, 2], [0.5]]", "[1, 2]", None):
+        assert parse_terms(bad) is None
