@@ -5,7 +5,7 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3, 4, 5) use those four
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 6) use those four
 stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/. Exits non-zero on any problem.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ DEFAULT_FILES = [
     "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl",
     "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
     "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
+    "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -43,7 +44,8 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test2_questions.jsonl", "eval/multi/test2_questions.jsonl",
           "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl",
           "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
-          "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl"}
+          "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
+          "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
