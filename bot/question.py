@@ -123,13 +123,25 @@ def analyse(raw: str, limit: int) -> Question:
     q.numbers = re.findall(r"\b\d[\d.,]*\b", text)
     q.wants_money = asks_money(text, lang)
     q.wants_number = any_match([lang.count], text)
-    q.wants_time = any_match([lang.time], text)
+    q.wants_time = asks_time(text, lang)
     q.wants_count = any_match([lang.things], text)
     q.wants_speech = any_match([lang.speech], text)
     q.wants_name = any_match([lang.naming], text)
     q.counted = counted_words(text, lang) if q.wants_count else []
     q.request = request_kind(text, lang)
     return q
+
+
+def asks_time(text: str, lang: Language) -> bool:
+    """Does the question ask for a date or a time ("when", "quand": ``[ask] time``)? Not when
+    the cue opens a clause before what is asked: a question word follows it ("quand Apple
+    cherchait un partenaire, quels modèles... ?", "lancer une IA quand on est étranger, c'est
+    comment ?")."""
+    t = normalise(text)
+    m = lang.time.search(t) if lang.time is not None else None
+    if not m:
+        return False
+    return not (lang.question_words is not None and lang.question_words.search(t, m.end()))
 
 
 def counted_words(text: str, lang: Language, n: int = 1) -> list[str]:

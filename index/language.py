@@ -87,6 +87,7 @@ class Language:
     units: tuple[tuple[str, re.Pattern], ...] = ()
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
+    question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +134,7 @@ def load(code: str) -> Language:
         time_words=phrase_pattern(facts.get("time_words", [])),
         speech_words=phrase_pattern(facts.get("speech", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
+        question_words=phrase_pattern(ask.get("question_words", [])),
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
     )

@@ -83,6 +83,30 @@ def test_money_count_and_time_cues_come_from_the_language_files():
     assert analyse("En quelle année le stade a-t-il été inauguré ?", 500).wants_time
 
 
+@pytest.mark.parametrize("text, wants_time", [
+    ("Quand Apple a-t-il commencé à discuter avec Alibaba ?", True),
+    ("When did the talks with Baidu fail?", True),
+    ("Quand a eu lieu la réunion qui a tout décidé ?", True),  # "qui" here is a relative pronoun
+    ("when was the deal which apple signed announced?", True),
+    ("<@U024BE7LH> c'est prévu pour quand ?? 🤔", True),
+    # the cue opens a clause; what is asked comes after it
+    ("quand apple cherchait un partenaire, alibaba a mis quels modèles sur la table ?", False),
+    ("selon le régulateur, lancer une ia en chine quand on est une boite étrangère c’est comment", False),
+    ("When Apple was shopping for a partner, what did Alibaba offer?", False),
+    ("when it came to choosing, why did apple drop baidu lol", False),
+])
+def test_a_time_cue_that_opens_a_clause_does_not_ask_for_a_date(text, wants_time):
+    assert analyse(text, 500).wants_time is wants_time
+
+
+def test_how_long_in_french_counts_a_duration():
+    from bot.decide import same_unit
+
+    q = analyse("Combien de temps la société de surveillance a-t-elle attendu ?", 500)
+    assert q.wants_count and q.counted == ["temps"]
+    assert same_unit("temps", "minutes") and same_unit("durée", "mois") and not same_unit("temps", "euros")
+
+
 def test_a_share_does_not_answer_a_count():
     from bot.question import has_count, has_money
 
