@@ -381,12 +381,46 @@ def rare_names(snap: Snapshot, resolved: dict[str, Forms | None], t: Tuning = TU
     return [f for f in resolved.values() if f and is_rare(snap, f, t)]
 
 
-def figure_of_another(q: Question, text: str, rare: list[Forms]) -> bool:
+def figure_of_another(q: Question, text: str, rare: list[Forms], others: list[Forms] = (),
+                      t: Tuning = TUNING) -> bool:
     """A question asking for a figure (an amount, a number, a date) about a name few
     passages mention ("What is Vivo's market share?") whose answer sentence does not name
-    it: the figure there may well be someone else's (Apple's), so it is hedged."""
-    wants = q.wants_money or q.wants_number or q.wants_count or q.wants_time
-    return bool(wants) and lacks_rare_name(text, rare)
+    it, or about such a name or one besides the story's subjects (``others``: not in its
+    title) that the sentence names only as what something else is compared with ("... 15 %, behind Huawei
+    and Vivo"): the figure there may well be someone else's (Apple's), so it is hedged. A
+    name the question itself compares with ("... compared with Huawei?") may be compared."""
+    if not (q.wants_money or q.wants_number or q.wants_count or q.wants_time):
+        return False
+    if lacks_rare_name(text, rare):
+        return True
+    owners = [f for f in [*rare, *others] if not named_in_comparison(q.text, [f], t)]
+    return any(named_in_comparison(text, [f], t) for f in owners)
+
+
+def named_in_comparison(text: str, rare: list[Forms], t: Tuning = TUNING) -> bool:
+    """Does the sentence name the question's rare names only as what something else is
+    compared with ("... une part de marché de 15 %, reléguant l'entreprise à la troisième
+    place derrière Huawei et Vivo": the 15 % is not Vivo's)? A name counts as compared when
+    a comparison word (``[facts] comparison`` of any language: "derrière", "behind", "than")
+    comes at most ``comparison_window`` words before it."""
+    tokens = words(text)
+    cues = [words(c) for x in all_languages() for c in x.comparison]
+    firsts = {seq[0] for f in rare for seq in f if seq}
+    seen = [i for i, w in enumerate(tokens)
+            if w in firsts or (len(w) >= PREFIX and any(len(n) >= PREFIX and w[:PREFIX] == n[:PREFIX] for n in firsts))]
+    if not rare or not seen:
+        return False
+
+    def compared(i: int) -> bool:
+        before = tokens[max(0, i - t.comparison_window - 3):i]
+        for cue in cues:
+            n = len(cue)
+            for j in range(len(before) - n + 1):
+                if before[j:j + n] == cue and len(before) - (j + n) < t.comparison_window:
+                    return True
+        return False
+
+    return all(compared(i) for i in seen)
 
 
 def lacks_rare_name(text: str, rare: list[Forms]) -> bool:
@@ -425,8 +459,10 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     ``numbers_elsewhere``, ``speech_missing``, ``name_missing``."""
     text, passage = pick.sentence.text, pick.passage.text
     rare = rare_names(snap, resolved, t)
+    # the names besides the story's subjects (its title's)
+    others = [f for f in resolved.values() if f and not has_name(pick.passage.title, f)]
     checks = (("unknown name", lambda: bool(unknown_lower_names(q, resolved))),
-              ("another's figure", lambda: figure_of_another(q, text, rare)),
+              ("another's figure", lambda: figure_of_another(q, text, rare, others, t)),
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),

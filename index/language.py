@@ -88,6 +88,7 @@ class Language:
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
+    comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
 
 
 @lru_cache(maxsize=1)
@@ -135,6 +136,7 @@ def load(code: str) -> Language:
         speech_words=phrase_pattern(facts.get("speech", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
         question_words=phrase_pattern(ask.get("question_words", [])),
+        comparison=tuple(facts.get("comparison", [])),
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
     )

@@ -115,6 +115,9 @@ class Tuning:
     # it has at least this many letters, this many before the ending ("Iran" stays a name)
     adjective_min_length: int = 5
     adjective_min_stem: int = 3
+    # a name is what something is compared with when a comparison word ([facts] comparison)
+    # comes at most this many words before it ("derrière Huawei et Vivo": Vivo is 2 words on)
+    comparison_window: int = 3
     # a hedged ("low") reply quotes at most this many closest passages
     hedge_citations: int = 2
     # A count question's asked noun is compared with the first this-many content words after

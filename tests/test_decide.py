@@ -311,3 +311,36 @@ def test_a_passage_that_cannot_carry_the_asked_fact_moves_down_by_the_carry_pena
     # a question that asks for no amount, number or date keeps the ranking
     why = analyse("Why do councillors want the tram?", 2000)
     assert decide.prefer_carrying(why, [no_money, money]) == [no_money, money]
+
+
+SHARE = ("Pour Apple, les enjeux sont de taille : les ventes d’iPhone en Chine ont chuté de 17 % en 2024, "
+         "avec une part de marché de 15%, reléguant l’entreprise à la troisième place derrière Huawei et Vivo.")
+
+
+@pytest.mark.parametrize("text, name, compared", [
+    (SHARE, "vivo", True),  # "derrière Huawei et Vivo": two words on
+    (SHARE, "huawei", True),
+    (SHARE, "apple", False),
+    ("Huawei sold 40 million phones, ahead of Apple.", "huawei", False),
+    ("Huawei sold 40 million phones, ahead of Apple.", "apple", True),
+    ("Apple’s share fell to 15 %, behind Huawei, whose own share rose to 18 %.", "huawei", True),
+    ("Huawei’s share rose to 18 %, well ahead of Apple.", "huawei", False),
+    ("La part d’Alibaba atteint 30 %, face à Tencent.", "tencent", True),
+    ("Tencent, face à Alibaba, détient 25 %.", "tencent", False),
+])
+def test_a_name_only_compared_with_does_not_own_the_figure(text, name, compared):
+    assert decide.named_in_comparison(text, [[[name]]]) is compared
+
+
+def test_a_figure_asked_about_a_compared_name_is_doubted(snap):
+    q = analyse("<@U024BE7LH> what's vivo's market share in china?? 📱", 500)
+    assert q.wants_number
+    assert decide.figure_of_another(q, SHARE, [[["vivo"]]])
+    assert not decide.figure_of_another(q, SHARE, [[["apple"]]])
+    assert not decide.figure_of_another(analyse("Why is Vivo ahead?", 500), SHARE, [[["vivo"]]])
+    # a name besides the story's subjects, even one many passages mention
+    huawei = analyse("what's huawei's market share in china?", 500)
+    assert decide.figure_of_another(huawei, SHARE, [], [[["huawei"]]])
+    # ... unless the question itself compares with it
+    fall = analyse("How much did iPhone sales fall, compared with Huawei?", 500)
+    assert not decide.figure_of_another(fall, SHARE, [], [[["huawei"]]])
