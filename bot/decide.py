@@ -197,6 +197,8 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
     for n in q.names:
         if mentioned(n, snap.vocabulary, snap.prefixes):
             out[n] = forms(n)
+        elif acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
+            out[n] = acronym_forms(n, snap)
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
@@ -210,6 +212,16 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
             match = match_across_languages(w, snap, embedder, t) if embedder is not None else None
             out[w] = [words(match)] if match else None
     return out
+
+
+def acronym_forms(name: str, snap: Snapshot, t: Tuning = TUNING) -> Forms | None:
+    """The word sequences of the stories an acronym of the question spells out ("CNES" ->
+    "Centre national d'études spatiales": ``Snapshot.acronyms``), for a name of capitals
+    only of ``acronym_min_length``+ letters (two letters spell out too much); else None."""
+    if len(name) < t.acronym_min_length or not name.isalpha() or not name.isupper():
+        return None
+    found = snap.acronyms.get(fold(name).upper())
+    return [list(seq) for seq in found] if found else None
 
 
 def _one_typo_away(word: str, known: dict[str, str], min_length: int = TUNING.typo_min_length) -> str | None:

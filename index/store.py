@@ -298,6 +298,35 @@ class Snapshot:
         return tuple(sorted(found))
 
     @cached_property
+    def acronyms(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """The initials the stories' names could be written with (accents folded), to the
+        folded words they stand for: "CNES" -> ("centre", "national", "etudes", "spatiales") from "le Centre
+        national d'études spatiales". A name is a run of words from a capitalised word that is
+        not sentence-initial, stop words ("d'", "of") skipped, up to ``ACRONYM_MAX`` words
+        (no library spells out acronyms of arbitrary text; this is the plain reading)."""
+        from index.keyword import fold, stopwords
+
+        stop = stopwords()
+        out: dict[str, set[tuple[str, ...]]] = {}
+        for doc in self.docs:
+            for sentence in re.split(r"[.!?;:()\n«»“”\"]", doc):
+                tokens = re.findall(r"[^\W\d_]+", sentence)
+                for i, first in enumerate(tokens):
+                    if i == 0 or not first[0].isupper() or fold(first) in stop:
+                        continue
+                    content: list[str] = []
+                    for tok in tokens[i:]:
+                        if len(tok) < 2 or fold(tok) in stop:  # "d'", "of": not in initials
+                            continue
+                        content.append(tok)
+                        if len(content) >= 2:
+                            out.setdefault(fold("".join(w[0] for w in content)).upper(), set()).add(
+                                tuple(fold(w) for w in content))
+                        if len(content) >= ACRONYM_MAX:
+                            break
+        return {k: tuple(sorted(v)) for k, v in out.items()}
+
+    @cached_property
     def story_centroids(self) -> dict[str, np.ndarray]:
         """Each story's unit-length mean sentence vector, from the stored chunk vectors (a
         chunk's vector is the mean of its sentences', so weighting by sentence count gives
@@ -358,6 +387,7 @@ class Snapshot:
 
 
 # a capitalised word after a lower-case word (not the first word of a sentence)
+ACRONYM_MAX = 6  # words an acronym of the stories' names spells out at most
 _CAPITAL = re.compile(r"(?:(?<=[a-zà-ÿ0-9,;:»«)] )|(?<=[’']))([A-ZÀ-Ý][\w-]*\w)")
 
 

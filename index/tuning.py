@@ -139,6 +139,10 @@ class Tuning:
     # general word lists, not from a question set.
     lexicon_prefix: int = 6
     typo_min_length: int = 5
+    # An acronym of the question the stories do not write ("CNES") stands for the stories'
+    # words it spells out ("Centre national d'études spatiales") when it has this many
+    # letters: two-letter initials match too many runs of words. Set from the form, not a set.
+    acronym_min_length: int = 3
 
 
 TUNING = Tuning()

@@ -344,3 +344,28 @@ def test_a_figure_asked_about_a_compared_name_is_doubted(snap):
     # ... unless the question itself compares with it
     fall = analyse("How much did iPhone sales fall, compared with Huawei?", 500)
     assert not decide.figure_of_another(fall, SHARE, [], [[["huawei"]]])
+
+
+def _one_chunk_snapshot(text: str) -> Snapshot:
+    meta = {"story": "s", "title": "s", "section": "", "paragraph": 0, "start": 0, "end": len(text),
+            "sentences": json.dumps([[0, len(text), "body"]])}
+    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), ["s#0"], [text], [meta], {"s#0": 0})
+    s.keyword = KeywordIndex(s.docs)
+    return s
+
+
+def test_an_acronym_stands_for_the_words_it_spells_out():
+    text = ("« Nous préférons attendre », a résumé Camille Arnaud, passée par le Centre national d’études "
+            "spatiales. The Care Quality Commission rated the unit. Les premières discussions ont échoué.")
+    s = _one_chunk_snapshot(text)
+    assert s.acronyms["CNES"] == (("centre", "national", "etudes", "spatiales"),)  # "d’" is no initial
+    assert decide.acronym_forms("CQC", s) == [["care", "quality", "commission"]]
+    assert decide.acronym_forms("LPD", s) is None  # sentence-initial words are not names
+    assert decide.acronym_forms("CA", s) is None  # two letters spell out too much
+    assert decide.acronym_forms("Cnes", s) is None  # only capitals are acronyms
+    q = analyse("<@U024BE7LH> le CNES aide Orbalis ?", 500)
+    resolved = decide.name_forms(q, s)
+    assert resolved["CNES"] == [["centre", "national", "etudes", "spatiales"]]
+    assert "CNES" not in decide.missing_facts(q, s, resolved)
+    assert decide.missing_facts(analyse("What did the FBI say?", 500), s,
+                                decide.name_forms(analyse("What did the FBI say?", 500), s)) == ["FBI"]

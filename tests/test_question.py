@@ -107,6 +107,19 @@ def test_how_long_in_french_counts_a_duration():
     assert same_unit("temps", "minutes") and same_unit("durée", "mois") and not same_unit("temps", "euros")
 
 
+@pytest.mark.parametrize("text, money", [
+    ("How much money is the regional council putting up after the hail? 🌩️", True),
+    ("Combien d'argent la région met-elle sur la table ?", True),
+    ("y a une récompense pour retrouver le torque ? combien ?", True),
+    ("By how much did Aidge raise sales conversion rates?", False),  # raising is not paying
+    ("Why has the budget nearly doubled?", False),  # a word of money alone asks for no amount
+    ("Pourquoi le budget a-t-il doublé ?", False),
+    ("Where does the money come from?", False),
+])
+def test_words_of_money_after_how_much(text, money):
+    assert analyse(text, 500).wants_money is money
+
+
 def test_a_share_does_not_answer_a_count():
     from bot.question import has_count, has_money
 
