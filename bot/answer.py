@@ -262,7 +262,8 @@ class Answerer:
         the kind of fact asked for moves down (``decide.prefer_carrying``)."""
         refuse = {lang: self._bars(snap, q.lang, lang)[0] for lang in set(snap.story_langs.values())}
         offsets = {sid: refuse[lang] for sid, lang in snap.story_langs.items()}
-        found = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=story, offsets=offsets)
+        found = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=story,
+                       offsets=offsets)
         return decide.prefer_carrying(q, found)[:TUNING.candidate_passages]
 
     def _pinned(self, q: Question, retrieval: str, qv, passages: list[Passage], snap: Snapshot,

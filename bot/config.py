@@ -299,8 +299,8 @@ class Settings(BaseSettings):
 # How the settings are grouped in .env.example and docs/configuration.md: (title, note, fields).
 SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Stories and index", "", ["stories_dir", "data_dir", "embed_model", "embed_base_url", "embed_api_key",
-                               "embed_input_type", "latent_terms", "embed_batch", "chunk_max_chars", "max_story_bytes",
-                               "watch"]),
+                               "embed_input_type", "latent_terms", "embed_batch", "chunk_max_chars",
+                               "max_story_bytes", "watch"]),
     ("Chroma server", "Leave CHROMA_HOST unset for the embedded index in STORYBOT_DATA_DIR.",
      ["chroma_host", "chroma_port", "chroma_ssl", "chroma_headers", "chroma_timeout"]),
     ("Answering", "", ["top_k", "min_score", "max_question_chars", "log_answers", "log_days"]),

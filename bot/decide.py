@@ -418,8 +418,8 @@ def named_in_comparison(text: str, rare: list[Forms], t: Tuning = TUNING) -> boo
     tokens = words(text)
     cues = [words(c) for x in all_languages() for c in x.comparison]
     firsts = {seq[0] for f in rare for seq in f if seq}
-    seen = [i for i, w in enumerate(tokens)
-            if w in firsts or (len(w) >= PREFIX and any(len(n) >= PREFIX and w[:PREFIX] == n[:PREFIX] for n in firsts))]
+    heads = {n[:PREFIX] for n in firsts if len(n) >= PREFIX}  # "Huawei's" ~ "huawei"
+    seen = [i for i, w in enumerate(tokens) if w in firsts or (len(w) >= PREFIX and w[:PREFIX] in heads)]
     if not rare or not seen:
         return False
 

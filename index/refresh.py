@@ -168,6 +168,7 @@ class Diff:
     story_hashes: dict[str, str]
     up_to_date: bool
     report: RefreshReport
+    terms: dict[str, str] = field(default_factory=dict)  # the live version's latent terms by chunk hash
 
 
 class Refresher:
@@ -250,12 +251,14 @@ class Refresher:
         report.removed = sum(1 for cid in old_chunks if cid not in new_hashes)
         story_hashes = {s.id: s.hash for s in stories}
         # an index built before chunks carried latent terms gets them (sentence vectors reused)
-        terms_missing = has_terms(self.store.embedder) and len(old_terms) < len(old_chunks)
+        terms_missing = (has_terms(self.store.embedder)
+                         and any(h not in old_terms for h in old_chunks.values()))
         up_to_date = bool(reuse and story_hashes == old_story_hashes and new_hashes == old_chunks
                           and not terms_missing)
         if up_to_date:
             report.index_version = reuse.version
-        return Diff(stories, chunks, active, reuse, new_hashes, story_hashes, up_to_date, report)
+        return Diff(stories, chunks, active, reuse, new_hashes, story_hashes, up_to_date, report,
+                    old_terms if reuse else {})
 
     def _write(self, diff: Diff, lease: Lease, progress: Progress | None) -> str:
         """Build the new version's collections (resuming an interrupted build); returns its id."""
@@ -263,7 +266,7 @@ class Refresher:
         version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
         vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
-        terms = self._reusable_terms(diff.reuse_from, building_reuse)
+        terms = {**diff.terms, **self._stored_terms(building_reuse)}
 
         # stories first (small), then sentences and chunks story by story, so an interrupted
         # refresh leaves whole stories behind for the next one to reuse
@@ -293,7 +296,8 @@ class Refresher:
                 chunk_vecs.append((m / (np.linalg.norm(m) or 1)).astype(np.float32))
             metas = [chunk_metadata(c) for c in group]
             todo = [c for c in group if c.hash not in terms]
-            got = store.embedder.embed_terms([c.text for c in todo]) if todo and has_terms(store.embedder) else ()
+            got = (store.embedder.embed_terms([c.text for c in todo])
+                   if todo and has_terms(store.embedder) else ())
             terms.update((c.hash, format_terms(t)) for c, t in zip(todo, got))
             for c, m in zip(group, metas):
                 if c.hash in terms:
@@ -328,15 +332,15 @@ class Refresher:
         diff.report.index_version = version
         diff.report.swapped = True
 
-    def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str], set[str]]:
-        """The live version's chunk hashes, story hashes and the ids of its chunks stored
-        with latent terms."""
+    def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """The live version's chunk hashes and story hashes by id, and its chunks' latent
+        terms by chunk hash."""
         if v is None:
-            return {}, {}, set()
+            return {}, {}, {}
         chunks_c, _, stories_c = self.store.collections_for(v.version)
         metas = dict(_all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]))
         stories = {i: m["hash"] for i, m in _all(stories_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
-        return {i: m["hash"] for i, m in metas.items()}, stories, {i for i, m in metas.items() if m.get("terms")}
+        return {i: m["hash"] for i, m in metas.items()}, stories, _terms_by_hash(metas.values())
 
     def _start_building(self) -> tuple[str, str | None]:
         """The version to build: an interrupted build by the same embedder is resumed."""
@@ -361,16 +365,12 @@ class Refresher:
                 out[meta["hash"]] = np.asarray(emb, dtype=np.float32)
         return out
 
-    def _reusable_terms(self, live: Version | None, building: str | None) -> dict[str, str]:
-        """Chunks' stored latent terms by chunk hash, from the live version and an
-        interrupted build."""
-        out: dict[str, str] = {}
-        for v in filter(None, [live.version if live else None, building]):
-            chunks_c, _, _ = self.store.collections_for(v)
-            for _, meta in _all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]):
-                if meta.get("terms"):
-                    out[meta["hash"]] = meta["terms"]
-        return out
+    def _stored_terms(self, version: str | None) -> dict[str, str]:
+        """The latent terms an interrupted build already stored, by chunk hash."""
+        if version is None:
+            return {}
+        chunks_c, _, _ = self.store.collections_for(version)
+        return _terms_by_hash(m for _, m in _all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]))
 
     @staticmethod
     def _upsert(coll, ids, docs, metas, embs) -> None:
@@ -392,6 +392,11 @@ def _all(coll, include: list[str], pick) -> Iterable[tuple[str, object]]:
         got = coll.get(include=include, limit=BATCH * 4, offset=off)
         for k, rid in enumerate(got["ids"]):
             yield rid, pick(got, k)
+
+
+def _terms_by_hash(metas: Iterable[dict]) -> dict[str, str]:
+    """Chunk metadatas' stored latent terms (``index.store.format_terms``) by chunk hash."""
+    return {m["hash"]: m["terms"] for m in metas if m.get("terms")}
 
 
 def _batches(items: list, size: int):

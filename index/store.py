@@ -300,10 +300,11 @@ class Snapshot:
     @cached_property
     def acronyms(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """The initials the stories' names could be written with (accents folded), to the
-        folded words they stand for: "CNES" -> ("centre", "national", "etudes", "spatiales") from "le Centre
-        national d'études spatiales". A name is a run of words from a capitalised word that is
-        not sentence-initial, stop words ("d'", "of") skipped, up to ``ACRONYM_MAX`` words
-        (no library spells out acronyms of arbitrary text; this is the plain reading)."""
+        folded words they stand for: "CNES" -> ("centre", "national", "etudes", "spatiales")
+        from "le Centre national d'études spatiales". A name is a run of words from a
+        capitalised word that is not sentence-initial, stop words ("d'", "of") skipped, up to
+        ``ACRONYM_MAX`` words (no library spells out acronyms of arbitrary text; this is the
+        plain reading). Computed on the first question with an unknown acronym."""
         from index.keyword import fold, stopwords
 
         stop = stopwords()
@@ -386,8 +387,8 @@ class Snapshot:
         return text
 
 
-# a capitalised word after a lower-case word (not the first word of a sentence)
 ACRONYM_MAX = 6  # words an acronym of the stories' names spells out at most
+# a capitalised word after a lower-case word (not the first word of a sentence)
 _CAPITAL = re.compile(r"(?:(?<=[a-zà-ÿ0-9,;:»«)] )|(?<=[’']))([A-ZÀ-Ý][\w-]*\w)")
 
 

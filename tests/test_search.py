@@ -53,7 +53,8 @@ def test_passages_rank_by_their_most_specific_answering_sentence(shared_answerer
 
 QUESTIONS = ["why not Baidu?", "Pourquoi pas Baidu ?", "How much did iPhone sales fall in China?",
              "Who broke the news first?", "what does Alibaba get out of it", "Quand Apple a-t-il commencé ?",
-             "Which models did Apple test besides Baidu's?", "c koi le role de tencent", "Is Apple Intelligence out in China?"]
+             "Which models did Apple test besides Baidu's?", "c koi le role de tencent",
+             "Is Apple Intelligence out in China?"]
 
 
 def test_only_close_calls_are_settled_by_latent_terms(shared_answerer, monkeypatch):
