@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def prefer_carrying(q: Question, passages: list[Passage], t: Tuning = TUNING) ->
     for (``carries``: no amount for "how much", no date for "when") ``carry_penalty`` lower
     on its ranking key (``Passage.focused``), ranks renumbered. A question that asks for no
     such fact keeps its ranking."""
-    if not (q.wants_money or q.wants_number or q.wants_count or q.wants_time):
+    if not q.wants_figure:
         return passages
     ordered = sorted(passages, key=lambda p: -(p.focused - (0.0 if carries(q, p.text) else t.carry_penalty)))
     return [replace(p, rank=n) for n, p in enumerate(ordered, 1)]
@@ -197,8 +198,8 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
     for n in q.names:
         if mentioned(n, snap.vocabulary, snap.prefixes):
             out[n] = forms(n)
-        elif acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
-            out[n] = acronym_forms(n, snap)
+        elif spelt := acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
+            out[n] = spelt
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
@@ -398,10 +399,11 @@ def figure_of_another(q: Question, text: str, rare: list[Forms], others: list[Fo
     """A question asking for a figure (an amount, a number, a date) about a name few
     passages mention ("What is Vivo's market share?") whose answer sentence does not name
     it, or about such a name or one besides the story's subjects (``others``: not in its
-    title) that the sentence names only as what something else is compared with ("... 15 %, behind Huawei
-    and Vivo"): the figure there may well be someone else's (Apple's), so it is hedged. A
-    name the question itself compares with ("... compared with Huawei?") may be compared."""
-    if not (q.wants_money or q.wants_number or q.wants_count or q.wants_time):
+    title) that the sentence names only as what something else is compared with ("... 15 %,
+    behind Huawei and Vivo"): the figure there may well be someone else's (Apple's), so it
+    is hedged. A name the question itself compares with ("... compared with Huawei?") may be
+    compared."""
+    if not q.wants_figure:
         return False
     if lacks_rare_name(text, rare):
         return True
@@ -409,30 +411,30 @@ def figure_of_another(q: Question, text: str, rare: list[Forms], others: list[Fo
     return any(named_in_comparison(text, [f], t) for f in owners)
 
 
-def named_in_comparison(text: str, rare: list[Forms], t: Tuning = TUNING) -> bool:
-    """Does the sentence name the question's rare names only as what something else is
-    compared with ("... une part de marché de 15 %, reléguant l'entreprise à la troisième
-    place derrière Huawei et Vivo": the 15 % is not Vivo's)? A name counts as compared when
-    a comparison word (``[facts] comparison`` of any language: "derrière", "behind", "than")
-    comes at most ``comparison_window`` words before it."""
+def named_in_comparison(text: str, names: list[Forms], t: Tuning = TUNING) -> bool:
+    """Does the sentence name ``names`` only as what something else is compared with ("...
+    une part de marché de 15 %, reléguant l'entreprise à la troisième place derrière Huawei
+    et Vivo": the 15 % is not Vivo's)? A name counts as compared when a comparison word
+    (``[facts] comparison`` of any language: "derrière", "behind", "than") ends at most
+    ``comparison_window`` words before it."""
     tokens = words(text)
-    cues = [words(c) for x in all_languages() for c in x.comparison]
-    firsts = {seq[0] for f in rare for seq in f if seq}
+    firsts = {seq[0] for f in names for seq in f if seq}
     heads = {n[:PREFIX] for n in firsts if len(n) >= PREFIX}  # "Huawei's" ~ "huawei"
     seen = [i for i, w in enumerate(tokens) if w in firsts or (len(w) >= PREFIX and w[:PREFIX] in heads)]
-    if not rare or not seen:
-        return False
 
     def compared(i: int) -> bool:
-        before = tokens[max(0, i - t.comparison_window - 3):i]
-        for cue in cues:
-            n = len(cue)
-            for j in range(len(before) - n + 1):
-                if before[j:j + n] == cue and len(before) - (j + n) < t.comparison_window:
-                    return True
-        return False
+        # a cue ending at position e (exclusive) with at most comparison_window - 1 words
+        # between it and the name
+        return any(e >= len(cue) and tuple(tokens[e - len(cue):e]) == cue
+                   for e in range(max(0, i - t.comparison_window + 1), i + 1) for cue in _comparison_cues())
 
-    return all(compared(i) for i in seen)
+    return bool(seen) and all(compared(i) for i in seen)
+
+
+@lru_cache(maxsize=1)
+def _comparison_cues() -> tuple[tuple[str, ...], ...]:
+    """Every language's comparison words, as folded word sequences (read once)."""
+    return tuple(tuple(words(c)) for x in all_languages() for c in x.comparison)
 
 
 def lacks_rare_name(text: str, rare: list[Forms]) -> bool:

@@ -47,6 +47,11 @@ class Question:
     request: str = ""
 
     @property
+    def wants_figure(self) -> bool:
+        """Does it ask for an amount, a number, a count or a date (``decide.carries``)?"""
+        return self.wants_money or self.wants_number or self.wants_count or self.wants_time
+
+    @property
     def empty(self) -> bool:
         return not any(ch.isalnum() for ch in self.text)
 
