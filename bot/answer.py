@@ -33,7 +33,7 @@ from bot.decide import Pick
 from bot.question import Question, analyse, clean
 from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
-from index.calibrate import bank_matrix, bars, calibrate
+from index.calibrate import bank_matrix, bars, calibrate, story_answer_bars
 from index.errors import StoreUnavailable, StoryIndexError
 from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
@@ -215,18 +215,25 @@ class Answerer:
         answer = replace(answer, took_ms=(time.perf_counter() - t0) * 1000)
         return self._record(answer, source, user)
 
-    def _bars(self, snap: Snapshot, lang: str, story_lang: str) -> tuple[float, float, float, float]:
+    def _bars(self, snap: Snapshot, lang: str, story_lang: str,
+              story: str | None = None) -> tuple[float, float, float, float]:
         """(refusal bar, off-topic bar, answer bar, answer bar without support) for questions in ``lang`` about stories in
         ``story_lang`` on this index version, as calibrated when it was built
         (``index/calibrate.py``; an index built before that is calibrated on first use). A
         language without a bank uses the default language's; with no calibration at all,
-        the configured ``min_score`` is the off-topic bar and the answer bar."""
+        the configured ``min_score`` is the off-topic bar and the answer bar. With
+        ``story``, the answer bars are that story's own where they are lower (off-topic
+        messages come closer to some story of a large corpus than to the one asked about)."""
         record = self._calibration(snap)
         key = lang if f"bank:{lang}" in record else DEFAULT
         off = float(record.get(f"offtopic:{key}:{story_lang}", self.min_score))
         refuse = min(off, float(record.get(f"refuse:{key}:{story_lang}", off)))
         high = max(off, float(record.get(f"answer:{key}:{story_lang}", off)))
-        return refuse, off, high, max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
+        unsupported = max(high, float(record.get(f"answer_unsupported:{key}:{story_lang}", high)))
+        own = snap.derived(f"story_bars:{key}", lambda: story_answer_bars(record, key)).get(story) if story else None
+        if own:
+            high, unsupported = max(refuse, min(high, own[0])), max(refuse, min(unsupported, own[1]))
+        return refuse, off, high, unsupported
 
     def _calibration(self, snap: Snapshot) -> dict:
         """The calibration record of this index version, read (or made) once per version."""
@@ -287,7 +294,7 @@ class Answerer:
         top = passages[0]
         if q.request:  # an instruction to the bot, a request for its opinion, a poem...
             return self._abstain("not_a_question", q, top, snap)
-        bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT)) for p in passages}
+        bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT), p.story) for p in passages}
         # a follow-up or a question about a quoted message is supported by what it leans on
         is_supported = decide.supported(replace(q, text=retrieval or q.text), resolved, passages, snap)
         missing = decide.missing_facts(q, snap, resolved)
@@ -317,6 +324,12 @@ class Answerer:
         if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
             # another cited sentence that counts what is asked comes first; with none, hedge
             fits = [p for p in picks[1:] if decide.counts_what_is_asked(q, p.sentence.text, self.store.embedder)]
+            if not fits:
+                return self._hedge(q, picks)
+            picks = [fits[0]] + [p for p in picks if p is not fits[0]]
+        if decide.prices_something_else(q, picks[0].sentence.text):
+            # the same for an amount of another kind than the one asked (a salary, a fare)
+            fits = [p for p in picks[1:] if not decide.prices_something_else(q, p.sentence.text)]
             if not fits:
                 return self._hedge(q, picks)
             picks = [fits[0]] + [p for p in picks if p is not fits[0]]

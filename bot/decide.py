@@ -18,7 +18,7 @@ import numpy as np
 from bot.question import Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned, names_in
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
-from index.language import all_languages, normalise, one_edit, unit_class
+from index.language import all_languages, normalise, one_edit, priced_classes, unit_class
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -139,6 +139,17 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
     return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
 
+def prices_something_else(q: Question, text: str) -> bool:
+    """A money question that names what the amount is ("what is the average salary?",
+    "combien coûte un billet ?": ``[priced]`` classes) whose answer sentence names no such
+    thing ("£5.9 million on marine diesel"): the amount there is of another kind, so the
+    answer is hedged, not given with confidence."""
+    if not q.wants_money:
+        return False
+    asked = priced_classes(q.text)
+    return bool(asked) and not asked & priced_classes(text)
+
+
 def numbers_elsewhere(q: Question, text: str) -> bool:
     """The question gives a number (a year, a figure) that the answer sentence does not
     hold: "How many passengers in 2030?" answered with the 2025 figure."""
@@ -171,19 +182,25 @@ def story_names(snap: Snapshot) -> tuple[str, ...]:
     return tuple(w for w in snap.capitals if len(w) > 1 and fold(w) not in stop)
 
 
-def match_across_languages(name: str, snap: Snapshot, embedder, t: Tuning = TUNING) -> str | None:
+def match_across_languages(name: str, snap: Snapshot, embedder, t: Tuning = TUNING,
+                           other: bool = False) -> str | None:
     """The stories' capitalised word that a name they do not spell (Beijing, China) stands
     for in another language (Pékin, Chine), or None: the embedding of the name against the
     embeddings of the stories' capitalised words, computed once per index version; each
-    name's verdict is kept too, so only the first question naming it pays for an embedding."""
+    name's verdict is kept too, so only the first question naming it pays for an embedding.
+    ``other``: a word other than the name itself (a name the stories spell one way in one
+    language and another way in another: China and Chine)."""
     names = story_names(snap)
     if not names:
         return None
     vectors = snap.derived(f"name_vectors:{embedder.name}", lambda: embedder.embed_passages(list(names)))
     verdicts = snap.derived(f"name_verdicts:{embedder.name}", dict)
-    key = fold(name)
+    key = (fold(name), other)
     if key not in verdicts:
         sims = vectors @ embedder.embed_passages([name])[0]
+        if other:
+            own = words(name)
+            sims = np.where([words(n) == own for n in names], -1.0, sims)
         best = int(np.argmax(sims))
         verdicts[key] = names[best] if float(sims[best]) >= t.name_match_cosine else None
     return verdicts[key]
@@ -193,25 +210,36 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
     """For each name of the question, the word sequences it takes in the stories: its own
     words (cognates by prefix: "America" ~ "Amérique"), or, with ``embedder``, the story's
     word it stands for in another language ("Beijing" ~ "Pékin": ``match_across_languages``);
-    None when the stories never mention it."""
+    None when the stories never mention it. In stories of several languages, a name they
+    spell also takes its spelling in another language ("China" in an English story, "Chine"
+    in a French one): each story writes it its own way."""
     out: dict[str, Forms | None] = {}
+    several = embedder is not None and len(set(snap.story_langs.values())) > 1
+
+    def spelt(name: str, own: Forms) -> Forms:
+        match = match_across_languages(name, snap, embedder, t, other=True) if several else None
+        return own + [words(match)] if match and words(match) not in own else own
+
     for n in q.names:
         if mentioned(n, snap.vocabulary, snap.prefixes):
-            out[n] = forms(n)
-        elif spelt := acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
-            out[n] = spelt
+            out[n] = spelt(n, forms(n))
+        elif spelt_out := acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
+            out[n] = spelt_out
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
     for w in q.lower_names:  # a name typed without capitals ("huawei", "alibbaba")
         cap = snap.capital_forms.get(w) or _one_typo_away(w, snap.capital_forms, t.typo_min_length)
         if cap:
-            out[w] = forms(cap)
+            out[w] = spelt(cap, forms(cap))
         elif mentioned(w, snap.vocabulary, snap.prefixes):
             continue  # a word of the stories that they never capitalise: not a name
         else:
             match = match_across_languages(w, snap, embedder, t) if embedder is not None else None
             out[w] = [words(match)] if match else None
+    for w in q.near_names:  # "arcelle", one typo from "parcelle", where the stories write Arcelle
+        if cap := snap.capital_forms.get(w):
+            out[w] = spelt(cap, forms(cap))
     return out
 
 
@@ -440,11 +468,16 @@ def _comparison_cues() -> tuple[tuple[str, ...], ...]:
 def lacks_rare_name(text: str, rare: list[Forms]) -> bool:
     """The question names something few passages mention ("Did Apple also talk to
     Xiaomi?") and the passage that answers it (the retrieval top passage, kept even
-    without the name) names none of it: the answer may be about something else."""
-    # a part of the name is enough here ("Norhavn" for "Norhavn Energy", "Vallon" for
-    # "FC Vallon"): the text is about it, even if not by its full name
-    parts = [[[w]] for f in rare for seq in f for w in seq if len(w) >= 3]
-    return bool(rare) and not any(has_name(text, p) for p in (parts or rare))
+    without the name) does not name it, or, of several such names, one of them ("did Baidu
+    end up teaming up with Xiaomi?" against a passage about Baidu alone): the answer may be
+    about something else."""
+    def named(f: Forms) -> bool:
+        # a part of the name is enough here ("Norhavn" for "Norhavn Energy", "Vallon" for
+        # "FC Vallon"): the text is about it, even if not by its full name
+        parts = [[[w]] for seq in f for w in seq if len(w) >= 3]
+        return any(has_name(text, p) for p in (parts or [f]))
+
+    return bool(rare) and not all(named(f) for f in rare)
 
 
 def speech_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:

@@ -33,6 +33,9 @@ class Question:
     # words of any language (``index.language.common_word``); the stories decide
     # (``bot.decide.name_forms``)
     lower_names: list[str] = field(default_factory=list)
+    # lower-case words that pass for ordinary words only by resemblance (one typo from one:
+    # "arcelle" ~ "parcelle"): names when the stories capitalise them exactly so
+    near_names: list[str] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     wants_money: bool = False
     wants_number: bool = False
@@ -87,6 +90,8 @@ def _lang(code: str) -> Language:
 def asks_money(text: str, lang: Language) -> bool:
     t = normalise(text)
     lead = lang.money_lead is not None and lang.money_lead.search(t)
+    # "by how much did the tax go up?" asks for a change (often a rate), not an amount
+    lead = lead and not (lang.change_lead is not None and lang.change_lead.search(t))
     # the paying verb may come before the lead as well as after it: "how much did it cost",
     # "ça coûte combien", "va coûter combien"
     if lead and lang.money_verbs is not None and lang.money_verbs.search(t):
@@ -124,7 +129,7 @@ def analyse(raw: str, limit: int) -> Question:
     q = Question(text=text, lang=detect_lang(text), truncated=truncated)
     lang = _lang(q.lang)
     q.names = _names(text)
-    q.lower_names = _lower_names(text)
+    q.lower_names, q.near_names = _lower_names(text)
     q.numbers = re.findall(r"\b\d[\d.,]*\b", text)
     q.wants_money = asks_money(text, lang)
     q.wants_number = any_match([lang.count], text)
@@ -267,11 +272,13 @@ def _names(text: str) -> list[str]:
     return out
 
 
-def _lower_names(text: str) -> list[str]:
+def _lower_names(text: str) -> tuple[list[str], list[str]]:
     """Lower-case words of 3+ letters that are not stop words, grammar, chat words or words
     of the common-word lexicons: in chat, names are often typed without capitals ("what's
-    huawei's share?"). Folded, in order, without repeats."""
+    huawei's share?"). Folded, in order, without repeats. Second, the words among the rest
+    that are ordinary words only by resemblance (``Question.near_names``)."""
     out: list[str] = []
+    near: list[str] = []
     stop = stopwords()
     not_names = _not_names()
     for m in _TOKEN.finditer(text):
@@ -280,9 +287,13 @@ def _lower_names(text: str) -> list[str]:
             if len(part) < 3 or not part.isalpha() or part != part.lower():
                 continue
             w = fold(part)
-            if w not in stop and w not in not_names and not common_word(w) and w not in out:
+            if w in stop or w in not_names or w in out or w in near:
+                continue
+            if not common_word(w):
                 out.append(w)
-    return out
+            elif not common_word(w, exact=True):
+                near.append(w)
+    return out, near
 
 
 def _adjectives() -> frozenset[str]:

@@ -26,6 +26,7 @@ collection per embedder (``storybot_bank_<hash>``): a refresh does not embed the
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from importlib import resources
 
@@ -38,6 +39,9 @@ from index.tuning import TUNING, Tuning
 log = logging.getLogger(__name__)
 
 META_KEY = "calibration:{version}"
+# The record's layout; a record of another one (an index calibrated by an older storybot) is
+# made again on first use. 2: answer bars per story (``answer_story:<lang>``).
+FORMAT = 2
 BANK_PREFIX = "storybot_bank_"
 
 
@@ -76,26 +80,39 @@ def bank_vectors(store, lines: list[str]) -> np.ndarray:
 
 
 def top_scores(sents, vectors: np.ndarray, total: int, story_langs: dict[str, str],
-               depth: int) -> dict[str, np.ndarray]:
+               depth: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each vector's best cosine to a body sentence of each story language's stories
-    (``{story language: scores}``), from one query of the ``depth`` nearest sentences.
-    Headings are topics, not answers: the same rule retrieval uses. A language with no
-    sentence among the ``depth`` nearest gets the farthest one's score, an upper bound."""
+    (``{story language: scores}``) and of each story (``{story id: scores}``), from one
+    query of the ``depth`` nearest sentences. Headings are topics, not answers: the same
+    rule retrieval uses. A language or story with no sentence among the ``depth`` nearest
+    gets the farthest one's score, an upper bound."""
     n = max(1, min(total, depth))
     res = sents.query(query_embeddings=list(vectors), n_results=n, include=["distances", "metadatas"])
     langs = sorted(set(story_langs.values()))
+    stories = sorted(story_langs)
     out: dict[str, list[float]] = {lang: [] for lang in langs}
-    for dists, metas in zip(res["distances"], res["metadatas"]):
+    per_story = np.zeros((len(res["distances"]), len(stories)), dtype=np.float32)
+    column = {sid: i for i, sid in enumerate(stories)}
+    for row, (dists, metas) in enumerate(zip(res["distances"], res["metadatas"])):
         best: dict[str, float] = {}
+        floor = 1.0 - dists[-1] if dists else 0.0
+        per_story[row, :] = floor
+        seen: set[str] = set()
         for d, m in zip(dists, metas):
             m = m or {}
-            lang = story_langs.get(m.get("story"))
-            if m.get("kind") == "body" and lang is not None and lang not in best:
+            sid = m.get("story")
+            lang = story_langs.get(sid)
+            if m.get("kind") != "body" or lang is None:
+                continue
+            if lang not in best:
                 best[lang] = 1.0 - d
-        floor = 1.0 - dists[-1] if dists else 0.0
+            if sid not in seen:  # nearest first: the first hit of a story is its best
+                seen.add(sid)
+                per_story[row, column[sid]] = 1.0 - d
         for lang in langs:
             out[lang].append(best.get(lang, floor))
-    return {lang: np.asarray(v, dtype=np.float32) for lang, v in out.items()}
+    return ({lang: np.asarray(v, dtype=np.float32) for lang, v in out.items()},
+            {sid: per_story[:, i] for sid, i in column.items()})
 
 
 _BANKS: dict[str, np.ndarray] = {}
@@ -129,17 +146,29 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
     0.80, "answer:en:fr": 0.82, ...}``. ``story_langs``: ``{story id: language}``
     (``index.language.story_languages``)."""
     _, sents, _ = store.collections_for(version)
-    record: dict = {"version": version}
+    record: dict = {"version": version, "format": FORMAT}
     for lang in bank_languages():
         lines = [line for line in load_bank(lang) if any(ch.isalnum() for ch in line)]
         if not lines:
             continue
-        scores = top_scores(sents, bank_vectors(store, lines), sentences, story_langs, t.calibration_depth)
+        scores, by_story = top_scores(sents, bank_vectors(store, lines), sentences, story_langs,
+                                      t.calibration_depth)
         for story_lang, sc in scores.items():
             record[f"refuse:{lang}:{story_lang}"] = float(np.quantile(sc, t.refuse_quantile))
             record[f"offtopic:{lang}:{story_lang}"] = float(np.quantile(sc, t.offtopic_quantile))
             record[f"answer:{lang}:{story_lang}"] = float(np.quantile(sc, t.answer_quantile))
             record[f"answer_unsupported:{lang}:{story_lang}"] = float(np.quantile(sc, t.unsupported_quantile))
+        # the answer bars of each story alone: how close off-topic messages come to *its*
+        # sentences, which, unlike the language's bar, does not rise with every story added
+        # beside it (a question is answered from the story it is about); kept, as JSON, for
+        # the stories whose bar is below their language's
+        own = {}
+        for sid, sc in by_story.items():
+            lang_bar = record[f"answer:{lang}:{story_langs[sid]}"]
+            bar = float(np.quantile(sc, t.answer_quantile))
+            if bar < lang_bar:
+                own[sid] = [round(bar, 5), round(float(np.quantile(sc, t.unsupported_quantile)), 5)]
+        record[f"answer_story:{lang}"] = json.dumps(own, ensure_ascii=False, sort_keys=True)
         record[f"bank:{lang}"] = len(lines)
     record["bank_neighbour"] = bank_neighbour_bar(bank_matrix(store), t)
     store.set_meta(META_KEY.format(version=version), record)
@@ -148,5 +177,14 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
 
 
 def bars(store, version: str) -> dict:
-    """The stored calibration of ``version`` ({} for an index built before calibration)."""
-    return store.get_meta(META_KEY.format(version=version)) or {}
+    """The stored calibration of ``version`` ({} for an index built before calibration, or
+    calibrated in an older ``FORMAT``)."""
+    record = store.get_meta(META_KEY.format(version=version)) or {}
+    return record if record.get("format") == FORMAT else {}
+
+
+def story_answer_bars(record: dict, lang: str) -> dict[str, tuple[float, float]]:
+    """``{story id: (answer bar, answer bar without support)}`` of a calibration record for
+    questions in ``lang``: only the stories whose own bars are below their language's."""
+    raw = record.get(f"answer_story:{lang}")
+    return {sid: (float(a), float(b)) for sid, (a, b) in json.loads(raw).items()} if raw else {}

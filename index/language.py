@@ -66,6 +66,7 @@ class Language:
     adjective_suffixes: tuple[str, ...]
     adjectives: frozenset[str]
     money_lead: re.Pattern | None
+    change_lead: re.Pattern | None
     money_verbs: re.Pattern | None
     money_nouns: re.Pattern | None
     count: re.Pattern | None
@@ -85,6 +86,9 @@ class Language:
     # classes of countable things ("people": employees, staff...; "users": customers...):
     # (class name, pattern) pairs, see ``unit_class``
     units: tuple[tuple[str, re.Pattern], ...] = ()
+    # classes of what an amount of money is ("wages": salary, salaire...; "prices": fare,
+    # ticket, tarif...), see ``priced_classes``
+    priced: tuple[tuple[str, re.Pattern], ...] = ()
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
@@ -118,6 +122,7 @@ def load(code: str) -> Language:
         adjective_suffixes=tuple(x.lower() for x in names.get("adjective_suffixes", [])),  # accents kept
         adjectives=words(names.get("adjectives", [])),
         money_lead=phrase_pattern(ask.get("money_lead", [])),
+        change_lead=phrase_pattern(ask.get("change_lead", [])),
         money_verbs=phrase_pattern(ask.get("money_verbs", [])),
         money_nouns=phrase_pattern(ask.get("money_nouns", [])),
         count=phrase_pattern(ask.get("count", [])),
@@ -139,6 +144,7 @@ def load(code: str) -> Language:
         comparison=tuple(facts.get("comparison", [])),
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
+        priced=tuple((name, pat) for name, xs in data.get("priced", {}).items() if (pat := phrase_pattern(xs))),
     )
 
 
@@ -151,6 +157,13 @@ def unit_class(word: str) -> str | None:
             if pat.fullmatch(w):
                 return name
     return None
+
+
+def priced_classes(text: str) -> frozenset[str]:
+    """The classes of what an amount of money is that ``text`` names, in any language's
+    ``[priced]`` table ("the average salary" -> {"wages"}; "un billet" -> {"prices"})."""
+    t = normalise(text)
+    return frozenset(name for lang in all_languages() for name, pat in lang.priced if pat.search(t))
 
 
 @lru_cache(maxsize=1)
@@ -173,15 +186,17 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def common_word(word: str) -> bool:
+def common_word(word: str, exact: bool = False) -> bool:
     """Is ``word`` an ordinary word of some language, or chat vocabulary, rather than a
     possible name? A word of 7+ letters counts when a lexicon word shares its first six
     letters (inflections: "bossent" ~ "bosser"); a word of 5+ letters counts when one typo
-    away from a lexicon word ("alrady" ~ "already")."""
+    away from a lexicon word ("alrady" ~ "already"). ``exact``: only the word itself."""
     lexicon, prefixes = _lexicon()
     w = normalise(word)
     n = TUNING.lexicon_prefix
-    if w in lexicon or (len(w) > n and w[:n] in prefixes):
+    if w in lexicon or exact:
+        return w in lexicon
+    if len(w) > n and w[:n] in prefixes:
         return True
     return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in one_edit(w))
 

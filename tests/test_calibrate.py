@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from index.calibrate import bank_languages, bank_neighbour_bar, bars, load_bank
+from index.calibrate import META_KEY, bank_languages, bank_neighbour_bar, bars, load_bank, story_answer_bars
 from index.embed import get_embedder
 from index.refresh import Refresher
 from index.store import Store
@@ -70,6 +70,20 @@ def test_each_version_is_calibrated_and_the_bank_is_embedded_once(tmp_path):
         third = refresher.refresh()
         assert third.swapped and bars(store, first.index_version) == {}
         assert bars(store, second.index_version) and bars(store, third.index_version)
+        # two English stories: each story's own answer bar, below the language's where
+        # off-topic messages come closer to the other story than to it
+        record = bars(store, third.index_version)
+        for lang in ("en", "fr"):
+            own = story_answer_bars(record, lang)
+            assert own and set(own) <= {"kelbridge-tram-airport", "skerry-bank-wind-farm",
+                                        "apple-alibaba-ia-iphone-chine.fr"}
+            for sid, (answer, unsupported) in own.items():
+                story_lang = "fr" if sid.endswith(".fr") else "en"
+                assert 0.5 < answer < record[f"answer:{lang}:{story_lang}"] and answer <= unsupported
+            assert "apple-alibaba-ia-iphone-chine.fr" not in own  # alone in its language: the same bar
+        # a record of an older layout is not used: the answer step calibrates the version again
+        store.set_meta(META_KEY.format(version="v-old"), {"version": "v-old", "offtopic:en:fr": 0.8})
+        assert bars(store, "v-old") == {}
     finally:
         store.close()
 

@@ -236,6 +236,9 @@ def test_lower_case_names_resolve_through_the_stories(snap):
     ("Who owns Norhavn Energy?", "Norhavn, a joint venture, plans 64 turbines.", False),  # part of the name
     ("Did Apple also talk to Xiaomi?", "Apple first approached Baidu.", True),
     ("Did Apple also talk to Xiaomi?", "Xiaomi and Oppo have AI tools.", False),
+    # of two specific names, the passage must name both
+    ("<@482910375610293847> did Baidu end up teaming up with Xiaomi instead?", "Talks with Baidu failed.", True),
+    ("Did Baidu and Xiaomi both talk to Apple?", "Baidu and Xiaomi both held talks.", False),
 ])
 def test_an_answer_without_the_rare_name_it_is_asked_about(question, text, lacks):
     q = analyse(question, 200)
@@ -369,3 +372,56 @@ def test_an_acronym_stands_for_the_words_it_spells_out():
     assert "CNES" not in decide.missing_facts(q, s, resolved)
     assert decide.missing_facts(analyse("What did the FBI say?", 500), s,
                                 decide.name_forms(analyse("What did the FBI say?", 500), s)) == ["FBI"]
+
+
+@pytest.mark.parametrize("question,sentence,other", [
+    # the amount is of another kind than the one asked
+    ("Quel est le salaire moyen d’un marin chez Corran ?", "Corran spent £5.9 million on marine diesel in 2025.", True),
+    ("<@U024BE7LH> how much compensation will they pay the people who got ill?",
+     "The recall will cost the firm £18 million, including lost sales.", True),
+    ("combien coûtait un forfait journée à la station ?", "Le démontage coûtera environ 1,9 million d’euros.", True),
+    # the same kind, in either language
+    ("How much will a single ticket on the tram cost?", "Tickets will cost the same, with a single fare of £2.40.", False),
+    ("What is the average salary of a nurse?", "Le salaire moyen d’une infirmière est de 2 100 euros.", False),
+    ("Quelle récompense l’assureur propose-t-il ?", "The insurer offers a reward of up to £100,000.", False),
+    # the question names no kind of amount, or asks for none
+    ("How much is Apple paying Alibaba?", "The deal is worth 2 billion dollars.", False),
+    ("Why has the budget doubled?", "The budget rose to £412 million.", False),
+])
+def test_an_amount_of_another_kind(question, sentence, other):
+    assert decide.prices_something_else(analyse(question, 200), sentence) is other
+
+
+def test_a_name_spelt_differently_in_another_languages_story_takes_both_spellings():
+    from index.embed import get_embedder
+
+    # an English story writes China, a French one Chine: a question naming China is about both
+    texts = {"en": "Lithium refining is dominated by China. The mine will open in 2028.",
+             "fr": "Apple a choisi Alibaba, en Chine. Les ventes d’iPhone ont chuté de 17 % en 2024."}
+    ids, docs, metas = [], [], []
+    for sid, text in texts.items():
+        ids.append(f"{sid}#0")
+        docs.append(text)
+        metas.append({"story": sid, "title": sid, "section": "", "paragraph": 0, "start": 0, "end": len(text),
+                      "sentences": json.dumps([[0, len(text), "body"]])})
+    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), ids, docs, metas, {i: n for n, i in enumerate(ids)})
+    s.keyword = KeywordIndex(s.docs)
+    e5 = get_embedder("e5")
+    q = analyse("What happened to sales in China?", 200)
+    resolved = decide.name_forms(q, s, e5)
+    assert resolved["China"] == [["china"], ["chine"]]
+    assert decide.named_stories(s, resolved) == {"en", "fr"}  # not the English story alone
+    assert decide.name_forms(q, s)["China"] == [["china"]]  # without the model: its own spelling
+
+
+def test_a_lower_case_name_that_resembles_an_ordinary_word_is_the_stories_name():
+    # "arcelle" is one letter from the French word "parcelle": an ordinary word by
+    # resemblance only, and the stories write Arcelle, so it is that name
+    s = _one_chunk_snapshot("La station de ski d’Arcelle ferme définitivement. Elle avait ouvert en 1967.")
+    q = analyse("why did arcelle close for good?", 200)
+    assert "arcelle" in q.near_names and "arcelle" not in q.lower_names
+    assert decide.name_forms(q, s)["arcelle"] == [["arcelle"]]
+    assert decide.named_stories(s, decide.name_forms(q, s)) == {"s"}
+    # a word of the lexicons as it stands stays an ordinary word, capitalised in a story or not
+    q = analyse("why did the station close?", 200)
+    assert "station" not in q.near_names and "station" not in decide.name_forms(q, s)

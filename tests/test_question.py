@@ -1,7 +1,7 @@
 """Reading questions: cleaning, language, names and what kind of fact is asked for."""
 import pytest
 
-from bot.question import analyse, clean, detect_lang, mentioned
+from bot.question import analyse, clean, detect_lang, has_money, is_adjective, mentioned
 from index.keyword import tokenize
 
 
@@ -185,3 +185,58 @@ def test_adjective_endings_keep_their_accents():
 ])
 def test_small_talk_is_not_a_question(text, kind):
     assert analyse(text, 200).request == kind
+
+
+@pytest.mark.parametrize("text,money", [
+    ("the second-largest lithium producer in Europe", False),  # "euro" is a whole word
+    ("Les câbles ont été livrés en mars.", False),  # "livre" too
+    ("un coût de 27 millions d’euros", True),
+    ("a fund of £1.8 million", True),
+    ("about 38 bitcoin, or 2.6 million pounds", True),
+])
+def test_money_is_a_currency_word_or_sign(text, money):
+    assert has_money(text) is money
+
+
+@pytest.mark.parametrize("word,adjective", [
+    ("American", True), ("Chinese", True), ("German", True), ("Western", True), ("Européen", True),
+    ("Britannique", True), ("Mexican", True),
+    # names with the same endings are names: they must be looked for in the stories
+    ("Taiwan", False), ("Taïwan", False), ("Japan", False), ("Pakistan", False), ("Amérique", False),
+    ("Afrique", False), ("Morgan", False),
+])
+def test_capitalised_adjectives_and_names_with_like_endings(word, adjective):
+    assert is_adjective(word) is adjective
+
+
+def test_a_name_ending_like_a_demonym_is_still_a_name():
+    assert analyse("Le partenariat sera-t-il étendu aux iPhone vendus à Taïwan ?", 200).names == ["iPhone", "Taïwan"]
+    assert analyse("Is it available in Japan yet?", 200).names == ["Japan"]
+
+
+@pytest.mark.parametrize("text,money", [
+    ("how much is a ferry ticket to the islands?", True),
+    ("How much is the business levy for the wind farm?", True),
+    ("Combien coûte un billet ?", True),
+    ("by how much would the property tax have had to go up?", False),  # a change, often a rate
+    ("De combien le budget a-t-il augmenté ?", False),
+])
+def test_tickets_and_levies_ask_for_money_but_a_change_does_not(text, money):
+    assert analyse(text, 200).wants_money is money
+
+
+@pytest.mark.parametrize("text", [
+    "who's the mayor of Montcalvel?", "whos the boss of cardenna?", "Qui est l’entraîneur du FC Vallon ?",
+    "c'est qui l'avocat de l'association ?", "Qui préside la commission ?", "who chairs the campaign?",
+])
+def test_questions_asking_for_a_name(text):
+    assert analyse(text, 200).wants_name
+
+
+@pytest.mark.parametrize("text", [
+    "<@U024BE7LH> do u think the dockers are right to strike?",
+    "Which of these projects do you personally think is the best idea?",
+    "wdyt about the deal",
+])
+def test_chat_shorthand_for_an_opinion_is_a_request(text):
+    assert analyse(text, 200).request == "opinion"
