@@ -5,8 +5,10 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 6) use those four
-stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/. Exits non-zero on any problem.
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 7) use those four
+stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/; files under eval/dev<n>/
+(round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
+Exits non-zero on any problem.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ DEFAULT_FILES = [
     "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
     "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
     "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
+    "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -45,7 +48,8 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test3_questions.jsonl", "eval/holdout3/test3_questions.jsonl",
           "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
           "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
-          "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl"}
+          "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
+          "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
@@ -167,12 +171,15 @@ def main(argv: list[str]) -> int:
     for f in files:
         path = Path(f).resolve()
         rounds = [int(p[len("holdout"):]) for p in path.parts if re.fullmatch(r"holdout\d+", p)]
-        multi = bool(rounds) or "multi" in path.parts
+        devs = [int(p[len("dev"):]) for p in path.parts if re.fullmatch(r"dev\d+", p)]
+        multi = bool(rounds or devs) or "multi" in path.parts
         corpus = multi_corpus if multi else shipped
-        if rounds:
+        if rounds or devs:
             corpus = dict(multi_corpus)
-            for folder in holdout_folders(rounds[0]):
+            for folder in holdout_folders(rounds[0] if rounds else devs[0] - 1):
                 corpus.update(load(folder))
+            if devs:
+                corpus.update(load(ROOT / "eval" / f"dev{devs[0]}" / "stories"))
         errors, stats = check_file(path, corpus, multi)
         all_errors += errors
         summary = ", ".join(f"{k[0]} {k[1]}: {v}" for k, v in sorted(stats.items()))
