@@ -414,7 +414,7 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
         return []
     best = best_per_passage[0].score
     kept = [o for o in best_per_passage if o.score >= best - t.see_also_margin][:top_k]
-    return retrieval_first(kept, best_per_passage, passages[0], t)
+    return retrieval_first(kept, best_per_passage, passages[0])
 
 
 def rare_names(snap: Snapshot, resolved: dict[str, Forms | None], t: Tuning = TUNING) -> list[Forms]:
@@ -517,13 +517,15 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     return next((why for why, check in checks if check()), None)
 
 
-def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage, t: Tuning = TUNING) -> list[Pick]:
+def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage) -> list[Pick]:
     """The answer layer adds to retrieval, it does not overrule it: the retrieval top
-    passage's best sentence is cited first unless another passage's sentence beats it by
-    ``rerank_margin`` (or the top passage has no sentence that carries what is asked, or
-    lacks the question's rare name: then it has no pick at all)."""
+    passage's best sentence is cited first (unless the top passage has no sentence that
+    carries what is asked, or lacks the question's rare name: then it has no pick at all);
+    the other passages' sentences follow as further citations. Re-ranking passages by their
+    sentences' scores put a story's lead, which resembles every question about the story,
+    first too often (index.tuning, round 7)."""
     mine = next((o for o in all_picks if o.passage.chunk_id == top.chunk_id), None)
-    if mine is None or not kept or kept[0] is mine or kept[0].score - mine.score >= t.rerank_margin:
+    if mine is None or not kept or kept[0] is mine:
         return kept
     return [mine] + [o for o in kept if o is not mine][: max(0, len(kept) - 1)]
 
