@@ -5,8 +5,9 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 7) use those four
-stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/; files under eval/dev<n>/
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 8) use those four
+stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/ (and, from round 8, the
+earlier rounds' eval/dev<k>/stories/); files under eval/dev<n>/
 (round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
 Exits non-zero on any problem.
 """
@@ -28,8 +29,10 @@ MULTI = ROOT / "eval" / "multi" / "stories"
 
 def holdout_folders(n: int) -> list[Path]:
     """The story folders of held-out round ``n`` (3, 4, 5...): its own and every earlier
-    round's, eval/holdout<k>/stories."""
-    return [ROOT / "eval" / f"holdout{k}" / "stories" for k in range(3, n + 1)]
+    round's, eval/holdout<k>/stories, and the earlier rounds' dev sets' (eval/dev<k>/stories,
+    from round 7 on)."""
+    held = [ROOT / "eval" / f"holdout{k}" / "stories" for k in range(3, n + 1)]
+    return held + [ROOT / "eval" / f"dev{k}" / "stories" for k in range(7, n)]
 DEFAULT_FILES = [
     "eval/dev_questions.jsonl", "eval/extra_questions.jsonl", "eval/fresh_questions.jsonl",
     "eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
@@ -39,6 +42,7 @@ DEFAULT_FILES = [
     "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
     "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
     "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
+    "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -49,7 +53,8 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test4_questions.jsonl", "eval/holdout4/test4_questions.jsonl",
           "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
           "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
-          "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl"}
+          "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
+          "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
