@@ -321,18 +321,19 @@ class Answerer:
         if doubt:  # the best sentence may answer something else than what is asked
             log.debug("hedged (%s): %s", doubt, q.text)
             return self._hedge(q, picks)
-        if decide.counts_something_else(q, picks[0].sentence.text, self.store.embedder):
-            # another cited sentence that counts what is asked comes first; with none, hedge
-            fits = [p for p in picks[1:] if decide.counts_what_is_asked(q, p.sentence.text, self.store.embedder)]
-            if not fits:
-                return self._hedge(q, picks)
-            picks = [fits[0]] + [p for p in picks if p is not fits[0]]
-        if decide.prices_something_else(q, picks[0].sentence.text):
-            # the same for an amount of another kind than the one asked (a salary, a fare)
-            fits = [p for p in picks[1:] if not decide.prices_something_else(q, p.sentence.text)]
-            if not fits:
-                return self._hedge(q, picks)
-            picks = [fits[0]] + [p for p in picks if p is not fits[0]]
+        emb = self.store.embedder
+        # a count of another kind of thing, or an amount of another kind than the one asked
+        # (a salary, a fare): another cited sentence that gives what is asked comes first;
+        # with none, hedge
+        for other_kind, fits in ((lambda s: decide.counts_something_else(q, s, emb),
+                                  lambda s: decide.counts_what_is_asked(q, s, emb)),
+                                 (lambda s: decide.prices_something_else(q, s),
+                                  lambda s: not decide.prices_something_else(q, s))):
+            if other_kind(picks[0].sentence.text):
+                first = next((p for p in picks[1:] if fits(p.sentence.text)), None)
+                if first is None:
+                    return self._hedge(q, picks)
+                picks = [first] + [p for p in picks if p is not first]
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]

@@ -354,9 +354,16 @@ def test_a_figure_asked_about_a_compared_name_is_doubted(snap):
 
 
 def _one_chunk_snapshot(text: str) -> Snapshot:
-    meta = {"story": "s", "title": "s", "section": "", "paragraph": 0, "start": 0, "end": len(text),
-            "sentences": json.dumps([[0, len(text), "body"]])}
-    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), ["s#0"], [text], [meta], {"s#0": 0})
+    return _one_chunk_stories({"s": text})
+
+
+def _one_chunk_stories(texts: dict[str, str]) -> Snapshot:
+    """A snapshot of one-chunk stories (``{story id: text}``), each chunk one body sentence."""
+    ids = [f"{sid}#0" for sid in texts]
+    metas = [{"story": sid, "title": sid, "section": "", "paragraph": 0, "start": 0, "end": len(text),
+              "sentences": json.dumps([[0, len(text), "body"]])} for sid, text in texts.items()]
+    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), ids, list(texts.values()), metas,
+                 {i: n for n, i in enumerate(ids)})
     s.keyword = KeywordIndex(s.docs)
     return s
 
@@ -400,16 +407,8 @@ def test_a_name_spelt_differently_in_another_languages_story_takes_both_spelling
     from index.embed import get_embedder
 
     # an English story writes China, a French one Chine: a question naming China is about both
-    texts = {"en": "Lithium refining is dominated by China. The mine will open in 2028.",
-             "fr": "Apple a choisi Alibaba, en Chine. Les ventes d’iPhone ont chuté de 17 % en 2024."}
-    ids, docs, metas = [], [], []
-    for sid, text in texts.items():
-        ids.append(f"{sid}#0")
-        docs.append(text)
-        metas.append({"story": sid, "title": sid, "section": "", "paragraph": 0, "start": 0, "end": len(text),
-                      "sentences": json.dumps([[0, len(text), "body"]])})
-    s = Snapshot(Version("v1", "e5"), None, None, _Stories(), ids, docs, metas, {i: n for n, i in enumerate(ids)})
-    s.keyword = KeywordIndex(s.docs)
+    s = _one_chunk_stories({"en": "Lithium refining is dominated by China. The mine will open in 2028.",
+                            "fr": "Apple a choisi Alibaba, en Chine. Les ventes d’iPhone ont chuté de 17 % en 2024."})
     e5 = get_embedder("e5")
     q = analyse("What happened to sales in China?", 200)
     resolved = decide.name_forms(q, s, e5)
