@@ -14,9 +14,13 @@ answerable refused, 3 unanswerable answered "high", .90 of the answerable answer
 multi-story hit@1 .72 vs .64, 1 refused, 3 unanswerable "high", .78 "high". Measured at the
 end of round 5 (where the bars were last moved): shipped .83 vs .78, 1 refused, 2 unanswerable
 "high", .93 "high"; multi-story .74 vs .69, 0 refused, 3 unanswerable "high", .81 "high".
-Measured at the end of round 6 (where the bars were last moved): shipped .84 vs .81, 1 refused,
-0 unanswerable "high", .93 "high"; multi-story .79 vs .72, 0 refused, 2 unanswerable "high",
-.81 "high". Each bar below sits at least two questions away from those numbers.
+Measured at the end of round 6: shipped .84 vs .81, 1 refused, 0 unanswerable "high", .93
+"high"; multi-story .79 vs .72, 0 refused, 2 unanswerable "high", .81 "high". Measured at the
+end of round 7 (where the bars were last moved): shipped .84 vs .81 (101 and 97 of 120), 1
+refused, 0 unanswerable "high", .93 "high"; multi-story .77 vs .72 (60 and 56 of 78), 0
+refused, 2 unanswerable "high", .82 "high" (the retrieval top passage's sentence is now always
+cited first: two first citations fewer here, five more on round 7's fourteen-story held-out
+set, see index/tuning.py). Each bar below sits at least two questions away from those numbers.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ def verdicts(result: dict, *, hit1: float, high: float, refused: int, unanswerab
 
 
 SHIPPED_BARS = {"hit1": 0.82, "high": 0.90, "refused": 3, "unanswerable_high": 2}
-MULTI_BARS = {"hit1": 0.76, "high": 0.78, "refused": 2, "unanswerable_high": 4}
+MULTI_BARS = {"hit1": 0.74, "high": 0.78, "refused": 2, "unanswerable_high": 4}
 
 
 @pytest.fixture(scope="module")
