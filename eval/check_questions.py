@@ -5,7 +5,7 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 8) use those four
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 9) use those four
 stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/ (and, from round 8, the
 earlier rounds' eval/dev<k>/stories/); files under eval/dev<n>/
 (round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
@@ -32,7 +32,9 @@ def holdout_folders(n: int) -> list[Path]:
     round's, eval/holdout<k>/stories, and the earlier rounds' dev sets' (eval/dev<k>/stories,
     from round 7 on)."""
     held = [ROOT / "eval" / f"holdout{k}" / "stories" for k in range(3, n + 1)]
-    return held + [ROOT / "eval" / f"dev{k}" / "stories" for k in range(7, n)]
+    devs = [ROOT / "eval" / f"dev{k}" / "stories" for k in range(7, n)]
+    # not every round has a dev set (round 8 has none)
+    return held + [d for d in devs if d.is_dir()]
 DEFAULT_FILES = [
     "eval/dev_questions.jsonl", "eval/extra_questions.jsonl", "eval/fresh_questions.jsonl",
     "eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/multi/test_questions.jsonl",
@@ -43,6 +45,7 @@ DEFAULT_FILES = [
     "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
     "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
     "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
+    "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -54,7 +57,8 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test5_questions.jsonl", "eval/holdout5/test5_questions.jsonl",
           "eval/test6_questions.jsonl", "eval/holdout6/test6_questions.jsonl",
           "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
-          "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl"}
+          "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
+          "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
