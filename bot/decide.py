@@ -199,8 +199,13 @@ def match_across_languages(name: str, snap: Snapshot, embedder, t: Tuning = TUNI
     if key not in verdicts:
         sims = vectors @ embedder.embed_passages([name])[0]
         if other:
+            # another spelling of the same word: China / Chine. e5 puts made-up names that
+            # merely look alike (Valtrane / Voltara, Wexcombe / Whitcombe) as close as real
+            # translations, so the two must also begin alike; a word of the name itself
+            # ("Citylink" for "Morwick Citylink") is no other spelling either
             own = words(name)
-            sims = np.where([words(n) == own for n in names], -1.0, sims)
+            head = fold(own[0])[: t.spelling_prefix] if own else ""
+            sims = np.where([set(words(n)) <= set(own) or not fold(n).startswith(head) for n in names], -1.0, sims)
         best = int(np.argmax(sims))
         verdicts[key] = names[best] if float(sims[best]) >= t.name_match_cosine else None
     return verdicts[key]

@@ -140,6 +140,8 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_name = any_match([lang.naming], text)
     q.counted = counted_words(text, lang) if q.wants_count else []
     q.request = request_kind(text, lang)
+    if q.request == "smalltalk" and (q.wants_speech or q.wants_name or q.wants_figure):
+        q.request = ""  # "who said that lol" asks for something: chat words do not make it chit-chat
     return q
 
 

@@ -123,6 +123,15 @@ class Tuning:
     # story's 48 capitalised words: China~Chine .97, Beijing~Chine .92, Chinese~Chine .95;
     # the closest non-matches Samsung~Xiaomi .89, Tim Cook~Apple .89, Google~Apple .89.
     name_match_cosine: float = 0.92
+    # ... and a name the stories spell takes another story's word as its spelling in another
+    # language (China / Chine) only when the two also share their first spelling_prefix
+    # letters: e5 puts made-up look-alikes as close as translations (Valtrane~Voltara .93,
+    # Wexcombe~Whitcombe .94, Alibaba~Taobao .89 against China~Chine .97). Four: the keyword
+    # prefix (index.keyword.PREFIX, five) already joins cognates that share five letters.
+    # Names of the tuning sets' questions (round 9): 93 other spellings without this rule,
+    # all but 6 look-alikes; 8 with it (China~Chine, Qwen~Qwen2, Lussac-Dourbe ~ "Lussac-
+    # sur-Dourbe", and two pairs of made-up names sharing four letters).
+    spelling_prefix: int = 4
     # a capitalised word is read as an adjective by its ending (index/lang/*.toml) only when
     # it has at least this many letters, this many before the ending ("Iran" stays a name)
     adjective_min_length: int = 5

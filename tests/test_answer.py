@@ -148,6 +148,14 @@ def test_small_talk_gets_the_ask_me_about_the_story_reply(shared_answerer, messa
     assert "Apple s’associe à Alibaba" in a.text
 
 
+def test_who_said_a_quoted_line_with_chat_words_is_a_question(shared_answerer):
+    # "lol" is a chat word, but "who said" asks for a speaker: the quoted line is looked up
+    a = shared_answerer.answer("> il s’agit de survie\nwho said that lol")
+    assert not a.abstained and a.citations, a.text
+    assert "il s’agit de survie" in a.citations[0].passage
+    assert_quotes_verbatim(a)
+
+
 def test_a_capitalised_qualifier_is_not_a_missing_name(shared_answerer):
     a = shared_answerer.answer("Which US company's partnership is the deal compared to?")
     assert not a.abstained and "does not mention" not in a.text

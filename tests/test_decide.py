@@ -417,6 +417,29 @@ def test_a_name_spelt_differently_in_another_languages_story_takes_both_spelling
     assert decide.name_forms(q, s)["China"] == [["china"]]  # without the model: its own spelling
 
 
+def test_made_up_names_that_look_alike_are_not_spellings_of_each_other():
+    from index.embed import get_embedder
+
+    # e5 puts Valtrane and Voltara (.93) as close as China and Chine: a name the stories
+    # spell takes another story's word as its other spelling only when the two begin alike
+    s = _one_chunk_stories({"en": "Voltara recalled 140 buses in February. China buys most of them.",
+                            "fr": "Le groupe Valtrane convertit son aciérie. La Chine produit l’acier."})
+    e5 = get_embedder("e5")
+    q = analyse("Who is Valtrane's chief executive?", 200)
+    resolved = decide.name_forms(q, s, e5)
+    assert resolved["Valtrane"] == [["valtrane"]]
+    assert decide.named_stories(s, resolved) == {"fr"}
+    # ... a part of the name is no other spelling of it either
+    s = _one_chunk_stories({"en": "Morwick Citylink runs 86 buses. Citylink is owned by the council.",
+                            "fr": "Le réseau Citylink de Morwick a retiré ses bus."})
+    q = analyse("How many buses does Morwick Citylink run?", 200)
+    assert decide.name_forms(q, s, e5)["Morwick Citylink"] == [["morwick", "citylink"]]
+    # ... while a translation that begins alike still is one
+    s = _one_chunk_stories({"en": "China buys steel.", "fr": "La Chine achète de l’acier."})
+    q = analyse("Where does China buy steel?", 200)
+    assert decide.name_forms(q, s, e5)["China"] == [["china"], ["chine"]]
+
+
 def test_a_lower_case_name_that_resembles_an_ordinary_word_is_the_stories_name():
     # "arcelle" is one letter from the French word "parcelle": an ordinary word by
     # resemblance only, and the stories write Arcelle, so it is that name

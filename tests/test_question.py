@@ -163,6 +163,8 @@ def test_common_words_come_from_the_shipped_lexicons():
     ("c'est quoi le nom du bateau ?", False, True, False),
     ("what's huawei's market share in china?", False, False, True),
     ("quelle est la part de marché de xiaomi ?", False, False, True),
+    # who said something: the answer names the speaker
+    ("who said it was about survival?", False, True, False), ("qui a dit ça ?", False, True, False),
 ])
 def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     q = analyse(text, 200)
@@ -182,6 +184,8 @@ def test_adjective_endings_keep_their_accents():
     ("bonsoir tout le monde", "smalltalk"), ("ok super", "smalltalk"),
     ("thanks! and what about Tencent?", ""),  # small talk around a question: a question
     ("hi, why not Baidu?", ""),
+    # chat words around a question that asks for something (a speaker, a figure): a question
+    ("who said that lol", ""), ("qui a dit ça mdr", ""), ("how much lol", ""),
 ])
 def test_small_talk_is_not_a_question(text, kind):
     assert analyse(text, 200).request == kind
