@@ -218,13 +218,20 @@ _CAPITALISED = re.compile(r"[A-ZÀ-Ý][\w’'-]*")
 
 def names_in(text: str) -> list[str]:
     """The capitalised words of a sentence, less its first word and the first word after
-    an opening quotation mark (those are capitalised by grammar), folded."""
+    an opening quotation mark (those are capitalised by grammar), days, months and the other
+    words the language files say are no names, and adjectives ("Finnish"), folded."""
     out = []
     for m in _CAPITALISED.finditer(text):
         before = text[:m.start()].rstrip()
-        w = fold(re.sub(r"[’']s$", "", m.group()))
+        raw = re.sub(r"[’']s$", "", m.group())
+        w = fold(raw)
         if not before or before[-1] in "«“\"(.!?:" or (len(w) <= 3 and common_word(w)):
             continue  # grammar, or a short common acronym ("IA", "UE")
+        after = text[m.end():].lstrip()
+        if w in _not_names() or (is_adjective(raw) and after[:1].islower()):
+            # "on Saturday", "a Finnish manufacturer": no one named ("Julien Moreau" is a
+            # name, though "-ien" ends demonyms: a first name comes before another name)
+            continue
         out.append(w)
     return out
 
@@ -235,6 +242,7 @@ def has_time(text: str) -> bool:
 
 
 # --- names ---------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
 def _not_names() -> frozenset[str]:
     return frozenset(w for x in all_languages() for w in x.not_names)
 

@@ -282,6 +282,13 @@ def test_a_question_about_what_someone_said(question, sentence, missing):
     ("What was the name of the Baidu model Apple tested?", "Talks with Baidu failed, as its IA did not meet Apple's standards.", True),
     ("What is the name of Alibaba's vision model?", "Alibaba's latest release, Qwen2.5-VL, can analyse videos.", False),
     ("Who is the chief executive of Norhavn?", "Its chief executive, Anna Lind, welcomed the ruling.", False),
+    # a day, a month or an adjective before a noun names no one
+    ("Who is the chief executive of Varrow Signalling?",
+     "Engineers from the contractor, Varrow Signalling, switched the system on at 3.20am on Saturday.", True),
+    ("Quel est le nom du fabricant des grues ?", "Les grues commandées arriveront en Mars.", True),
+    ("What's the name of the crane maker?", "The cranes were ordered from a Finnish manufacturer in March.", True),
+    ("Who is the mayor?", "The mayor, Julien Marchetti, opposed the plan.", False),  # "-ien" first names stay names
+    ("Who said it was about survival?", "« Il s’agit de survie », déclare Adrien, analyste.", False),
 ])
 def test_a_question_asking_for_a_name(question, sentence, missing):
     q = analyse(question, 200)
