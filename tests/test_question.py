@@ -166,8 +166,8 @@ def test_common_words_come_from_the_shipped_lexicons():
     ("c'est quoi le nom du bateau ?", False, True, False),
     ("what's huawei's market share in china?", False, False, True),
     ("quelle est la part de marché de xiaomi ?", False, False, True),
-    # who said something: the answer names the speaker
-    ("who said it was about survival?", False, True, False), ("qui a dit ça ?", False, True, False),
+    # who said something: the answer reports speech (the speaker may be described, not named)
+    ("who said it was about survival?", True, False, False), ("qui a dit ça ?", True, False, False),
 ])
 def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     q = analyse(text, 200)
