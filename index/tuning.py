@@ -126,7 +126,7 @@ class Tuning:
     # ... and a name the stories spell takes another story's word as its spelling in another
     # language (China / Chine) only when the two also share their first spelling_prefix
     # letters: e5 puts made-up look-alikes as close as translations (Valtrane~Voltara .93,
-    # Wexcombe~Whitcombe .94, Alibaba~Taobao .89 against China~Chine .97). Four: the keyword
+    # Wexcombe~Whitcombe .94 against China~Chine .97). Four: the keyword
     # prefix (index.keyword.PREFIX, five) already joins cognates that share five letters.
     # Names of the tuning sets' questions (round 9): 93 other spellings without this rule,
     # all but 6 look-alikes; 8 with it (China~Chine, Qwen~Qwen2, Lussac-Dourbe ~ "Lussac-
