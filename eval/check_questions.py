@@ -5,7 +5,7 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 10) use those four
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 11) use those four
 stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/ (and, from round 8, the
 earlier rounds' eval/dev<k>/stories/); files under eval/dev<n>/
 (round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
@@ -47,6 +47,7 @@ DEFAULT_FILES = [
     "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
     "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl",
     "eval/test10_questions.jsonl", "eval/holdout10/test10_questions.jsonl",
+    "eval/test11_questions.jsonl", "eval/holdout11/test11_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -60,7 +61,8 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test7_questions.jsonl", "eval/holdout7/test7_questions.jsonl", "eval/dev7/dev7_questions.jsonl",
           "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
           "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl",
-          "eval/test10_questions.jsonl", "eval/holdout10/test10_questions.jsonl"}
+          "eval/test10_questions.jsonl", "eval/holdout10/test10_questions.jsonl",
+          "eval/test11_questions.jsonl", "eval/holdout11/test11_questions.jsonl"}
 
 
 def _name(path: Path) -> str:
