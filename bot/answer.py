@@ -34,6 +34,7 @@ from bot.question import Question, analyse, clean
 from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
 from index.calibrate import bank_matrix, bars, calibrate, story_answer_bars
+from index.embed import recipe_for
 from index.errors import StoreUnavailable, StoryIndexError
 from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
@@ -124,10 +125,17 @@ class Answerer:
         return self.refresher.refresh(full=full, progress=progress)
 
     def ensure_index(self, progress: Progress | None = None) -> RefreshReport | None:
-        """Build the index if there is none yet (the first question of a new install)."""
+        """Build the index if there is none yet (the first question of a new install), or
+        rebuild it if its sentence vectors were made another way than this storybot makes
+        them for that many stories (``index.embed.recipe_for``), e.g. by an older one."""
         with self._first_build:
-            if self.store.active() is None:
+            active = self.store.active()
+            if active is None:
                 log.info("no index yet: building it from %s", self.refresher.stories_dir)
+                return self.refresh(progress=progress)
+            if active.recipe != recipe_for(active.stories) and active.embedder == self.store.embedder.name:
+                log.info("the index was built by an older storybot: rebuilding it from %s",
+                         self.refresher.stories_dir)
                 return self.refresh(progress=progress)
         return None
 

@@ -57,6 +57,50 @@ def embed_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
     return np.stack([np.asarray(embedder.embed_query(t), dtype=np.float32) for t in texts])
 
 
+#: Sentence vectors made from the sentence alone (what every index before recipes held)
+PLAIN = "plain"
+
+
+def recipe_for(stories: int, t=TUNING) -> str:
+    """How an index of ``stories`` stories makes its sentence vectors (``sentence_vectors``):
+    ``PLAIN``, or each sentence mixed with its story's title once the index holds
+    ``t.title_min_stories`` stories. The live version records it (``Version.recipe``); an
+    index made another way is rebuilt."""
+    if not t.title_weight or stories < t.title_min_stories:
+        return PLAIN
+    return f"title-mix-{t.title_weight:g}"
+
+
+def in_context(title: str, text: str) -> str:
+    """A sentence as it is embedded in context: after its story's title."""
+    return f"{title.strip()}. {text}" if title and title.strip() else text
+
+
+def sentence_key(recipe: str, title: str, text: str) -> str:
+    """What a stored sentence vector depends on (its reuse key across refreshes): the text
+    alone for ``PLAIN`` (so older indexes' vectors are reused), else recipe, title and text."""
+    return text if recipe == PLAIN else f"{recipe}\x1f{title}\x1f{text}"
+
+
+def sentence_vectors(embedder: Embedder, recipe: str, title: str, texts: list[str], t=TUNING) -> np.ndarray:
+    """The stored vectors of one story's sentences. ``PLAIN``: each sentence's own passage
+    vector. Otherwise that vector mixed with the sentence's vector after the story's title
+    (``in_context``), ``t.title_weight`` of the latter, renormalised.
+
+    A sentence alone ("The raid lasted four minutes") does not say which story it is from;
+    among many stories, a question about one ("how long did the Castlebury raid last?")
+    finds the like sentences of others, or the one of its own story that repeats the name
+    rather than the one that answers. With the title in every sentence vector the story's
+    subject is part of each sentence, at no cost per question: a refresh embeds twice. With
+    few stories it costs more than it brings (``index.tuning.Tuning.title_min_stories``).
+    """
+    own = np.asarray(embedder.embed_passages(list(texts)), dtype=np.float32)
+    if recipe == PLAIN or not texts or not (title and title.strip()):
+        return own
+    ctx = np.asarray(embedder.embed_passages([in_context(title, x) for x in texts]), dtype=np.float32)
+    return _normalise((1 - t.title_weight) * own + t.title_weight * ctx)
+
+
 def _normalise(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float32)
     norms = np.linalg.norm(m, axis=-1, keepdims=True)

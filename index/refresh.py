@@ -22,7 +22,7 @@ import numpy as np
 from index import heal
 from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
-from index.embed import has_terms
+from index.embed import PLAIN, has_terms, recipe_for, sentence_key, sentence_vectors
 from index.errors import NoStories, RefreshInProgress, StoryIndexError
 from index.language import story_languages
 from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
@@ -238,7 +238,8 @@ class Refresher:
         active = self.store.active()
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
-        reuse = active if (active and not full and active.embedder == self.store.embedder.name) else None
+        reuse = active if (active and not full and active.embedder == self.store.embedder.name
+                           and (active.recipe or PLAIN) == recipe_for(len(stories))) else None
         old_chunks, old_story_hashes, old_terms = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
@@ -266,6 +267,7 @@ class Refresher:
         version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
         vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
+        recipe = recipe_for(len(stories))
         terms = {**diff.terms, **self._stored_terms(building_reuse)}
 
         # stories first (small), then sentences and chunks story by story, so an interrupted
@@ -278,12 +280,17 @@ class Refresher:
         done = 0
         for group in _batches(chunks, max(1, self.batch // 4)):
             sent_rows = [(c, i, s) for c in group for i, s in enumerate(c.sentences)]
-            hashes = [content_hash(s.text) for _, _, s in sent_rows]
+            hashes = [content_hash(sentence_key(recipe, c.story.title, s.text)) for c, _, s in sent_rows]
             missing = sorted({h for h in hashes if h not in vectors})
             if missing:
-                texts = {content_hash(s.text): s.text for _, _, s in sent_rows}
-                embs = store.embedder.embed_passages([texts[h] for h in missing])
-                vectors.update(zip(missing, embs))
+                # embedded story by story: a sentence's vector carries its story's title
+                todo: dict[str, dict[str, str]] = {}
+                for (c, _, s), h in zip(sent_rows, hashes):
+                    if h not in vectors:
+                        todo.setdefault(c.story.title, {})[h] = s.text
+                for title, texts in todo.items():
+                    embs = sentence_vectors(store.embedder, recipe, title, list(texts.values()))
+                    vectors.update(zip(texts, embs))
                 report.embedded += len(missing)
             report.reused += len(hashes) - len(missing)
             self._upsert(sents_c, [f"{c.id}/{i}" for c, i, _ in sent_rows], [s.text for _, _, s in sent_rows],
@@ -292,7 +299,8 @@ class Refresher:
                          [vectors[h] for h in hashes])
             chunk_vecs = []
             for c in group:
-                m = np.mean([vectors[content_hash(s.text)] for s in c.sentences], axis=0)
+                m = np.mean([vectors[content_hash(sentence_key(recipe, c.story.title, s.text))]
+                             for s in c.sentences], axis=0)
                 chunk_vecs.append((m / (np.linalg.norm(m) or 1)).astype(np.float32))
             metas = [chunk_metadata(c) for c in group]
             todo = [c for c in group if c.hash not in terms]
@@ -322,7 +330,8 @@ class Refresher:
         total_sents = sum(len(c.sentences) for c in diff.chunks)
         # the off-topic and answer bars of this version (index/calibrate.py)
         calibrate(store, version, total_sents, story_languages((c.story.id, c.text) for c in diff.chunks))
-        live = Version(version, store.embedder.name, len(diff.chunks), total_sents, len(diff.stories), time.time())
+        live = Version(version, store.embedder.name, len(diff.chunks), total_sents, len(diff.stories), time.time(),
+                       recipe_for(len(diff.stories)))
         store.activate(live, store.load_version(live) if store.has_snapshot else None)
         store.delete_meta("building")
         # the version before stays: questions that started on it can finish

@@ -203,6 +203,9 @@ class Version:
     sentences: int = 0
     stories: int = 0
     built_at: float = 0.0
+    # how its sentence vectors were made (index.embed.recipe_for); "plain" for an index
+    # built before the recipe was recorded
+    recipe: str = "plain"
 
 
 Span = tuple[int, int, str]  # a sentence of a chunk: (start, end, kind) in the story text
@@ -645,7 +648,7 @@ class Store:
         if not m:
             return None
         return Version(m["version"], m["embedder"], int(m.get("chunks", 0)), int(m.get("sentences", 0)),
-                       int(m.get("stories", 0)), float(m.get("built_at", 0)))
+                       int(m.get("stories", 0)), float(m.get("built_at", 0)), str(m.get("recipe") or "plain"))
 
     def check_embedder(self, v: Version) -> None:
         if v.embedder != self.embedder.name:
@@ -709,7 +712,8 @@ class Store:
         self._pending = warm
         try:
             self.set_meta("active", {"version": v.version, "embedder": v.embedder, "chunks": v.chunks,
-                                     "sentences": v.sentences, "stories": v.stories, "built_at": v.built_at})
+                                     "sentences": v.sentences, "stories": v.stories, "built_at": v.built_at,
+                                     "recipe": v.recipe})
             if warm is not None:
                 with self._snap_lock:
                     self._snap = warm

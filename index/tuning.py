@@ -32,6 +32,21 @@ class Tuning:
     # .791, four-story .648 .680 .688 .696 .696, six-story .604 .604 .625 .625 .583.
     generic_penalty: float = 0.3
     candidate_passages: int = 6  # passages the answer step reads
+    # In an index of at least title_min_stories stories, each stored sentence vector mixes
+    # the sentence's own e5 vector with its vector after the story's title, title_weight of
+    # the latter (index.embed.sentence_vectors): a sentence then carries its story's subject.
+    # Tuning sets (rounds 1-10), with all the rest of retrieval and answering, first
+    # citation right / answered "high", plain -> mixed at .5: fourteen- to twenty-six-story
+    # corpora 223 -> 253 / 227 -> 232 of 342 (every corpus gains: +6 +7 +2 +7 +1 +7),
+    # twelve stories 30 -> 35 / 33 -> 30 of 48, four to ten stories 198 -> 198 / 203 -> 192
+    # of 269 (four stories: 98 -> 98 / 102 -> 93 of 125), shipped story 458 -> 447 /
+    # 487 -> 468 of 520. With few stories the title tells little apart and blurs what sets a
+    # story's sentences apart from each other.
+    # (The dense ranking alone, mixed at 0 / .3 / .4 / .5 / .6 / .7: multi-story 395 442 456
+    # 453 453 454 of 659, shipped 456 456 453 450 456 456 of 570.)
+    title_weight: float = 0.5
+    title_min_stories: int = 12
+
     # A close call (the two best passages within latent_margin) is looked at again with
     # the e5 sparse head's "latent terms" (index.embed.E5Embedder.embed_terms), which match
     # across languages where a whole question's dense vector leans towards its own

@@ -86,3 +86,33 @@ def test_offsets_shift_one_storys_passages(shared_answerer):
     assert [p.chunk_id for p in shifted] == [p.chunk_id for p in plain]
     for a, b in zip(plain, shifted):
         assert abs((a.focused - b.focused) - 0.5) < 1e-6 and a.score == b.score
+
+
+def test_the_same_sentence_in_two_stories_is_found_in_the_story_asked_about(tmp_path):
+    # among many stories, sentence vectors carry their story's title
+    # (index.embed.sentence_vectors): a question about one story's subject finds that
+    # story's copy of a sentence two stories share
+    from bot.answer import Answerer
+    from bot.config import load_settings
+    from tests.conftest import copy_stories
+    from tests.test_store_refresh import small_stories
+
+    stories = copy_stories(tmp_path / "stories")
+    said = "The company said it would appeal the decision within 28 days."
+    (stories / "greywell-mine.md").write_text(
+        "---\ntitle: Lithium mine permit refused at Greywell\n---\n\n"
+        "Planners on Tuesday refused Greywell Minerals permission to dig an open-pit lithium mine on the moor.\n\n"
+        f"{said}\n", encoding="utf-8")
+    (stories / "corran-ferries.md").write_text(
+        "---\ntitle: Island ferry operator goes into administration\n---\n\n"
+        "Corran Ferries stopped all sailings to the islands on Monday after its lenders pulled out.\n\n"
+        f"{said}\n", encoding="utf-8")
+    small_stories(stories, TUNING.title_min_stories - 3)  # enough stories for the recipe
+    common = dict(data_dir=tmp_path / "data", stories_dir=stories, _env_file=None, log_answers=False)
+    with Answerer.from_settings(load_settings(**common)) as a:
+        a.ensure_index()
+        assert a.store.active().stories == TUNING.title_min_stories
+        for q, story in (("will the lithium miner appeal?", "greywell-mine"),
+                         ("is the ferry operator going to appeal?", "corran-ferries")):
+            copies = [p for p in search(a.store, q, k=6) if said in p.text]
+            assert len(copies) == 2 and copies[0].story == story, (q, [p.story for p in copies])

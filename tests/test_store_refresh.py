@@ -287,3 +287,72 @@ def test_latent_terms_can_be_turned_off_and_on_again(tmp_path):
         report = on.refresh()
         assert report.swapped and report.embedded == 0
         assert all(t is not None for t in on.store.snapshot().terms)
+
+
+def test_sentence_vectors_carry_their_storys_title(e5):
+    # the same sentence in two stories: each copy leans towards its own story's subject
+    from index.embed import PLAIN, in_context, recipe_for, sentence_vectors
+    from index.tuning import TUNING
+
+    mixed = recipe_for(TUNING.title_min_stories)
+    assert mixed != PLAIN and recipe_for(TUNING.title_min_stories - 1) == PLAIN == recipe_for(1)
+    said = "The company said it would appeal the decision."
+    mine, = sentence_vectors(e5, mixed, "Lithium mine permit refused at Greywell", [said])
+    ferry, = sentence_vectors(e5, mixed, "Island ferry operator goes into administration", [said])
+    q = e5.embed_query("Will the lithium mining firm appeal?")
+    assert float(q @ mine) > float(q @ ferry)
+    q = e5.embed_query("Will the ferry operator appeal?")
+    assert float(q @ ferry) > float(q @ mine)
+    # the stored vector: the sentence's own vector and its vector after the title, mixed
+    own, = e5.embed_passages([said])
+    ctx, = e5.embed_passages([in_context("Lithium mine permit refused at Greywell", said)])
+    mix = (1 - TUNING.title_weight) * own + TUNING.title_weight * ctx
+    assert np.allclose(mine, mix / np.linalg.norm(mix), atol=1e-5)
+    assert abs(float(np.linalg.norm(mine)) - 1) < 1e-5
+    # plain, or no title: the sentence alone
+    assert np.allclose(sentence_vectors(e5, PLAIN, "Lithium mine permit refused", [said])[0], own, atol=1e-6)
+    assert np.allclose(sentence_vectors(e5, mixed, "  ", [said])[0], own, atol=1e-6)
+    assert sentence_vectors(e5, mixed, "Title", []).shape[0] == 0
+
+
+def small_stories(folder, n):
+    """``n`` short made-up stories (two paragraphs each), to grow a corpus past
+    ``title_min_stories`` cheaply."""
+    for i in range(n):
+        (folder / f"filler-{i:02d}.md").write_text(
+            f"---\ntitle: Council {i} approves new cycle lane on Market Street\n---\n\n"
+            f"Councillors in town {i} voted on Tuesday to build a cycle lane along Market Street.\n\n"
+            f"Work will start in spring and cost about {i + 2} million pounds, the council said.\n",
+            encoding="utf-8")
+
+
+def test_the_recipe_follows_the_number_of_stories_and_an_index_made_another_way_is_rebuilt(tmp_path):
+    # one story: plain sentence vectors (what older indexes hold, so nothing is rebuilt);
+    # past title_min_stories the next refresh re-embeds every sentence with its title; an
+    # index whose recipe does not fit its size (made by an older storybot) is rebuilt by
+    # the first question's ensure_index
+    from dataclasses import replace
+
+    from bot.answer import Answerer
+    from bot.config import load_settings
+    from index.embed import PLAIN, recipe_for
+    from index.tuning import TUNING
+
+    stories = copy_stories(tmp_path / "stories")
+    common = dict(data_dir=tmp_path / "data", stories_dir=stories, _env_file=None, log_answers=False)
+    with Answerer.from_settings(load_settings(**common)) as a:
+        one = a.ensure_index()
+        assert one.swapped and a.store.active().recipe == PLAIN
+        assert a.ensure_index() is None  # the recipe fits: nothing to do
+        small_stories(stories, TUNING.title_min_stories - 1)
+        grown = a.refresh()
+        total = a.store.active().sentences
+        assert grown.swapped and grown.embedded == total  # every sentence again, with its title
+        assert a.store.active().recipe == recipe_for(TUNING.title_min_stories) != PLAIN
+        assert not a.refresh().swapped  # and then it is up to date
+        old = a.store.active()
+        a.store.activate(replace(old, recipe=PLAIN))  # as an older storybot left it
+        rebuilt = a.ensure_index()
+        assert rebuilt is not None and rebuilt.swapped and rebuilt.embedded == total
+        assert a.store.active().recipe == old.recipe and a.store.active().version != old.version
+        assert a.answer("Pourquoi pas Baidu ?").citations
