@@ -241,8 +241,8 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = WAIT) -> subp
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
-def refresh_cli(env) -> dict:
-    done = run_cli(["refresh", "--json"], env)
+def refresh_cli(env, timeout: float = WAIT) -> dict:
+    done = run_cli(["refresh", "--json"], env, timeout)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -354,7 +354,8 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
         lighthouse, lighthouse[3].replace("red and white", "green and gold"),
         preface="Kestrel Bay is a fishing town of four thousand people on the north coast."),
         encoding="utf-8")
-    make_corpus(stories, [f[0] for f in FACTS if f[0] not in ids], shipped=False)  # a longer refresh
+    # a longer refresh: past title_min_stories, every sentence is embedded again, twice
+    make_corpus(stories, [f[0] for f in FACTS if f[0] not in ids], shipped=False)
     texts_v2 = story_texts(stories)
     assert texts_v2 != texts_v1
 
@@ -366,7 +367,7 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     def keep_asking(i: int) -> None:
         try:
             n = 0
-            deadline = time.monotonic() + 2 * WAIT
+            deadline = time.monotonic() + 4 * WAIT
             while time.monotonic() < deadline:
                 ans = bots[i].ask(questions[n % len(questions)])
                 answers[i].append(ans)
@@ -380,12 +381,12 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     for t in threads:
         t.start()
     try:
-        v2 = refresh_cli(cli_env(stories, host, port, tmp_path / "refresher"))["index_version"]
+        v2 = refresh_cli(cli_env(stories, host, port, tmp_path / "refresher"), timeout=3 * WAIT)["index_version"]
         v2_holder["v2"] = v2
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=2 * WAIT + 10)
+            t.join(timeout=4 * WAIT + 10)
     assert not errors, errors
     assert v2 and v2 != v1
 
