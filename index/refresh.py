@@ -22,7 +22,7 @@ import numpy as np
 from index import heal
 from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
-from index.embed import PLAIN, has_terms, recipe_for, sentence_key, sentence_vectors
+from index.embed import has_terms, recipe_for, sentence_key, sentence_vectors
 from index.errors import NoStories, RefreshInProgress, StoryIndexError
 from index.language import story_languages
 from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
@@ -239,7 +239,7 @@ class Refresher:
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
         reuse = active if (active and not full and active.embedder == self.store.embedder.name
-                           and (active.recipe or PLAIN) == recipe_for(len(stories))) else None
+                           and active.recipe == recipe_for(len(stories))) else None
         old_chunks, old_story_hashes, old_terms = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
@@ -284,11 +284,11 @@ class Refresher:
             missing = sorted({h for h in hashes if h not in vectors})
             if missing:
                 # embedded story by story: a sentence's vector carries its story's title
-                todo: dict[str, dict[str, str]] = {}
+                by_title: dict[str, dict[str, str]] = {}
                 for (c, _, s), h in zip(sent_rows, hashes):
                     if h not in vectors:
-                        todo.setdefault(c.story.title, {})[h] = s.text
-                for title, texts in todo.items():
+                        by_title.setdefault(c.story.title, {})[h] = s.text
+                for title, texts in by_title.items():
                     embs = sentence_vectors(store.embedder, recipe, title, list(texts.values()))
                     vectors.update(zip(texts, embs))
                 report.embedded += len(missing)
