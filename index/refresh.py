@@ -169,6 +169,7 @@ class Diff:
     up_to_date: bool
     report: RefreshReport
     terms: dict[str, str] = field(default_factory=dict)  # the live version's latent terms by chunk hash
+    recipe: str = "plain"  # how the new version makes its sentence vectors (index.embed.recipe_for)
 
 
 class Refresher:
@@ -238,8 +239,9 @@ class Refresher:
         active = self.store.active()
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
+        recipe = recipe_for(len(stories))
         reuse = active if (active and not full and active.embedder == self.store.embedder.name
-                           and active.recipe == recipe_for(len(stories))) else None
+                           and active.recipe == recipe) else None
         old_chunks, old_story_hashes, old_terms = self._old_state(active)
         new_hashes = {c.id: c.hash for c in chunks}
         for cid, h in new_hashes.items():
@@ -259,7 +261,7 @@ class Refresher:
         if up_to_date:
             report.index_version = reuse.version
         return Diff(stories, chunks, active, reuse, new_hashes, story_hashes, up_to_date, report,
-                    old_terms if reuse else {})
+                    old_terms if reuse else {}, recipe)
 
     def _write(self, diff: Diff, lease: Lease, progress: Progress | None) -> str:
         """Build the new version's collections (resuming an interrupted build); returns its id."""
@@ -267,7 +269,7 @@ class Refresher:
         version, building_reuse = self._start_building()
         chunks_c, sents_c, stories_c = store.collections_for(version)
         vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
-        recipe = recipe_for(len(stories))
+        recipe = diff.recipe
         terms = {**diff.terms, **self._stored_terms(building_reuse)}
 
         # stories first (small), then sentences and chunks story by story, so an interrupted
@@ -331,7 +333,7 @@ class Refresher:
         # the off-topic and answer bars of this version (index/calibrate.py)
         calibrate(store, version, total_sents, story_languages((c.story.id, c.text) for c in diff.chunks))
         live = Version(version, store.embedder.name, len(diff.chunks), total_sents, len(diff.stories), time.time(),
-                       recipe_for(len(diff.stories)))
+                       diff.recipe)
         store.activate(live, store.load_version(live) if store.has_snapshot else None)
         store.delete_meta("building")
         # the version before stays: questions that started on it can finish

@@ -61,6 +61,17 @@ def copy_stories(dest: Path) -> Path:
     return dest
 
 
+def small_stories(folder, n):
+    """``n`` short made-up stories (two paragraphs each), to grow a corpus past
+    ``title_min_stories`` cheaply."""
+    for i in range(n):
+        (folder / f"filler-{i:02d}.md").write_text(
+            f"---\ntitle: Council {i} approves new cycle lane on Market Street\n---\n\n"
+            f"Councillors in town {i} voted on Tuesday to build a cycle lane along Market Street.\n\n"
+            f"Work will start in spring and cost about {i + 2} million pounds, the council said.\n",
+            encoding="utf-8")
+
+
 @dataclass(frozen=True)
 class Asked:
     """One call a chat adapter's fake core received: what the adapter passed to answer()."""

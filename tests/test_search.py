@@ -94,8 +94,7 @@ def test_the_same_sentence_in_two_stories_is_found_in_the_story_asked_about(tmp_
     # story's copy of a sentence two stories share
     from bot.answer import Answerer
     from bot.config import load_settings
-    from tests.conftest import copy_stories
-    from tests.test_store_refresh import small_stories
+    from tests.conftest import copy_stories, small_stories
 
     stories = copy_stories(tmp_path / "stories")
     said = "The company said it would appeal the decision within 28 days."

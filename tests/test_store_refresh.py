@@ -13,7 +13,7 @@ from index.errors import EmbedderMismatch, NoStories, RefreshInProgress
 from index.refresh import Refresher
 from index.store import Store
 
-from tests.conftest import STORIES, copy_stories
+from tests.conftest import STORIES, copy_stories, small_stories
 
 
 @pytest.fixture(scope="module")
@@ -313,17 +313,6 @@ def test_sentence_vectors_carry_their_storys_title(e5):
     assert np.allclose(sentence_vectors(e5, PLAIN, "Lithium mine permit refused", [said])[0], own, atol=1e-6)
     assert np.allclose(sentence_vectors(e5, mixed, "  ", [said])[0], own, atol=1e-6)
     assert sentence_vectors(e5, mixed, "Title", []).shape[0] == 0
-
-
-def small_stories(folder, n):
-    """``n`` short made-up stories (two paragraphs each), to grow a corpus past
-    ``title_min_stories`` cheaply."""
-    for i in range(n):
-        (folder / f"filler-{i:02d}.md").write_text(
-            f"---\ntitle: Council {i} approves new cycle lane on Market Street\n---\n\n"
-            f"Councillors in town {i} voted on Tuesday to build a cycle lane along Market Street.\n\n"
-            f"Work will start in spring and cost about {i + 2} million pounds, the council said.\n",
-            encoding="utf-8")
 
 
 def test_the_recipe_follows_the_number_of_stories_and_an_index_made_another_way_is_rebuilt(tmp_path):
