@@ -5,9 +5,10 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 11) use those four
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 12) use those four
 stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/ (and, from round 8, the
-earlier rounds' eval/dev<k>/stories/); files under eval/dev<n>/
+earlier rounds' eval/dev<k>/stories/), except the rounds in FEW_STORIES (12), whose corpus is
+the shipped story plus that round's own stories only: the shape of the hidden set; files under eval/dev<n>/
 (round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
 Exits non-zero on any problem.
 """
@@ -48,6 +49,7 @@ DEFAULT_FILES = [
     "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl",
     "eval/test10_questions.jsonl", "eval/holdout10/test10_questions.jsonl",
     "eval/test11_questions.jsonl", "eval/holdout11/test11_questions.jsonl",
+    "eval/test12_questions.jsonl", "eval/holdout12/test12_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -62,7 +64,11 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test8_questions.jsonl", "eval/holdout8/test8_questions.jsonl",
           "eval/dev9/dev9_questions.jsonl", "eval/test9_questions.jsonl", "eval/holdout9/test9_questions.jsonl",
           "eval/test10_questions.jsonl", "eval/holdout10/test10_questions.jsonl",
-          "eval/test11_questions.jsonl", "eval/holdout11/test11_questions.jsonl"}
+          "eval/test11_questions.jsonl", "eval/holdout11/test11_questions.jsonl",
+          "eval/test12_questions.jsonl", "eval/holdout12/test12_questions.jsonl"}
+# Held-out rounds whose corpus is the shipped story plus their own stories only (a few-story
+# corpus, like the hidden set), not every earlier round's.
+FEW_STORIES = {12}
 
 
 def _name(path: Path) -> str:
@@ -187,7 +193,9 @@ def main(argv: list[str]) -> int:
         devs = [int(p[len("dev"):]) for p in path.parts if re.fullmatch(r"dev\d+", p)]
         multi = bool(rounds or devs) or "multi" in path.parts
         corpus = multi_corpus if multi else shipped
-        if rounds or devs:
+        if rounds and rounds[0] in FEW_STORIES:
+            corpus = {**shipped, **load(ROOT / "eval" / f"holdout{rounds[0]}" / "stories")}
+        elif rounds or devs:
             corpus = dict(multi_corpus)
             for folder in holdout_folders(rounds[0] if rounds else devs[0] - 1):
                 corpus.update(load(folder))
