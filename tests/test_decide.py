@@ -307,6 +307,24 @@ def test_doubts_name_the_first_check_that_fails(snap):
     assert decide.doubt(q, pick, snap, decide.name_forms(q, snap)) == "unknown name"
 
 
+def test_a_passage_need_not_name_its_storys_subject_again(snap):
+    # a story is about the names of its title in every passage, whether or not a passage
+    # names them again: no doubt that the passage is about them
+    from dataclasses import replace as with_
+
+    sales = passage(snap, "apple#1", 0.85)
+    q = analyse("Why did the talks with Baidu fail?", 100)
+    about = with_(sales, title="Apple turns to Alibaba after its talks with Baidu fail")
+    assert decide.doubt(q, decide.Pick(about, about.sentences[0], 0.85), snap, decide.name_forms(q, snap)) is None
+    assert decide.doubt(q, decide.Pick(sales, sales.sentences[0], 0.85), snap,
+                        decide.name_forms(q, snap)) == "name not in the passage"
+    figure = analyse("How much did iPhone sales in China fall, according to Baidu?", 100)
+    assert decide.doubt(figure, decide.Pick(sales, sales.sentences[0], 0.85), snap,
+                        decide.name_forms(figure, snap)) == "another's figure"
+    assert decide.doubt(figure, decide.Pick(about, about.sentences[0], 0.85), snap,
+                        decide.name_forms(figure, snap)) is None
+
+
 def test_a_passage_that_cannot_carry_the_asked_fact_moves_down_by_the_carry_penalty(snap):
     from dataclasses import replace as with_
 
