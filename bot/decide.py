@@ -510,12 +510,12 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
     ``numbers_elsewhere``, ``speech_missing``, ``name_missing``."""
     text, passage = pick.sentence.text, pick.passage.text
-    # a story's subject (a name its title gives) is what all of its passages are about,
-    # named again or not ("How many calls did the Brenmouth helpline get?" is answered by
-    # "The helpline took 340 calls"); among a few stories its name is rare all the same
-    rare = [f for f in rare_names(snap, resolved, t) if not has_name(pick.passage.title, f)]
     # the names besides the story's subjects (its title's)
     others = [f for f in resolved.values() if f and not has_name(pick.passage.title, f)]
+    # a story's subject is what all of its passages are about, named again or not ("How
+    # many calls did the Brenmouth helpline get?" is answered by "The helpline took 340
+    # calls"); among a few stories its name is rare all the same
+    rare = [f for f in rare_names(snap, resolved, t) if f in others]
     checks = (("unknown name", lambda: bool(unknown_lower_names(q, resolved))),
               ("another's figure", lambda: figure_of_another(q, text, rare, others, t)),
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
