@@ -17,24 +17,14 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from check_questions import ROOT, SHIPPED, load  # eval/ is this script's folder
 
-from index.sources import read_stories  # noqa: E402 - after the path is set
+from bot.evaluate import load_questions  # check_questions put the repository on the path
 
-SHIPPED = ROOT / "stories"
 # (view, the round's own stories, its questions): held-out rounds with a few-story corpus of
 # their own are left out (round 12's is held out until it has been measured)
 ROUNDS = [(f"h{n}", f"eval/holdout{n}/stories", f"eval/holdout{n}/test{n}_questions.jsonl") for n in range(3, 12)]
 ROUNDS += [(f"dev{n}", f"eval/dev{n}/stories", f"eval/dev{n}/dev{n}_questions.jsonl") for n in (7, 9)]
-
-
-def story_ids(folder: Path) -> set[str]:
-    """The ids of a folder's stories."""
-    stories, problems = read_stories(folder)
-    if problems:
-        raise SystemExit(f"unreadable stories in {folder}: {[str(p) for p in problems]}")
-    return {s.id for s in stories}
 
 
 def main(argv: list[str]) -> int:
@@ -43,11 +33,10 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
-    shipped = story_ids(SHIPPED)
+    shipped = set(load(SHIPPED))
     for name, folder, questions in ROUNDS:
-        ids = shipped | story_ids(ROOT / folder)
-        rows = [json.loads(line) for line in (ROOT / questions).read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [r for r in rows if r["gold"] is None or r.get("story") in ids]
+        ids = shipped | set(load(ROOT / folder))
+        kept = [r for r in load_questions(ROOT / questions) if r["gold"] is None or r.get("story") in ids]
         (out / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept),
                                            encoding="utf-8")
         answerable = sum(1 for r in kept if r["gold"] is not None)
