@@ -80,7 +80,8 @@ class Destination(Protocol):
     streamed LLM answer); ``send(reply, private=)`` sends the final answer (replacing what
     ``show`` showed) or a short text, and returns the keys of the messages it sent (for
     follow-ups); ``edit(text)`` replaces the last text the asker was shown (a refresh's
-    report, a vote's note).
+    report, a vote's note). ``threads()`` are the keys known once ``working()`` has begun
+    (Slack's status message starts a thread before the answer is written).
     """
 
     lang: str
@@ -92,6 +93,8 @@ class Destination(Protocol):
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]: ...
 
     async def edit(self, text: str) -> None: ...
+
+    def threads(self) -> Sequence[Hashable]: ...
 
 
 class BaseDestination:
@@ -112,6 +115,9 @@ class BaseDestination:
 
     async def edit(self, text: str) -> None:
         await self.send(text, private=True)
+
+    def threads(self) -> Sequence[Hashable]:
+        return ()
 
 
 @contextlib.contextmanager
@@ -209,6 +215,10 @@ class ChatSession:
             self.conversations.put(key, question)
         try:
             async with dest.working():
+                # A follow-up in a thread the work started (Slack's /ask status) may come
+                # before the answer does.
+                for key in dest.threads():
+                    self.conversations.put(key, question)
                 try:
                     answer = await self._answer(dest, question, context, user, story)
                 except Exception as exc:  # noqa: BLE001 (any failure gets a message, never silence)

@@ -100,6 +100,9 @@ class _Reply(BaseDestination):
             await self._put(messages[0])
             for message in messages[1:]:
                 await self._post(message)
+        return self.threads()
+
+    def threads(self) -> Sequence[Hashable]:
         return [(self.channel, self.thread)] if self.thread else []
 
     async def edit(self, text: str) -> None:

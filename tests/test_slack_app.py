@@ -406,6 +406,23 @@ def test_a_follow_up_sent_while_the_answer_streams_is_recognised(bot, answerer):
         ("why not Baidu?", None), ("and Tencent?", "why not Baidu?")]
 
 
+def test_a_follow_up_in_an_ask_status_thread_before_the_answer_is_recognised(bot, answerer):
+    answerer.streams["who is Alibaba?"] = STREAMED[:1]
+    answerer.stream_gate = threading.Event()
+    push_command(bot, "/ask", "who is Alibaba?", user="U3", reply_to="ask")
+    [status] = bot.wait_calls("chat.postMessage", channel=GENERAL, text=(
+        "<@U3> asked: who is Alibaba? :hourglass_flowing_sand:"))
+    bot.wait_calls("chat.update", ts=status.response["ts"])  # the text shows; the answer is not finished
+
+    push_event(bot, message("and DeepSeek?", user="U1", ts="245.000001", thread_ts=status.response["ts"]))
+    answered_in(bot, status.response["ts"])
+    answerer.stream_gate.set()
+    bot.wait_calls("chat.update", 2, ts=status.response["ts"])
+
+    assert [(a.question, a.context) for a in answerer.asked] == [
+        ("who is Alibaba?", None), ("and DeepSeek?", "who is Alibaba?")]
+
+
 # --- Socket Mode: /refresh -----------------------------------------------------------------------
 
 
