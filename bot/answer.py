@@ -36,6 +36,7 @@ from bot.types import Answer, Citation
 from index.calibrate import bank_matrix, bars, calibrate, story_answer_bars
 from index.embed import recipe_for
 from index.errors import StoreUnavailable, StoryIndexError
+from index.keyword import words
 from index.language import DEFAULT
 from index.refresh import Progress, RefreshReport, Refresher
 from index.search import CANDIDATES, Passage, search, split_story_filter
@@ -216,6 +217,8 @@ class Answerer:
         resolved = decide.name_forms(q, snap, self.store.embedder)
         if story is None and passages:
             passages = self._pinned(q, retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
+        if passages:
+            passages = self._beside_subject(q, retrieval, qv, passages, snap, resolved, story)
         result = self._extract(q, passages, snap, resolved, retrieval, qv)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
@@ -292,6 +295,42 @@ class Answerer:
         else:
             kept = [p for p in passages if p.story in stories]
         return kept or passages
+
+    def _beside_subject(self, q: Question, retrieval: str, qv, passages: list[Passage], snap: Snapshot,
+                        resolved: dict[str, decide.Forms | None], story: str | None) -> list[Passage]:
+        """The passages of the one story a question is about, ranked also by the question
+        without that story's subject (the names of its title, ``decide.subject_names``).
+
+        Every passage of a story is about its subject, but few repeat its name, and those
+        few (the lead first) draw a question that names it, by the name alone: "how long
+        did the Castlebury raid last?" finds the lead that names Castlebury rather than the
+        sentence that answers, "The raid lasted four minutes". Each passage is ranked by a
+        blend (``TUNING.subject_free_weight``) of its ranking key for the question and for
+        the question less the subject's names (one more embedding). Only the order changes:
+        the scores the answer bars read are the whole question's. Nothing changes when the
+        question names no story's subject, or names several stories, or is only names, or
+        in an index of fewer than ``TUNING.subject_free_min_stories`` stories."""
+        if len(snap.story_ids) < TUNING.subject_free_min_stories:
+            return passages
+        top = passages[0]
+        named = {story} if story else decide.named_stories(snap, resolved)
+        subject = decide.subject_names(resolved, top.title)
+        if not subject or named != {top.story} or not (rest := decide.without_names(retrieval, subject)) \
+                or len(words(rest)) < 2:
+            return passages
+        whole = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=top.story)
+        free = search(self.store, rest, k=CANDIDATES, snapshot=snap,
+                      query_vec=self.store.embedder.embed_query(rest), story=top.story)
+        if not whole or not free:
+            return passages
+        w = TUNING.subject_free_weight
+        keys = [{p.chunk_id: p.focused for p in found} for found in (whole, free)]
+        floors = [min(k.values()) for k in keys]  # a passage one search did not bring: its last
+        key = {cid: (1 - w) * keys[0].get(cid, floors[0]) + w * keys[1].get(cid, floors[1])
+               for cid in keys[0]}
+        ranked = sorted(whole, key=lambda p: (-key[p.chunk_id], p.chunk_id))
+        ranked = [replace(p, focused=key[p.chunk_id], rank=n) for n, p in enumerate(ranked, 1)]
+        return decide.prefer_carrying(q, ranked)[:TUNING.candidate_passages]
 
     def _extract(self, q: Question, passages: list[Passage], snap: Snapshot,
                  resolved: dict[str, decide.Forms | None], retrieval: str | None = None, qv=None) -> dict:

@@ -320,6 +320,21 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
     return found
 
 
+def subject_names(resolved: dict[str, Forms | None], title: str) -> list[str]:
+    """The question's names (as written) that a story's title names: that story's subject,
+    which all of its passages are about, whether they repeat the name or not."""
+    return [n for n, f in resolved.items() if f and has_name(title, f)]
+
+
+def without_names(text: str, names: list[str]) -> str:
+    """``text`` less each of ``names`` (case-insensitive, whole words, with a possessive
+    "'s"), white space closed up: "how long did the Castlebury raid last?" less Castlebury
+    is "how long did the raid last?"."""
+    for name in sorted(names, key=len, reverse=True):
+        text = re.sub(rf"(?i)(?<!\w){re.escape(name)}(?:['’]s)?(?!\w)", " ", text)
+    return " ".join(text.split())
+
+
 def is_rare(snap: Snapshot, seqs: Forms, t: Tuning = TUNING) -> bool:
     """A name that sets passages apart: found in at most ``rare_name_share`` of the chunks
     of the stories that mention it (one chunk always counts as rare). "FC Vallon" in a story

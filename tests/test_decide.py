@@ -325,6 +325,25 @@ def test_a_passage_need_not_name_its_storys_subject_again(snap):
                         decide.name_forms(figure, snap)) is None
 
 
+def test_a_storys_subject_is_the_names_of_its_title_the_question_holds(snap):
+    q = analyse("Did Apple's talks with Baidu fail, and what did Alibaba offer?", 100)
+    resolved = decide.name_forms(q, snap)
+    assert decide.subject_names(resolved, "Apple turns to Alibaba for AI on iPhones in China") == ["Apple", "Alibaba"]
+    assert decide.subject_names(resolved, "Kelbridge approves its tram") == []
+
+
+@pytest.mark.parametrize("text, names, rest", [
+    ("how long did the Castlebury raid last?", ["Castlebury"], "how long did the raid last?"),
+    ("What's Apple's market share? apple fans ask", ["Apple"], "What's market share? fans ask"),
+    ("Pourquoi Apple s'est-il associé à Alibaba ?", ["Alibaba", "Apple"], "Pourquoi s'est-il associé à ?"),
+    ("Morwick Citylink: when did the Morwick fire start?", ["Morwick Citylink"], ": when did the Morwick fire start?"),
+    ("Is Applewood an Apple supplier?", ["Apple"], "Is Applewood an supplier?"),  # whole words only
+    ("Qu’en dit l’Alibaba’s team ?", ["Alibaba"], "Qu’en dit l’ team ?"),
+])
+def test_a_question_without_names_loses_only_those_names(text, names, rest):
+    assert decide.without_names(text, names) == rest
+
+
 def test_a_passage_that_cannot_carry_the_asked_fact_moves_down_by_the_carry_penalty(snap):
     from dataclasses import replace as with_
 
