@@ -215,10 +215,11 @@ class Answerer:
             raise StoreUnavailable("The story index is unavailable right now; try again shortly.") from exc
 
         resolved = decide.name_forms(q, snap, self.store.embedder)
+        named = {story} if story else decide.named_stories(snap, resolved)  # the stories it is about
         if story is None and passages:
-            passages = self._pinned(q, retrieval, qv, passages, snap, decide.named_stories(snap, resolved))
+            passages = self._pinned(q, retrieval, qv, passages, snap, named)
         if passages:
-            passages = self._beside_subject(q, retrieval, qv, passages, snap, resolved, story)
+            passages = self._beside_subject(q, retrieval, qv, passages, snap, resolved, named)
         result = self._extract(q, passages, snap, resolved, retrieval, qv)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
@@ -297,7 +298,7 @@ class Answerer:
         return kept or passages
 
     def _beside_subject(self, q: Question, retrieval: str, qv, passages: list[Passage], snap: Snapshot,
-                        resolved: dict[str, decide.Forms | None], story: str | None) -> list[Passage]:
+                        resolved: dict[str, decide.Forms | None], named: set[str]) -> list[Passage]:
         """The passages of the one story a question is about, ranked also by the question
         without that story's subject (the names of its title, ``decide.subject_names``).
 
@@ -308,12 +309,12 @@ class Answerer:
         blend (``TUNING.subject_free_weight``) of its ranking key for the question and for
         the question less the subject's names (one more embedding). Only the order changes:
         the scores the answer bars read are the whole question's. Nothing changes when the
-        question names no story's subject, or names several stories, or is only names, or
-        in an index of fewer than ``TUNING.subject_free_min_stories`` stories."""
+        question names no story's subject, or ``named`` (the stories it is about: its story
+        filter, else ``decide.named_stories``) is not that one story, or it is only names,
+        or in an index of fewer than ``TUNING.subject_free_min_stories`` stories."""
         if len(snap.story_ids) < TUNING.subject_free_min_stories:
             return passages
         top = passages[0]
-        named = {story} if story else decide.named_stories(snap, resolved)
         subject = decide.subject_names(resolved, top.title)
         if not subject or named != {top.story} or not (rest := decide.without_names(retrieval, subject)) \
                 or len(words(rest)) < 2:
