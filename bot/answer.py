@@ -346,6 +346,15 @@ class Answerer:
         # a follow-up or a question about a quoted message is supported by what it leans on
         is_supported = decide.supported(replace(q, text=retrieval or q.text), resolved, passages, snap)
         missing = decide.missing_facts(q, snap, resolved)
+        # a word of the question's language that stories in another may write their own way
+        # ("Norvège" for a story that says "Norway"): the closest passages, hedged, unless
+        # another missing fact settles it or the message is of the off-topic bank's kind
+        # ("quelle est la capitale de l'Australie ?")
+        foreign = decide.other_language_words(q, missing, snap.story_langs)
+        if foreign and len(foreign) == len(missing) and not (qv is not None and self._like_bank(qv, snap)):
+            missing = []
+        else:
+            foreign = []
         if missing:  # about someone or something the stories never mention
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported):
@@ -363,7 +372,7 @@ class Answerer:
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
-        if unsure or decide.confidence(peak, *bars[peak.story][2:], is_supported) == "low":
+        if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported) == "low":
             return self._hedge(q, picks)
         doubt = decide.doubt(q, picks[0], snap, resolved)
         if doubt:  # the best sentence may answer something else than what is asked

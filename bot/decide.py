@@ -18,7 +18,7 @@ import numpy as np
 from bot.question import Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned, names_in
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
-from index.language import all_languages, normalise, one_edit, priced_classes, unit_class
+from index.language import all_languages, normalise, one_edit, priced_classes, unit_class, zipf
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -275,6 +275,20 @@ def missing_facts(q: Question, snap: Snapshot, resolved: dict[str, Forms | None]
             + [n for n in q.numbers if not number_in(n, snap)])
 
 
+def other_language_words(q: Question, missing: list[str], story_langs: dict[str, str],
+                         t: Tuning = TUNING) -> list[str]:
+    """The names of ``missing`` (``missing_facts``) that may be the stories' words in another
+    language: one word (hyphens allowed), and ``translated_name_gap`` more common in the
+    question's language than in every other language of the stories (``index.language.zipf``):
+    "Pourquoi l'économiste prend-il la Norvège en exemple ?" about a story that says
+    "Norway". Numbers and names every language writes alike ("Samsung") are not."""
+    others = set(story_langs.values()) - {q.lang}
+    if not others:
+        return []
+    return [n for n in missing if not n[:1].isdigit() and " " not in n.strip()
+            and all(zipf(n, q.lang) - zipf(n, lang) >= t.translated_name_gap for lang in others)]
+
+
 def unknown_lower_names(q: Question, resolved: dict[str, Forms | None]) -> list[str]:
     """Lower-case words of the question that may be names ("huawei") and that the stories
     never mention. Less sure than a capitalised name (a rare word or a typo looks the
@@ -301,8 +315,12 @@ def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
 def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]:
     """The stories that hold every name of the question the stories mention (all stories
     when it names nothing): "How much does the Kelbridge tram cost?" is about the story
-    that names Kelbridge, however close another story's costs come."""
-    found = set(snap.story_ids)
+    that names Kelbridge, however close another story's costs come. When no story holds
+    them all ("l'IA à Wraybourne", where the English story says "AI"), the names disagree
+    and the question is about every story that holds one of them: which name it is really
+    about is for retrieval to tell, not for the order the names come in."""
+    every = set(snap.story_ids)
+    per_name: list[set[str]] = []
     for seqs in resolved.values():
         if not seqs or snap.keyword is None:
             continue
@@ -315,9 +333,11 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
             for tok in toks[1:]:
                 rows &= set(snap.keyword.docs_with(tok).tolist())
             stories |= {snap.metas[i]["story"] for i in rows}
-        if stories & found:  # a name every story lacks by keyword (matched otherwise) narrows nothing
-            found &= stories
-    return found
+        if stories & every:  # a name every story lacks by keyword (matched otherwise) narrows nothing
+            per_name.append(stories & every)
+    if not per_name:
+        return every
+    return set.intersection(*per_name) or set.union(*per_name)
 
 
 def subject_names(resolved: dict[str, Forms | None], title: str) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from index.keyword import PREFIX, fold, stopwords, words
-from index.language import DEFAULT, Language, all_languages, any_match, common_word, detect, load, normalise
+from index.language import DEFAULT, Language, all_languages, any_match, common_word, detect, load, normalise, unit_class
 from index.tuning import TUNING
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -93,6 +93,10 @@ def asks_money(text: str, lang: Language) -> bool:
     lead = lang.money_lead is not None and lang.money_lead.search(t)
     # "by how much did the tax go up?" asks for a change (often a rate), not an amount
     lead = lead and not (lang.change_lead is not None and lang.change_lead.search(t))
+    # "combien de mois a-t-elle accepté de payer ?" counts months: a lead that counts things
+    # of a known class other than money ([units]) asks for a count, whatever verb follows
+    counted = counted_words(text, lang) if lead and lang.things is not None and lang.things.search(t) else []
+    lead = lead and not (counted and unit_class(counted[0]) not in (None, "money"))
     # the paying verb may come before the lead as well as after it: "how much did it cost",
     # "ça coûte combien", "va coûter combien"
     if lead and lang.money_verbs is not None and lang.money_verbs.search(t):
@@ -149,12 +153,14 @@ def asks_time(text: str, lang: Language) -> bool:
     """Does the question ask for a date or a time ("when", "quand": ``[ask] time``)? Not when
     the cue opens a clause before what is asked: a question word follows it ("quand Apple
     cherchait un partenaire, quels modèles... ?", "lancer une IA quand on est étranger, c'est
-    comment ?")."""
+    comment ?"), nor when it comes after what is asked: a question word precedes it ("how
+    many jobs go when the plant closes?", "combien de postes disparaissent quand l'usine
+    ferme ?")."""
     t = normalise(text)
     m = lang.time.search(t) if lang.time is not None else None
-    if not m:
-        return False
-    return not (lang.question_words is not None and lang.question_words.search(t, m.end()))
+    if not m or lang.question_words is None:
+        return bool(m)
+    return not (lang.question_words.search(t, m.end()) or lang.question_words.search(t[:m.start()]))
 
 
 def counted_words(text: str, lang: Language, n: int = 1) -> list[str]:

@@ -183,6 +183,32 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(found), frozenset(w[:n] for w in found if len(w) >= n)
 
 
+@lru_cache(maxsize=1)
+def _frequencies() -> tuple[tuple[str, ...], dict[str, str]]:
+    """(languages, word -> its Zipf frequencies in each, tab-separated, parsed when looked
+    up) from ``index/data/word_frequency.tsv.gz`` (see ``index/data/make_frequency.py``);
+    empty when the table is missing."""
+    import gzip
+
+    path = resources.files("index") / "data" / "word_frequency.tsv.gz"
+    if not path.is_file():
+        return (), {}
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    return tuple(lines[0].split("\t")[1:]), dict(line.split("\t", 1) for line in lines[1:])
+
+
+def zipf(word: str, lang: str) -> float:
+    """How common ``word`` is in ``lang``: its Zipf frequency (log10 of occurrences per
+    billion words; 0 for a word the table lacks or a language it does not cover). A
+    hyphenated word counts as common as its rarest part ("Royaume-Uni")."""
+    langs, table = _frequencies()
+    if lang not in langs:
+        return 0.0
+    col = langs.index(lang)
+    parts = [p for p in word.replace("’", "'").lower().split("-") if p]
+    return min((float(table[p].split("\t")[col]) if p in table else 0.0 for p in parts), default=0.0)
+
+
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 

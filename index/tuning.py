@@ -194,6 +194,15 @@ class Tuning:
     # words it spells out ("Centre national d'études spatiales") when it has this many
     # letters: two-letter initials match too many runs of words. Set from the form, not a set.
     acronym_min_length: int = 3
+    # A question's one-word name that no story writes is refused as "not mentioned" unless it
+    # is a word of the question's language at least this much more common there (Zipf,
+    # log10: 1.0 is ten times) than in every other language the stories are written in
+    # (index/data/word_frequency.tsv.gz): "Norvège" (4.1 against 0 in English), "Verts"
+    # (4.3 / 2.0), "Friends" (5.4 / 3.5) may be written the stories' own way, which neither
+    # spelling nor e5 finds, so the closest passages are given, hedged. Names written alike
+    # in both languages stay refused: Samsung (4.1 / 4.1), Google, Taiwan (4.0 / 3.3).
+    # An order of magnitude, set from the frequency table, not from a question set.
+    translated_name_gap: float = 1.0
 
 
 TUNING = Tuning()

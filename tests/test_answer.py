@@ -1,6 +1,7 @@
 """The answering core on the real index: extractive answers, verified quotes, abstention,
 bad input, follow-ups and the answer log."""
 import json
+import shutil
 
 import pytest
 
@@ -243,3 +244,28 @@ def test_an_invented_sentence_inside_a_stored_passage_disqualifies_it(own_answer
     answerer.store.invalidate()
     a = answerer.answer("why not Baidu?")
     assert all(c.chunk_id != cid and "3 milliards" not in c.passage for c in a.citations)
+
+
+def test_a_word_of_the_questions_language_the_story_writes_its_own_way_is_hedged_not_refused(tmp_path):
+    # the English ferry story says "Norway"; e5 puts Norvège no closer to it than to look-alike
+    # names, so the name is "missing", but Norvège is a French word (not an English one): the
+    # closest passages are given, hedged, instead of "the story does not mention Norvège"
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    for src in (*STORIES.glob("*.md"), REPO / "eval" / "holdout3" / "stories" / "corran-ferries-administration.md"):
+        shutil.copy(src, stories / src.name)
+    with Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=stories, _env_file=None)) as a:
+        a.ensure_index()
+        a_ = a.answer("Pourquoi l’économiste prend la Norvège en exemple ?")
+        assert a_.confidence == "low" and not a_.abstained
+        assert "Norway" in a_.citations[0].passage
+        texts = {s.id: s.text for s in read_stories(stories)[0]}
+        assert all(texts[c.story][c.start:c.end] == c.quote for c in a_.citations)
+        # a name written alike in every language is still not in the stories: refused
+        a_ = a.answer("Qu’a dit Samsung des ferries de Corran ?")
+        assert a_.abstained and a_.confidence == "none" and "Samsung" in a_.text
+        # ... and so is a message of the off-topic kind, whatever language its names are in:
+        # the story does not mention Norvège (it is no hedge, nor a mere "off topic")
+        for message in ("Quelle est la capitale de la Norvège ?", "Il fait beau en Norvège ?"):
+            a_ = a.answer(message)
+            assert a_.abstained and a_.confidence == "none" and "Norvège" in a_.text, message

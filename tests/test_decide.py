@@ -494,3 +494,38 @@ def test_a_lower_case_name_that_resembles_an_ordinary_word_is_the_stories_name()
     # a word of the lexicons as it stands stays an ordinary word, capitalised in a story or not
     q = analyse("why did the station close?", 200)
     assert "station" not in q.near_names and "station" not in decide.name_forms(q, s)
+
+
+def test_names_that_no_one_story_holds_together_leave_the_question_to_every_story_that_holds_one():
+    # "IA" is the French story's word, Wraybourne the English story's subject (which says
+    # "AI"): the names disagree, so neither story is chosen by the order they come in
+    s = _one_chunk_stories({"en": "Wraybourne University recorded 203 cases of AI misconduct.",
+                            "fr": "Apple s’associe à Alibaba pour l’IA de ses iPhone en Chine.",
+                            "de": "Kelbridge hat eine neue Straßenbahn."})
+    for text in ("combien de cas de fraude liés à l'IA à Wraybourne ?",
+                 "combien de cas à Wraybourne liés à l'IA ?"):
+        q = analyse(text, 200)
+        assert decide.named_stories(s, decide.name_forms(q, s)) == {"en", "fr"}, text
+    # names that agree still narrow to their story
+    q = analyse("Qu’apporte Alibaba à Apple ?", 200)
+    assert decide.named_stories(s, decide.name_forms(q, s)) == {"fr"}
+
+
+@pytest.mark.parametrize("question, story_langs, foreign", [
+    # a word of the question's language, ten times as common there as in the stories'
+    ("Pourquoi l’économiste prend-il la Norvège en exemple ?", {"a": "en"}, ["Norvège"]),
+    ("Qui dirige le groupe des Verts au conseil ?", {"a": "en", "b": "fr"}, ["Verts"]),
+    ("Quelle part des conteneurs arrive au Royaume-Uni ?", {"a": "en"}, ["Royaume-Uni"]),
+    ("how many members do the Friends of the lighthouse have?", {"a": "fr"}, ["Friends"]),
+    # names written alike in both languages, made-up names, numbers, several words: refused
+    ("What did Samsung say about the deal?", {"a": "fr"}, []),
+    ("What did Google say about the deal?", {"a": "fr"}, []),
+    ("Combien de bouteilles ont été distribuées à Kelbridge ?", {"a": "en"}, []),
+    ("What is Tim Cook's view?", {"a": "fr"}, []),
+    # every story is in the question's language: the stories would have written it
+    ("Pourquoi l’économiste prend-il la Norvège en exemple ?", {"a": "fr"}, []),
+])
+def test_a_missing_name_that_another_language_writes_its_own_way(question, story_langs, foreign):
+    q = analyse(question, 200)
+    missing = [n for n in q.names if n not in ("Pourquoi", "Qui", "Quelle", "Combien")] + q.numbers
+    assert decide.other_language_words(q, missing, story_langs) == foreign

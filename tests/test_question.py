@@ -97,6 +97,12 @@ def test_money_count_and_time_cues_come_from_the_language_files():
     ("selon le régulateur, lancer une ia en chine quand on est une boite étrangère c’est comment", False),
     ("When Apple was shopping for a partner, what did Alibaba offer?", False),
     ("when it came to choosing, why did apple drop baidu lol", False),
+    # the cue comes after what is asked: it opens a clause, "how many" asks
+    ("how many jobs go when the coke plant closes at hagondel? :eyes:", False),
+    ("Combien de postes disparaissent quand l’usine ferme ?", False),
+    ("What did the union say when the plan was announced?", False),
+    ("So, when does it launch?", True),
+    ("What year did the plant open?", True),  # the cue itself holds the question word
 ])
 def test_a_time_cue_that_opens_a_clause_does_not_ask_for_a_date(text, wants_time):
     assert analyse(text, 500).wants_time is wants_time
@@ -118,6 +124,9 @@ def test_how_long_in_french_counts_a_duration():
     ("Why has the budget nearly doubled?", False),  # a word of money alone asks for no amount
     ("Pourquoi le budget a-t-il doublé ?", False),
     ("Where does the money come from?", False),
+    # "combien de" counting things of a known kind other than money asks for a count
+    ("Combien de mois de surveillance l’université a-t-elle accepté de payer ?", False),
+    ("Combien d’euros Apple va-t-il payer ?", True),
 ])
 def test_words_of_money_after_how_much(text, money):
     assert analyse(text, 500).wants_money is money
