@@ -372,7 +372,8 @@ class Answerer:
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
-        if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported) == "low":
+        like_bank = (lambda: qv is not None and self._like_bank(qv, snap))
+        if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks)
         doubt = decide.doubt(q, picks[0], snap, resolved)
         if doubt:  # the best sentence may answer something else than what is asked

@@ -580,14 +580,19 @@ def off_topic(passages: list[Passage], bar: dict[str, float], is_supported: bool
     return not is_supported and all(p.dense <= bar[p.story] for p in passages)
 
 
-def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool) -> str:
+def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool,
+               like_bank=lambda: True) -> str:
     """"high" when the top passage scores at the calibrated answer bar (above nearly every
     off-topic message against these stories) and the question names something in the
-    stories or shares keywords with them, or above every off-topic message without that
-    support; else "low": the closest passages, hedged."""
+    stories or shares keywords with them; without that support (a paraphrase in another
+    language shares no keyword), at that bar too when the question is not of the off-topic
+    bank's kind (``like_bank()``, asked only then), and above every off-topic message when it
+    is; else "low": the closest passages, hedged."""
     if is_supported:
         return "high" if top.dense >= high else "low"
-    return "high" if top.dense > high_unsupported else "low"
+    if top.dense > high_unsupported:
+        return "high"
+    return "high" if top.dense >= high and not like_bank() else "low"
 
 
 def closest(passages: list[Passage], snap: Snapshot, t: Tuning = TUNING) -> list[Pick]:

@@ -138,8 +138,10 @@ class Tuning:
     # added. Six- to fifteen-story tuning sets: answerable "high" 168 -> 192 of 267,
     # unanswerable "high" 24 -> 18 of 89 with the round's other changes.)
     answer_quantile: float = 0.95
-    # ... and for a question with no name or keyword support (cross-language paraphrases):
-    # above every bank message
+    # ... and for a question with no name or keyword support (cross-language paraphrases) that
+    # is of the bank's kind (bank_neighbour_quantile): above every bank message. (Round 14:
+    # one that is not takes the answer bar. Tuning sets, every question without support
+    # between the two bars: 31 answerable, 27 of them hedged before, and 3 unanswerable.)
     unsupported_quantile: float = 1.0
     # How many nearest sentences a bank message is scored against at calibration. The
     # language bars need only the nearest; each story's own answer bar (index/calibrate.py)

@@ -151,6 +151,11 @@ def test_confidence_follows_the_calibrated_bars(snap):
     assert decide.confidence(top, 0.85, 0.86, is_supported=True) == "low"
     assert decide.confidence(top, 0.80, 0.86, is_supported=False) == "low"
     assert decide.confidence(top, 0.80, 0.83, is_supported=False) == "high"
+    # without support, at the answer bar a question not of the off-topic bank's kind is
+    # answered; one of that kind must clear every bank message
+    assert decide.confidence(top, 0.80, 0.86, is_supported=False, like_bank=lambda: False) == "high"
+    assert decide.confidence(top, 0.80, 0.86, is_supported=False, like_bank=lambda: True) == "low"
+    assert decide.confidence(top, 0.85, 0.86, is_supported=False, like_bank=lambda: False) == "low"
 
 
 def test_the_retrieval_top_passage_is_cited_first(snap):
