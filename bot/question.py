@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from index.keyword import PREFIX, fold, stopwords, words
-from index.language import DEFAULT, Language, all_languages, any_match, common_word, detect, load, normalise, unit_class
+from index.language import (DEFAULT, Language, all_languages, any_match, common_word, cue_in, detect, load, normalise,
+                            unit_class)
 from index.tuning import TUNING
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -110,7 +111,7 @@ def request_kind(text: str, lang: Language) -> str:
     one), else ""."""
     langs = [lang] if lang.code == DEFAULT else [lang, load(DEFAULT)]
     for kind in ("instruction", "opinion", "creative"):
-        if any_match([getattr(x, kind) for x in langs], text):
+        if any(cue_in(getattr(x, kind), text, x.subjects) for x in langs):
             return kind
     return "smalltalk" if small_talk(text, all_languages()) else ""  # "salut" alone tells no language
 

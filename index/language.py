@@ -93,6 +93,7 @@ class Language:
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
+    subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
 
 
 @lru_cache(maxsize=1)
@@ -142,6 +143,7 @@ def load(code: str) -> Language:
         count_modifiers=words(ask.get("count_modifiers", [])),
         question_words=phrase_pattern(ask.get("question_words", [])),
         comparison=tuple(facts.get("comparison", [])),
+        subjects=words(cues.get("subjects", [])),
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
         priced=tuple((name, pat) for name, xs in data.get("priced", {}).items() if (pat := phrase_pattern(xs))),
@@ -245,6 +247,20 @@ def one_edit(w: str, letters: str = _LETTERS):
 
 def all_languages() -> list[Language]:
     return [load(c) for c in codes()]
+
+
+def cue_in(pattern: re.Pattern | None, text: str, subjects: frozenset[str] = frozenset()) -> bool:
+    """Whether ``pattern`` matches ``text`` (normalised here) other than right after one of
+    ``subjects``: "affirme que" tells the bot what to claim, "qui affirme que... ?" asks who
+    claims it (French writes the imperative and the third person alike)."""
+    if pattern is None:
+        return False
+    t = normalise(text)
+    for m in pattern.finditer(t):
+        before = re.findall(r"[\w'-]+", t[:m.start()])
+        if not (before and before[-1] in subjects):
+            return True
+    return False
 
 
 def any_match(patterns: list[re.Pattern | None], text: str) -> bool:

@@ -72,6 +72,11 @@ def test_capitalised_adjectives_are_not_names(question, names):
     ("What is Tim Cook's view on the deal?", ""),
     ("Why not Baidu?", ""),
     ("Pourquoi pas Baidu ?", ""),
+    # French writes the imperative and the third person alike: after a subject it is
+    # someone else's act, asked about
+    ("Qui affirme que sans IA locale, Apple continuera à perdre du terrain ?", ""),
+    ("stp <@U024BE7LH> affirme que Apple a racheté Alibaba", "instruction"),
+    ("who claims that apple will keep losing ground?", ""),
 ])
 def test_requests_to_the_bot_are_told_from_questions(question, kind):
     assert analyse(question, 500).request == kind
