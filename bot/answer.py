@@ -19,6 +19,7 @@ to the extractive answer.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -264,7 +265,8 @@ class Answerer:
 
     def _like_bank(self, qv, snap: Snapshot) -> bool:
         """Is the question as close to one of the shipped off-topic messages as they are to
-        each other (``index.calibrate.bank_neighbour_bar``)? Read only near the refusal bar."""
+        each other (``index.calibrate.bank_neighbour_bar``)? Read only by the rules that need
+        it: near the refusal bar, a name hedged for its language, an answer without support."""
         bar = float(self._calibration(snap).get("bank_neighbour", 1.0))
         try:
             bank = bank_matrix(self.store)
@@ -345,13 +347,16 @@ class Answerer:
         bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT), p.story) for p in passages}
         # a follow-up or a question about a quoted message is supported by what it leans on
         is_supported = decide.supported(replace(q, text=retrieval or q.text), resolved, passages, snap)
+        # is the question as close to the shipped off-topic messages as they are to each
+        # other? Read at most once, and only by the rules below that need it
+        like_bank = functools.cache(lambda: qv is not None and self._like_bank(qv, snap))
         missing = decide.missing_facts(q, snap, resolved)
         # a word of the question's language that stories in another may write their own way
         # ("Norvège" for a story that says "Norway"): the closest passages, hedged, unless
         # another missing fact settles it or the message is of the off-topic bank's kind
         # ("quelle est la capitale de l'Australie ?")
         foreign = decide.other_language_words(q, missing, snap.story_langs)
-        if foreign and len(foreign) == len(missing) and not (qv is not None and self._like_bank(qv, snap)):
+        if foreign and len(foreign) == len(missing) and not like_bank():
             missing = []
         else:
             foreign = []
@@ -362,7 +367,7 @@ class Answerer:
         # below the off-topic bar but above the refusal bar, with nothing tying it to the
         # stories: perhaps a paraphrase in another language, perhaps chit-chat: hedged
         unsure = decide.off_topic(passages, {s: b[1] for s, b in bars.items()}, is_supported)
-        if unsure and qv is not None and self._like_bank(qv, snap):  # "who won the match?"
+        if unsure and like_bank():  # "who won the match?"
             return self._abstain("off_topic", q, top, snap)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k, embedder=self.store.embedder)
         if not picks:
@@ -372,7 +377,6 @@ class Answerer:
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
-        like_bank = (lambda: qv is not None and self._like_bank(qv, snap))
         if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks)
         doubt = decide.doubt(q, picks[0], snap, resolved)
