@@ -367,7 +367,7 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     def keep_asking(i: int) -> None:
         try:
             n = 0
-            deadline = time.monotonic() + 4 * WAIT
+            deadline = time.monotonic() + 7 * WAIT
             while time.monotonic() < deadline:
                 ans = bots[i].ask(questions[n % len(questions)])
                 answers[i].append(ans)
@@ -381,12 +381,15 @@ def test_replicas_answer_while_another_process_refreshes(server, tmp_path, asker
     for t in threads:
         t.start()
     try:
-        v2 = refresh_cli(cli_env(stories, host, port, tmp_path / "refresher"), timeout=3 * WAIT)["index_version"]
+        # the refresh shares two cores with two askers that never pause and the Chroma
+        # server: alone it takes about a minute, within a whole CI run it has taken over three
+        # (the limit catches a hang; what this test checks is what the answers hold)
+        v2 = refresh_cli(cli_env(stories, host, port, tmp_path / "refresher"), timeout=6 * WAIT)["index_version"]
         v2_holder["v2"] = v2
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=4 * WAIT + 10)
+            t.join(timeout=7 * WAIT + 10)
     assert not errors, errors
     assert v2 and v2 != v1
 
