@@ -532,10 +532,28 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> b
     holds no name besides those the question gives: the story may not name it."""
     if not q.wants_name:
         return False
+    return not new_names(q, text, resolved)
+
+
+def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,
+                  t: Tuning = TUNING) -> bool:
+    """A question asking which one ("Which firm took over the job?") whose answer passage
+    names nothing besides what the question names and what the stories name all over
+    (``is_rare``: a story's subject, "Apple" in a story about Apple, answers no "which"):
+    the story may not say which. The whole passage, not the sentence: "which" questions are
+    answered as often by a sentence that refers back to a name ("the start-up") as by one
+    that gives it."""
+    if not q.wants_which:
+        return False
+    return not any(is_rare(snap, [[w]], t) for w in new_names(q, passage, resolved))
+
+
+def new_names(q: Question, text: str, resolved: dict[str, Forms | None]) -> list[str]:
+    """The name words (``names_in``) of ``text`` that the question does not give."""
     asked = {w for f in resolved.values() if f for seq in f for w in seq}
     asked |= set(words(q.text))  # "pékin" in the question is the story's "Pékin"
-    return not any(w not in asked and w[:PREFIX] not in {a[:PREFIX] for a in asked}
-                   for n in names_in(text) for w in words(n))
+    heads = {a[:PREFIX] for a in asked}
+    return [w for n in names_in(text) for w in words(n) if w not in asked and w[:PREFIX] not in heads]
 
 
 def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | None],
@@ -543,7 +561,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     """Why the best sentence, though close to the question, may answer something else than
     what is asked (the answer is then hedged), or None. The checks, in order:
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
-    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``."""
+    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``."""
     text, passage = pick.sentence.text, pick.passage.text
     # the names besides the story's subjects (its title's)
     others = [f for f in resolved.values() if f and not has_name(pick.passage.title, f)]
@@ -556,7 +574,8 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),
-              ("no new name", lambda: name_missing(q, text, resolved)))
+              ("no new name", lambda: name_missing(q, text, resolved)),
+              ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)))
     return next((why for why, check in checks if check()), None)
 
 

@@ -45,6 +45,7 @@ class Question:
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
     wants_speech: bool = False  # what someone said ("what did Tencent say?")
     wants_name: bool = False  # the name of something ("what is the analyst called?")
+    wants_which: bool = False  # which one ("which firm took over?"): a name too
     # the words naming what is counted ("how many employees work..." -> ["employees", "work"])
     counted: list[str] = field(default_factory=list)
     # not a question about the stories: an instruction to the bot, a request for its
@@ -143,11 +144,22 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_count = any_match([lang.things], text)
     q.wants_speech = any_match([lang.speech], text)
     q.wants_name = any_match([lang.naming], text)
-    q.counted = counted_words(text, lang) if q.wants_count else []
+    q.wants_which = asks_which(text, lang) and not (q.wants_name or q.wants_figure)
+    named = frozenset(w for n in q.names for w in words(n)) | frozenset(q.lower_names)
+    q.counted = counted_words(text, lang, names=named) if q.wants_count else []
     q.request = request_kind(text, lang)
-    if q.request == "smalltalk" and (q.wants_speech or q.wants_name or q.wants_figure):
+    if q.request == "smalltalk" and (q.wants_speech or q.wants_name or q.wants_which or q.wants_figure):
         q.request = ""  # "who said that lol" asks for something: chat words do not make it chit-chat
     return q
+
+
+def asks_which(text: str, lang: Language) -> bool:
+    """Does the question ask which one, by a ``[ask] which`` word before a noun ("which
+    firm took over?", "quels modèles ?")? Not before a stop word ("which of them", "quel
+    est le montant") or a number."""
+    toks = words(text)
+    stop = stopwords()
+    return any(w in lang.which and nxt not in stop and not nxt.isdigit() for w, nxt in zip(toks, toks[1:]))
 
 
 def asks_time(text: str, lang: Language) -> bool:
@@ -164,9 +176,11 @@ def asks_time(text: str, lang: Language) -> bool:
     return not (lang.question_words.search(t, m.end()) or lang.question_words.search(t[:m.start()]))
 
 
-def counted_words(text: str, lang: Language, n: int = 1) -> list[str]:
+def counted_words(text: str, lang: Language, n: int = 1, names: frozenset[str] = frozenset()) -> list[str]:
     """The first ``n`` content words after the count cue ("how many", "combien de"): what
-    the question counts; a modifier ("new", "nouvelles": ``count_modifiers``) is skipped."""
+    the question counts; a modifier ("new", "nouvelles": ``count_modifiers``) is skipped, and
+    so is a word of the question's ``names`` (folded): "how many Alibaba engineers" counts
+    engineers."""
     t = normalise(text)
     m = lang.things.search(t) if lang.things is not None else None
     if not m:
@@ -174,7 +188,7 @@ def counted_words(text: str, lang: Language, n: int = 1) -> list[str]:
     stop = stopwords()
     out = []
     for w in re.findall(r"[\w-]+", t[m.end():]):
-        if w in stop or w.isdigit() or w in lang.count_modifiers:
+        if w in stop or w.isdigit() or w in lang.count_modifiers or fold(w) in names:
             continue
         out.append(w)
         if len(out) >= n:
@@ -220,7 +234,9 @@ def has_speech(text: str) -> bool:
     return any_match([x.speech_words for x in all_languages()], text)
 
 
-_CAPITALISED = re.compile(r"[A-ZÀ-Ý][\w’'-]*")
+# a capital at the start of a word, or after one lower-case letter ("iPhone", "eBay"): not
+# inside a word, where "iPhone" would give "Phone"
+_CAPITALISED = re.compile(r"(?<!\w)[a-zà-ÿ]?[A-ZÀ-Ý][\w’'-]*")
 
 
 def names_in(text: str) -> list[str]:

@@ -94,6 +94,7 @@ class Language:
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
     subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
+    which: frozenset[str] = frozenset()  # "which", "quelle": before a noun, asks which one ("which firm?")
 
 
 @lru_cache(maxsize=1)
@@ -131,6 +132,7 @@ def load(code: str) -> Language:
         time=phrase_pattern(ask.get("time", [])),
         speech=phrase_pattern(ask.get("speech", [])),
         naming=phrase_pattern(ask.get("naming", [])),
+        which=words(ask.get("which", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),

@@ -300,6 +300,26 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     assert decide.name_missing(q, sentence, resolved) is missing
 
 
+@pytest.mark.parametrize("question,cid,missing", [
+    # the passage names Baidu, which only one passage does: it may be the answer
+    ("Which company did Apple talk to first?", "apple#0", False),
+    # Alibaba is in every passage of its story: its subject, not an answer to "which"
+    ("Which partner did Apple pick over Baidu at Pékin in Chine?", "apple#0", True),
+    # the passage names nothing the question does not give (a sentence's first word is
+    # capitalised by grammar), nor does the tram passage besides Kelbridge
+    ("Which search firm was turned down for iPhones?", "apple#1", True),
+    ("Which contractor will build the Kelbridge tram?", "tram#0", True),
+    ("Why did the talks fail?", "apple#1", False),  # no "which": nothing to name
+    ("Which of them is cheaper?", "apple#1", False),  # "which" before a stop word
+])
+def test_a_which_question_needs_a_name_in_its_passage(snap, question, cid, missing):
+    q = analyse(question, 200)
+    p = passage(snap, cid, 0.85)
+    assert decide.which_missing(q, p.text, decide.name_forms(q, snap), snap) is missing
+    why = decide.doubt(q, decide.Pick(p, p.sentences[0], 0.85), snap, decide.name_forms(q, snap))
+    assert (why == "no name for which") is missing
+
+
 def test_doubts_name_the_first_check_that_fails(snap):
     baidu, sales = passage(snap, "apple#0", 0.85), passage(snap, "apple#1", 0.85)
     pick = decide.Pick(baidu, baidu.sentences[0], 0.85)

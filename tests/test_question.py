@@ -113,6 +113,31 @@ def test_a_time_cue_that_opens_a_clause_does_not_ask_for_a_date(text, wants_time
     assert analyse(text, 500).wants_time is wants_time
 
 
+@pytest.mark.parametrize("text, which", [
+    ("Which roofing firm took over the Mill Row job?", True),
+    ("which three universities dropped their licences? cc @alice", True),
+    ("Which of the two bids won?", False),  # before a stop word
+    ("Which year did the line open?", False),  # a figure is asked, not a name
+    ("What's the name of the firm?", False),  # asks for a name outright (wants_name)
+    # French "quel" is "what" as often as "which": "quel rôle", "quel volume" ask no name
+    ("Quel rôle cet accord renforce-t-il pour Alibaba ?", False),
+])
+def test_which_asks_for_one_named_thing(text, which):
+    assert analyse(text, 500).wants_which is which
+
+
+def test_a_name_before_what_is_counted_qualifies_it():
+    assert analyse("how many Alibaba engineers work on the project?", 500).counted == ["engineers"]
+    assert analyse("how many alibaba engineers work on it?", 500).counted == ["engineers"]
+    assert analyse("Combien d'ingénieurs d'Apple travaillent dessus ?", 500).counted == ["ingenieurs"]
+
+
+@pytest.mark.parametrize("text", ["Quel montant la région va-t-elle verser ?", "Quel âge a le maire ?",
+                                  "How old is the lighthouse?"])
+def test_an_amount_or_an_age_asks_for_a_figure(text):
+    assert analyse(text, 500).wants_figure
+
+
 def test_how_long_in_french_counts_a_duration():
     from bot.decide import same_unit
 
