@@ -527,33 +527,40 @@ def speech_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     return q.wants_speech and not has_speech(text)
 
 
-def name_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
+def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
+                 t: Tuning = TUNING) -> bool:
     """A question asking for a name ("What is the analyst called?") whose answer sentence
-    holds no name besides those the question gives: the story may not name it."""
+    holds no name besides those the question gives and, with ``snap``, those its story
+    names all over: the story may not name it."""
     if not q.wants_name:
         return False
-    return not new_names(q, text, resolved)
+    return not new_names(q, text, resolved, snap, t)
 
 
 def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,
                   t: Tuning = TUNING) -> bool:
     """A question asking which one ("Which firm took over the job?") whose answer passage
-    names nothing besides what the question names and what the stories name all over
-    (``is_rare``: a story's subject, "Apple" in a story about Apple, answers no "which"):
-    the story may not say which. The whole passage, not the sentence: "which" questions are
+    names nothing besides what the question names and what the stories name all over: the
+    story may not say which. The whole passage, not the sentence: "which" questions are
     answered as often by a sentence that refers back to a name ("the start-up") as by one
     that gives it."""
     if not q.wants_which:
         return False
-    return not any(is_rare(snap, [[w]], t) for w in new_names(q, passage, resolved))
+    return not new_names(q, passage, resolved, snap, t)
 
 
-def new_names(q: Question, text: str, resolved: dict[str, Forms | None]) -> list[str]:
-    """The name words (``names_in``) of ``text`` that the question does not give."""
+def new_names(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
+              t: Tuning = TUNING) -> list[str]:
+    """The name words (``names_in``) of ``text`` that the question does not give; with
+    ``snap``, only those few passages hold (``is_rare``): a name all over its story is the
+    story's subject ("Alibaba" in a story about Alibaba), not the one a question asks for
+    ("what is the Hong Kong expert called?" is not answered by "« ... Alibaba ... », says
+    an expert based in Hong Kong")."""
     asked = {w for f in resolved.values() if f for seq in f for w in seq}
     asked |= set(words(q.text))  # "pékin" in the question is the story's "Pékin"
     heads = {a[:PREFIX] for a in asked}
-    return [w for n in names_in(text) for w in words(n) if w not in asked and w[:PREFIX] not in heads]
+    found = [w for n in names_in(text) for w in words(n) if w not in asked and w[:PREFIX] not in heads]
+    return [w for w in found if snap is None or is_rare(snap, [[w]], t)]
 
 
 def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | None],
@@ -574,7 +581,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),
-              ("no new name", lambda: name_missing(q, text, resolved)),
+              ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
               ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)))
     return next((why for why, check in checks if check()), None)
 

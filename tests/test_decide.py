@@ -300,6 +300,15 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     assert decide.name_missing(q, sentence, resolved) is missing
 
 
+def test_a_storys_subject_is_not_the_name_asked_for(snap):
+    # Alibaba is in every passage of its story: the sentence names no one else
+    q = analyse("Comment s'appelle l'expert basé à Pékin en Chine ?", 200)
+    sentence = "Apple a choisi Alibaba à Pékin, en Chine."
+    assert decide.name_missing(q, sentence, decide.name_forms(q, snap), snap)
+    assert not decide.name_missing(q, sentence, decide.name_forms(q, snap))  # without the index, a name
+    assert not decide.name_missing(q, "Les premières discussions avec Baidu ont échoué.", decide.name_forms(q, snap), snap)
+
+
 @pytest.mark.parametrize("question,cid,missing", [
     # the passage names Baidu, which only one passage does: it may be the answer
     ("Which company did Apple talk to first?", "apple#0", False),
