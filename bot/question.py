@@ -145,8 +145,9 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_speech = any_match([lang.speech], text)
     q.wants_name = any_match([lang.naming], text)
     q.wants_which = asks_which(text, lang) and not (q.wants_name or q.wants_figure)
-    named = frozenset(w for n in q.names for w in words(n)) | frozenset(q.lower_names)
-    q.counted = counted_words(text, lang, names=named) if q.wants_count else []
+    if q.wants_count:
+        named = frozenset(w for n in q.names for w in words(n)) | frozenset(q.lower_names)
+        q.counted = counted_words(text, lang, names=named)
     q.request = request_kind(text, lang)
     if q.request == "smalltalk" and (q.wants_speech or q.wants_name or q.wants_which or q.wants_figure):
         q.request = ""  # "who said that lol" asks for something: chat words do not make it chit-chat
@@ -155,8 +156,8 @@ def analyse(raw: str, limit: int) -> Question:
 
 def asks_which(text: str, lang: Language) -> bool:
     """Does the question ask which one, by a ``[ask] which`` word before a noun ("which
-    firm took over?", "quels modèles ?")? Not before a stop word ("which of them", "quel
-    est le montant") or a number."""
+    firm took over?", "which three universities...?")? Not before a stop word ("which of
+    them", "which is") or a number. French has no such word (fr.toml)."""
     toks = words(text)
     stop = stopwords()
     return any(w in lang.which and nxt not in stop and not nxt.isdigit() for w, nxt in zip(toks, toks[1:]))

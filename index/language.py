@@ -94,7 +94,7 @@ class Language:
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
     subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
-    which: frozenset[str] = frozenset()  # "which", "quelle": before a noun, asks which one ("which firm?")
+    which: frozenset[str] = frozenset()  # "which": before a noun, asks which one ("which firm?")
 
 
 @lru_cache(maxsize=1)
