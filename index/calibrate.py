@@ -146,7 +146,7 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
     0.80, "answer:en:fr": 0.82, ...}``. ``story_langs``: ``{story id: language}``
     (``index.language.story_languages``)."""
     _, sents, _ = store.collections_for(version)
-    record: dict = {"version": version, "format": FORMAT}
+    record: dict = {"version": version, "format": FORMAT, "tuning": tuning_key(t)}
     for lang in bank_languages():
         lines = [line for line in load_bank(lang) if any(ch.isalnum() for ch in line)]
         if not lines:
@@ -176,11 +176,18 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
     return record
 
 
-def bars(store, version: str) -> dict:
+def tuning_key(t: Tuning = TUNING) -> str:
+    """The tuning values a calibration record is made with: a record made with others (an
+    index calibrated before those values changed) is made again."""
+    return json.dumps([t.refuse_quantile, t.offtopic_quantile, t.answer_quantile, t.unsupported_quantile,
+                       t.bank_neighbour_quantile, t.calibration_depth])
+
+
+def bars(store, version: str, t: Tuning = TUNING) -> dict:
     """The stored calibration of ``version`` ({} for an index built before calibration, or
-    calibrated in an older ``FORMAT``)."""
+    calibrated in an older ``FORMAT`` or with other tuning values, ``tuning_key``)."""
     record = store.get_meta(META_KEY.format(version=version)) or {}
-    return record if record.get("format") == FORMAT else {}
+    return record if record.get("format") == FORMAT and record.get("tuning") == tuning_key(t) else {}
 
 
 def story_answer_bars(record: dict, lang: str) -> dict[str, tuple[float, float]]:

@@ -84,6 +84,11 @@ def test_each_version_is_calibrated_and_the_bank_is_embedded_once(tmp_path):
         # a record of an older layout is not used: the answer step calibrates the version again
         store.set_meta(META_KEY.format(version="v-old"), {"version": "v-old", "offtopic:en:fr": 0.8})
         assert bars(store, "v-old") == {}
+        # ... nor one made with other tuning values (an index calibrated before they changed)
+        from index.tuning import TUNING, Tuning
+
+        assert bars(store, third.index_version, Tuning(answer_quantile=TUNING.answer_quantile - 0.05)) == {}
+        assert bars(store, third.index_version, Tuning()) == record
     finally:
         store.close()
 
