@@ -25,6 +25,7 @@ collection per embedder (``storybot_bank_<hash>``): a refresh does not embed the
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -177,10 +178,11 @@ def calibrate(store, version: str, sentences: int, story_langs: dict[str, str], 
 
 
 def tuning_key(t: Tuning = TUNING) -> str:
-    """The tuning values a calibration record is made with: a record made with others (an
-    index calibrated before those values changed) is made again."""
-    return json.dumps([t.refuse_quantile, t.offtopic_quantile, t.answer_quantile, t.unsupported_quantile,
-                       t.bank_neighbour_quantile, t.calibration_depth])
+    """A digest of the tuning a calibration record is made with: a record made with another
+    (an index calibrated before a value changed) is made again. The whole object, not the
+    values calibrate() reads today, so a value added later cannot be left out; a change to
+    any other value costs one recalibration per index version (the bank's vectors are cached)."""
+    return hashlib.sha256(json.dumps(dataclasses.asdict(t), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def bars(store, version: str, t: Tuning = TUNING) -> dict:
