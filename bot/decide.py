@@ -131,11 +131,13 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
         return False
     near = counted_near_numbers(text, t)
     if near is None:
-        # numbers in words only ("seven stops", "doubler les recettes"): the sentence must
-        # at least name what is asked (by word, prefix or [units] class, not by e5: a whole
-        # sentence offers too many words to compare loosely)
-        toks = [w for w in re.findall(r"[\w-]+", normalise(text)) if w not in stopwords()]
-        return not any(same_unit(a, w, None, t) for a in q.counted for w in toks)
+        # numbers in words only ("seven stops", "une dizaine d'élus"): what they count comes
+        # after them, as after digits ("a five-year trial" counts years, not the beavers
+        # the sentence also names); compared by word, prefix or [units] class, not by e5
+        toks = [w for w in re.findall(r"\w+", normalise(text)) if w not in stopwords()]
+        near = [x for i, w in enumerate(toks) if _is_number_word(w)
+                for x in [y for y in toks[i + 1:] if not _is_number_word(y)][: t.unit_window]]
+        return not any(same_unit(a, w, None, t) for a in q.counted for w in (near or toks))
     return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
 

@@ -138,6 +138,9 @@ def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
     ("How many turbines are planned?", "Skerry Bank is one of the largest sites in Scottish waters.", True),
     ("How many stops will the line add?", "The extension will add seven stops.", False),
     ("Combien d'arrêts ?", "The extension will add seven stops.", False),
+    # ... and counted after the number word, not anywhere in the sentence
+    ("How many ferries does the firm run?", "The ferries sail under a ten-year contract.", True),
+    ("Combien d'élus ont voté contre ?", "Une dizaine d'élus ont voté contre le projet.", False),
     ("Why did the firm grow?", "The platform is used by 300 000 developers.", False),  # not a count
 ])
 def test_a_count_of_another_kind_of_thing(question, sentence, other):
