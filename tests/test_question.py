@@ -171,6 +171,13 @@ def test_a_share_does_not_answer_a_count():
     assert not has_money("a plan with 64 turbines")
 
 
+def test_number_words_are_whole_words_not_prefixes_of_others():
+    from bot.question import has_count
+
+    assert has_count("trois cents élus") and has_count("plusieurs centaines de nids")
+    assert not has_count("lights stay on in town centres") and not has_count("la gare centrale")
+
+
 def test_keyword_tokens_meet_across_languages():
     assert set(tokenize("compatibility developers")) == set(tokenize("compatibilité développeurs"))
     assert tokenize("l’IA de Qwen2.5-Max et 20 000") == ["ia", "qwen2", "5", "max", "20", "000"]
