@@ -219,7 +219,8 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def common_word(word: str, exact: bool = False) -> bool:
     """Is ``word`` an ordinary word of some language, or chat vocabulary, rather than a
     possible name? A word of 7+ letters counts when a lexicon word shares its first six
-    letters (inflections: "bossent" ~ "bosser"); a word of 5+ letters counts when one typo
+    letters (inflections: "bossent" ~ "bosser"), a word of 4+ letters when it is a lexicon
+    word and a plural "s" or "x" ("olds"); a word of 5+ letters counts when one typo
     away from a lexicon word ("alrady" ~ "already"). ``exact``: only the word itself."""
     lexicon, prefixes = _lexicon()
     w = normalise(word)
@@ -227,6 +228,8 @@ def common_word(word: str, exact: bool = False) -> bool:
     if w in lexicon or exact:
         return w in lexicon
     if len(w) > n and w[:n] in prefixes:
+        return True
+    if len(w) >= 4 and w[-1] in "sx" and w[:-1] in lexicon:  # a plural ("year-olds", "labos")
         return True
     return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in one_edit(w))
 

@@ -190,6 +190,9 @@ def test_keyword_tokens_meet_across_languages():
     ("what can iphones alrady do that apps cant?", []),  # typos, plurals, newer words
     ("How does Huawei compare?", []),  # capitalised: a name already, not a lower-case one
     ("did qwen beat deepseek at codding?", ["qwen", "deepseek"]),
+    # texting spellings and clipped words are chat vocabulary, not names
+    ("c koi le pb avec le labo de xiaomi ?", ["xiaomi"]),
+    ("wat did the ceo say abt the 30-to-40-year-olds and vivo", ["vivo"]),
 ])
 def test_lower_case_words_that_may_be_names(text, lower):
     assert analyse(text, 200).lower_names == lower
