@@ -71,18 +71,22 @@ def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
     """The first ``unit_window`` content words after each number in digits of a sentence
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
     when the sentence has no such number."""
-    toks = re.findall(r"[\w-]+", normalise(text))
+    # digits only: number words ("double", "one of") are too often not counts
+    return _words_after(re.findall(r"[\w-]+", normalise(text)),
+                        lambda w: bool(_NUMBER_TOKEN.match(w)) and not re.fullmatch(r"1[89]\d\d|20\d\d", w), t)
+
+
+def _words_after(toks: list[str], is_number, t: Tuning = TUNING) -> list[str] | None:
+    """The first ``unit_window`` content words after each token ``is_number`` holds for
+    (what it counts: "6,200 signatures", "300 000 développeurs", "seven stops", in English
+    and French alike, follows the number); None when no token is a number."""
     stop = stopwords()
     out: list[str] = []
     anchors = 0
     for i, w in enumerate(toks):
-        # digits only: number words ("double", "one of") are too often not counts
-        if not _NUMBER_TOKEN.match(w) or re.fullmatch(r"1[89]\d\d|20\d\d", w):
-            continue
-        anchors += 1
-        # what a number counts follows it, in English and French alike ("6,200 signatures",
-        # "300 000 développeurs", "19 hectares")
-        out += [x for x in toks[i + 1:] if x not in stop and not _is_number_word(x)][: t.unit_window]
+        if is_number(w):
+            anchors += 1
+            out += [x for x in toks[i + 1:] if x not in stop and not _is_number_word(x)][: t.unit_window]
     return out if anchors else None
 
 
@@ -135,8 +139,7 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
         # after them, as after digits ("a five-year trial" counts years, not the beavers
         # the sentence also names); compared by word, prefix or [units] class, not by e5
         toks = [w for w in re.findall(r"\w+", normalise(text)) if w not in stopwords()]
-        near = [x for i, w in enumerate(toks) if _is_number_word(w)
-                for x in [y for y in toks[i + 1:] if not _is_number_word(y)][: t.unit_window]]
+        near = _words_after(toks, _is_number_word, t)
         return not any(same_unit(a, w, None, t) for a in q.counted for w in (near or toks))
     return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
