@@ -156,11 +156,20 @@ def analyse(raw: str, limit: int) -> Question:
 
 def asks_which(text: str, lang: Language) -> bool:
     """Does the question ask which one, by a ``[ask] which`` word before a noun ("which
-    firm took over?", "which three universities...?")? Not before a stop word ("which of
-    them", "which is") or a number. French has no such word (fr.toml)."""
+    firm took over?", "which three universities...?"; not before a stop word, "which of
+    them", "which is", or a number), or by a ``[ask] kind_which`` word before a noun of a
+    named kind, ``[ask] named_kinds`` ("what party", "quelle compagnie d'assurance", "quelles
+    autres communes": a ``count_modifiers`` word may come between)?"""
     toks = words(text)
     stop = stopwords()
-    return any(w in lang.which and nxt not in stop and not nxt.isdigit() for w, nxt in zip(toks, toks[1:]))
+    if any(w in lang.which and nxt not in stop and not nxt.isdigit() for w, nxt in zip(toks, toks[1:])):
+        return True
+    for i, w in enumerate(toks):
+        if w in lang.kind_which:
+            nxt = next((x for x in toks[i + 1:i + 3] if x not in lang.count_modifiers), "")
+            if nxt in lang.named_kinds:
+                return True
+    return False
 
 
 def asks_time(text: str, lang: Language) -> bool:

@@ -95,6 +95,8 @@ class Language:
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
     subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
     which: frozenset[str] = frozenset()  # "which": before a noun, asks which one ("which firm?")
+    kind_which: frozenset[str] = frozenset()  # "what", "quel": ask which one before a named kind only
+    named_kinds: frozenset[str] = frozenset()  # "company", "parti": kinds whose members have names
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +135,8 @@ def load(code: str) -> Language:
         speech=phrase_pattern(ask.get("speech", [])),
         naming=phrase_pattern(ask.get("naming", [])),
         which=words(ask.get("which", [])),
+        kind_which=words(ask.get("kind_which", [])),
+        named_kinds=words(ask.get("named_kinds", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),

@@ -121,6 +121,13 @@ def test_a_time_cue_that_opens_a_clause_does_not_ask_for_a_date(text, wants_time
     ("What's the name of the firm?", False),  # asks for a name outright (wants_name)
     # French "quel" is "what" as often as "which": "quel rôle", "quel volume" ask no name
     ("Quel rôle cet accord renforce-t-il pour Alibaba ?", False),
+    # ... but before a kind whose members have names, "quel" and "what" ask which one
+    ("Quelle compagnie d’assurance couvre le tableau ?", True),
+    ("<@U024BE7LH> avec quelles autres communes la société discute-t-elle ?", True),
+    ("what party does the MP belong to?", True),
+    ("what other companies bid for the contract? 🤔", True),
+    ("What happened after the vote?", False),
+    ("quel volume de données ?", False),
 ])
 def test_which_asks_for_one_named_thing(text, which):
     assert analyse(text, 500).wants_which is which
@@ -144,6 +151,14 @@ def test_how_long_in_french_counts_a_duration():
     q = analyse("Combien de temps la société de surveillance a-t-elle attendu ?", 500)
     assert q.wants_count and q.counted == ["temps"]
     assert same_unit("temps", "minutes") and same_unit("durée", "mois") and not same_unit("temps", "euros")
+
+
+def test_units_tables_tell_close_kinds_of_people_and_measures_apart():
+    # e5 puts "residents" within the word-pair bar of "policiers": the tables decide first
+    from bot.decide import same_unit
+
+    assert same_unit("policiers", "officers") and not same_unit("policiers", "residents")
+    assert same_unit("tonnes", "kg") and not same_unit("tonnes", "year")
 
 
 @pytest.mark.parametrize("text, money", [
