@@ -159,6 +159,8 @@ def test_units_tables_tell_close_kinds_of_people_and_measures_apart():
 
     assert same_unit("policiers", "officers") and not same_unit("policiers", "residents")
     assert same_unit("tonnes", "kg") and not same_unit("tonnes", "year")
+    # an engineer is not a developer (nor a researcher), in either language
+    assert same_unit("ingénieurs", "engineers") and not same_unit("engineers", "développeurs")
 
 
 @pytest.mark.parametrize("text, money", [
