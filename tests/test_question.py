@@ -52,6 +52,9 @@ def test_names_match_their_cognates_by_prefix():
     ("Quelles entreprises Européennes et Américaines ?", []),
     ("What did Tim Cook say about Huawei?", ["Tim Cook", "Huawei"]),
     ("Why not Baidu? cc Alice", ["Baidu", "Alice"]),
+    # common nouns written as capitals are not names either
+    ("how many Valcroze residents have no GP? 🩺", ["Valcroze"]),
+    ("Le DRH de la SNCF a dit quoi ?", ["SNCF"]),
 ])
 def test_capitalised_adjectives_are_not_names(question, names):
     assert analyse(question, 500).names == names
