@@ -379,6 +379,11 @@ def keyword_coverage(snap: Snapshot, question: str, passage: Passage) -> float:
     return keyword_overlap(snap, qtokens, passage.text) / total
 
 
+def shares_keywords(snap: Snapshot, question: str, passages: list[Passage]) -> bool:
+    """Does one of ``passages`` hold at least one of the question's keyword tokens?"""
+    return any(keyword_coverage(snap, question, p) > 0 for p in passages)
+
+
 def supported(q: Question, resolved: dict[str, Forms | None], passages: list[Passage], snap: Snapshot,
               t: Tuning = TUNING) -> bool:
     """Short sentences resemble almost any question a little, so a cosine alone lets

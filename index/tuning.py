@@ -126,7 +126,11 @@ class Tuning:
     # than the story's scores there as often as chit-chat does. Tuning sets (shipped 270,
     # multi-story 221 answerable), answerable questions refused at .95 / .70 / .50: shipped
     # 9 / 5 / 2, multi-story 6 / 4 / 1; unanswerable ones refused 62 / 61 / 60 of 99 and
-    # 28 / 27 / 27 of 68; none more answered "high".
+    # 28 / 27 / 27 of 68; none more answered "high". (Round 18: below it too, a question that
+    # shares a keyword with the passages and is not of the bank's kind is hedged, not
+    # refused: 6 answerable questions refused on the tuning sets (5 on the few-story views,
+    # all citing the right passage first, 1 on the shipped story) are hedged, and 3
+    # unanswerable ones; none is answered "high".)
     refuse_quantile: float = 0.50
     # ... but a message in between that comes as close to one of the bank's messages as
     # most bank messages come to their nearest neighbour (this quantile of those cosines)

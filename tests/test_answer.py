@@ -110,6 +110,18 @@ def test_on_topic_but_unsaid_gets_the_closest_passages_hedged(shared_answerer):
     assert fr.confidence == "low" and fr.text.startswith("L’article ne le dit peut-être pas directement")
 
 
+def test_a_low_scoring_paraphrase_that_shares_a_word_is_hedged_not_refused(shared_answerer):
+    # a French paraphrase can score below most of the off-topic bank; it shares a keyword
+    # or two with the passage that answers, so it gets the closest passages, hedged, while
+    # a message that shares nothing with the story is still refused
+    a = shared_answerer.answer("À quel organisme les deux groupes ont-ils présenté leurs fonctions communes "
+                               "pour obtenir le feu vert ?")
+    assert not a.abstained, a.text
+    assert any("Administration chinoise du cyberespace" in c.passage for c in a.citations), a.text
+    assert_quotes_verbatim(a)
+    assert shared_answerer.answer("What is the weather in Paris?").abstained
+
+
 @pytest.mark.parametrize("question,quoted", [
     ("Which Western AI model does Qwen2.5-Max rival?", "GPT-4"),
     ("What did the Beijing-based analyst say?", "survie"),
