@@ -55,6 +55,7 @@ def test_names_match_their_cognates_by_prefix():
     # common nouns written as capitals are not names either
     ("how many Valcroze residents have no GP? 🩺", ["Valcroze"]),
     ("Le DRH de la SNCF a dit quoi ?", ["SNCF"]),
+    ("who's the boss at Morwick Citylink, the MD?", ["Morwick Citylink"]),
 ])
 def test_capitalised_adjectives_are_not_names(question, names):
     assert analyse(question, 500).names == names
@@ -169,6 +170,9 @@ def test_units_tables_tell_close_kinds_of_people_and_measures_apart():
 @pytest.mark.parametrize("text, money", [
     ("How much money is the regional council putting up after the hail? 🌩️", True),
     ("Combien d'argent la région met-elle sur la table ?", True),
+    ("what will parking cost per day at the lighthouse?", True),
+    ("Quel sera le coût du nouveau scrutin ?", True),
+    ("what happened to costs after the merger?", False),
     ("y a une récompense pour retrouver le torque ? combien ?", True),
     ("By how much did Aidge raise sales conversion rates?", False),  # raising is not paying
     ("Why has the budget nearly doubled?", False),  # a word of money alone asks for no amount
