@@ -578,7 +578,9 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     """Why the best sentence, though close to the question, may answer something else than
     what is asked (the answer is then hedged), or None. The checks, in order:
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
-    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``."""
+    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``, and a yes/no
+    question about the future (``Question.asks_future``: a story reports plans, it rarely
+    settles them)."""
     text, passage = pick.sentence.text, pick.passage.text
     # the names besides the story's subjects (its title's)
     others = [f for f in resolved.values() if f and not has_name(pick.passage.title, f)]
@@ -592,7 +594,8 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
-              ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)))
+              ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)),
+              ("a yes/no question about the future", lambda: q.asks_future))
     return next((why for why, check in checks if check()), None)
 
 

@@ -48,6 +48,9 @@ class Question:
     wants_which: bool = False  # which one ("which firm took over?"): a name too
     # the words naming what is counted ("how many employees work..." -> ["employees", "work"])
     counted: list[str] = field(default_factory=list)
+    # a yes/no question about what will happen ("will the trial be extended?"): a story
+    # reports plans, it rarely settles them
+    asks_future: bool = False
     # not a question about the stories: an instruction to the bot, a request for its
     # opinion, creative writing or role-play ("" when it is a question)
     request: str = ""
@@ -148,6 +151,7 @@ def analyse(raw: str, limit: int) -> Question:
     if q.wants_count:
         named = frozenset(w for n in q.names for w in words(n)) | frozenset(q.lower_names)
         q.counted = counted_words(text, lang, names=named)
+    q.asks_future = asks_future(text, lang)
     q.request = request_kind(text, lang)
     if q.request == "smalltalk" and (q.wants_speech or q.wants_name or q.wants_which or q.wants_figure):
         q.request = ""  # "who said that lol" asks for something: chat words do not make it chit-chat
@@ -170,6 +174,23 @@ def asks_which(text: str, lang: Language) -> bool:
             if nxt in lang.named_kinds:
                 return True
     return False
+
+
+def asks_future(text: str, lang: Language) -> bool:
+    """Is it a yes/no question about what will happen, by a ``[ask] future_yes_no`` cue ("will
+    the trial be extended?", "la ligne sera-t-elle prolongée ?") with no ``[ask] wh_words``
+    anywhere ("when will the line open?" asks for a date)? With ``[ask] future_opens``, the
+    cue must open the question: only stop words, chat words and ``[ask] openers`` before it
+    ("so will it...?", not "does the economist think it will...?")."""
+    if lang.future_yes_no is None:
+        return False
+    t = normalise(text)
+    starts = [m.start() for m in lang.future_yes_no.finditer(t)]
+    if lang.future_opens:
+        skip = stopwords() | lang.chat_words | lang.openers
+        starts = [s for s in starts if all(w in skip for w in words(t[:s]))]
+    toks = re.findall(r"[\w'-]+", t)
+    return bool(starts) and not any(w in lang.wh_words or w.split("'")[0] in lang.wh_words for w in toks)
 
 
 def asks_time(text: str, lang: Language) -> bool:

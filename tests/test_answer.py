@@ -110,6 +110,16 @@ def test_on_topic_but_unsaid_gets_the_closest_passages_hedged(shared_answerer):
     assert fr.confidence == "low" and fr.text.startswith("L’article ne le dit peut-être pas directement")
 
 
+@pytest.mark.parametrize("question", ["Will the next iPhone sell better in China than the last one?",
+                                      "Le partenariat va-t-il relancer les ventes d'iPhone en Chine ? 📈"])
+def test_a_yes_no_question_about_the_future_is_hedged(shared_answerer, question):
+    # the story reports the stakes and the plans; it does not settle what will happen
+    a = shared_answerer.answer(question)
+    assert a.confidence == "low" and not a.abstained, a.text
+    assert 1 <= len(a.citations) <= 2
+    assert_quotes_verbatim(a)
+
+
 def test_a_low_scoring_paraphrase_that_shares_a_word_is_hedged_not_refused(shared_answerer):
     # a French paraphrase can score below most of the off-topic bank; it shares a keyword
     # or two with the passage that answers, so it gets the closest passages, hedged, while

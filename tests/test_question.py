@@ -320,3 +320,19 @@ def test_questions_asking_for_a_name(text):
 ])
 def test_chat_shorthand_for_an_opinion_is_a_request(text):
     assert analyse(text, 200).request == "opinion"
+
+
+@pytest.mark.parametrize("text, future", [
+    ("will the trial be extended beyond five years?", True),
+    ("ok so is the council going to appeal? y/n", True),
+    ("Does the economist believe the savings will happen?", False),  # asks about the present
+    ("Est-ce que la société va être rachetée ?", True),
+    ("La ligne sera-t-elle prolongée jusqu'à l'aéroport ? 🚋", True),
+    # a wh-word asks for something the story may give: a date, a model
+    ("When will the features launch?", False),
+    ("Quand les premières fonctionnalités seront-elles lancées ?", False),
+    ("Quel modèle Apple va-t-il utiliser ?", False),
+    ("Did the council approve the plan?", False),  # the past: the story may settle it
+])
+def test_a_yes_no_question_about_the_future(text, future):
+    assert analyse(text, 500).asks_future is future
