@@ -364,10 +364,8 @@ class Answerer:
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
         # below the refusal bar, with nothing tying it to the stories: refused when it is of
         # the off-topic bank's kind or shares not one keyword with the passages; else hedged
-        # like the questions between the two bars. A paraphrase in the story's own language
-        # can score that low and share a word or two (round 18: refusing all of them refused
-        # 7 answerable questions of the tuning sets' views, 6 of whose closest passage
-        # answers)
+        # like the questions between the two bars: a paraphrase in the story's own language
+        # can score that low and share a word or two (index.tuning.Tuning.refuse_quantile)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported) and (
                 like_bank() or not decide.shares_keywords(snap, retrieval or q.text, passages)):
             return self._abstain("off_topic", q, top, snap)

@@ -96,11 +96,11 @@ class Language:
     subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
     which: frozenset[str] = frozenset()  # "which": before a noun, asks which one ("which firm?")
     kind_which: frozenset[str] = frozenset()  # "what", "quel": ask which one before a named kind only
+    named_kinds: frozenset[str] = frozenset()  # "company", "parti": kinds whose members have names
     future_yes_no: re.Pattern | None = None  # "will", "sera-t-il": a yes/no question about the future...
     wh_words: frozenset[str] = frozenset()  # ... unless a wh-word asks for something ("when will it open?")
     future_opens: bool = False  # ... and, in English, only as the question's opening words
     openers: frozenset[str] = frozenset()  # "so", "well": words before a question's first word
-    named_kinds: frozenset[str] = frozenset()  # "company", "parti": kinds whose members have names
 
 
 @lru_cache(maxsize=1)
@@ -140,11 +140,11 @@ def load(code: str) -> Language:
         naming=phrase_pattern(ask.get("naming", [])),
         which=words(ask.get("which", [])),
         kind_which=words(ask.get("kind_which", [])),
+        named_kinds=words(ask.get("named_kinds", [])),
         future_yes_no=phrase_pattern(ask.get("future_yes_no", [])),
         wh_words=words(ask.get("wh_words", [])),
         future_opens=bool(ask.get("future_opens", False)),
         openers=words(ask.get("openers", [])),
-        named_kinds=words(ask.get("named_kinds", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),
