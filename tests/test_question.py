@@ -172,6 +172,8 @@ def test_units_tables_tell_close_kinds_of_people_and_measures_apart():
     ("Combien d'argent la région met-elle sur la table ?", True),
     ("what will parking cost per day at the lighthouse?", True),
     ("Quel sera le coût du nouveau scrutin ?", True),
+    ("Combien la société facture-t-elle au kilomètre ?", True),
+    ("How much will the flats sell for?", True),
     ("what happened to costs after the merger?", False),
     ("y a une récompense pour retrouver le torque ? combien ?", True),
     ("By how much did Aidge raise sales conversion rates?", False),  # raising is not paying
