@@ -211,7 +211,8 @@ def counted_words(text: str, lang: Language, n: int = 1, names: frozenset[str] =
     """The first ``n`` content words after the count cue ("how many", "combien de"): what
     the question counts; a modifier ("new", "nouvelles": ``count_modifiers``) is skipped, and
     so is a word of the question's ``names`` (folded): "how many Alibaba engineers" counts
-    engineers."""
+    engineers; unless the ``[units]`` tables class the name, a kind of thing itself:
+    "combien d'iPhone ont été vendus" counts iPhones."""
     t = normalise(text)
     m = lang.things.search(t) if lang.things is not None else None
     if not m:
@@ -219,7 +220,7 @@ def counted_words(text: str, lang: Language, n: int = 1, names: frozenset[str] =
     stop = stopwords()
     out = []
     for w in re.findall(r"[\w-]+", t[m.end():]):
-        if w in stop or w.isdigit() or w in lang.count_modifiers or fold(w) in names:
+        if w in stop or w.isdigit() or w in lang.count_modifiers or (fold(w) in names and not unit_class(w)):
             continue
         out.append(w)
         if len(out) >= n:

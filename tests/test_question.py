@@ -141,6 +141,8 @@ def test_a_name_before_what_is_counted_qualifies_it():
     assert analyse("how many Alibaba engineers work on the project?", 500).counted == ["engineers"]
     assert analyse("how many alibaba engineers work on it?", 500).counted == ["engineers"]
     assert analyse("Combien d'ingénieurs d'Apple travaillent dessus ?", 500).counted == ["ingenieurs"]
+    # ... unless the name is a kind of thing the units tables class
+    assert analyse("combien d'iPhone ont été vendus en Chine ? 📱", 500).counted == ["iphone"]
 
 
 @pytest.mark.parametrize("text", ["Quel montant la région va-t-elle verser ?", "Quel âge a le maire ?",
