@@ -129,7 +129,7 @@ class Tuning:
     # 28 / 27 / 27 of 68; none more answered "high". (Round 18: below it too, a question that
     # shares a keyword with the passages and is not of the bank's kind is hedged, not
     # refused: 6 answerable questions refused on the tuning sets (5 on the few-story views,
-    # all citing the right passage first, 1 on the shipped story) are hedged, and 3
+    # 4 of them citing the right passage first, 1 on the shipped story) are hedged, and 3
     # unanswerable ones; none is answered "high".)
     refuse_quantile: float = 0.50
     # ... but a message in between that comes as close to one of the bank's messages as
