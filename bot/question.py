@@ -189,6 +189,8 @@ def asks_future(text: str, lang: Language) -> bool:
     if lang.future_opens:
         skip = stopwords() | lang.chat_words | lang.openers
         starts = [s for s in starts if all(w in skip for w in words(t[:s]))]
+    # elisions kept whole, not split as ``words`` splits them: "qu'est-ce" asks, the "qu" of
+    # "est-ce qu'il va" does not; "what's" is "what"
     toks = re.findall(r"[\w'-]+", t)
     return bool(starts) and not any(w in lang.wh_words or w.split("'")[0] in lang.wh_words for w in toks)
 
