@@ -108,17 +108,19 @@ def same_unit(asked: str, word: str, embedder=None, t: Tuning = TUNING) -> bool:
 
 
 _VECTORS: dict[tuple[str, str], np.ndarray] = {}
+_MAX_VECTORS = 4096
 
 
 def _word_vectors(embedder, ws: list[str]) -> list[np.ndarray]:
     """Word embeddings, kept per embedder and word (a bounded cache: few words are asked)."""
-    todo = [w for w in ws if (embedder.name, w) not in _VECTORS]
+    got = {w: _VECTORS.get((embedder.name, w)) for w in ws}
+    todo = [w for w, v in got.items() if v is None]
     if todo:
-        if len(_VECTORS) > 4096:
-            _VECTORS.clear()
+        if len(_VECTORS) > _MAX_VECTORS:
+            _VECTORS.clear()  # the vectors already in hand (``got``) are kept for this call
         for w, v in zip(todo, embedder.embed_passages(todo)):
-            _VECTORS[(embedder.name, w)] = v
-    return [_VECTORS[(embedder.name, w)] for w in ws]
+            _VECTORS[(embedder.name, w)] = got[w] = v
+    return [got[w] for w in ws]
 
 
 def counts_what_is_asked(q: Question, text: str, embedder=None, t: Tuning = TUNING) -> bool:

@@ -566,3 +566,25 @@ def test_a_missing_name_that_another_language_writes_its_own_way(question, story
     q = analyse(question, 200)
     missing = [n for n in q.names if n not in ("Pourquoi", "Qui", "Quelle", "Combien")] + q.numbers
     assert decide.other_language_words(q, missing, story_langs) == foreign
+
+
+def test_word_vectors_survive_a_full_cache(monkeypatch):
+    """When the word-vector cache is full it is emptied, but a word cached before and asked
+    again in the same call still gets its vector (it was lost with the cache, a KeyError)."""
+    import numpy as np
+
+    class Counting:
+        name = "counting"
+        calls: list[list[str]] = []
+
+        def embed_passages(self, texts):
+            self.calls.append(list(texts))
+            return [np.full(4, float(len(t))) for t in texts]
+
+    monkeypatch.setattr(decide, "_VECTORS", {})
+    monkeypatch.setattr(decide, "_MAX_VECTORS", 2)
+    e = Counting()
+    decide._word_vectors(e, ["alpha", "be", "gam"])  # the cache now holds more than its bound
+    va, vb = decide._word_vectors(e, ["alpha", "delta1"])  # "alpha" cached, "delta1" new: clears
+    assert va.tolist() == [5.0] * 4 and vb.tolist() == [6.0] * 4
+    assert e.calls[-1] == ["delta1"]  # only the new word is embedded
