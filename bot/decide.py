@@ -72,8 +72,12 @@ def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
     when the sentence has no such number."""
     # digits only: number words ("double", "one of") are too often not counts
-    return _words_after(re.findall(r"[\w-]+", normalise(text)),
-                        lambda w: bool(_NUMBER_TOKEN.match(w)) and not re.fullmatch(r"1[89]\d\d|20\d\d", w), t)
+    toks = re.findall(r"[\w-]+", normalise(text))
+    after = _words_after(toks, lambda w: bool(_NUMBER_TOKEN.match(w)) and not re.fullmatch(r"1[89]\d\d|20\d\d", w), t)
+    # a number joined to its unit by a hyphen counts that unit and nothing after it: "a
+    # 15-minute conversation in which students..." counts minutes, not students
+    joined = [m.group(1) for w in toks if (m := re.fullmatch(r"\d[\d.,]*-([^\W\d_]+)", w))]
+    return (after or []) + joined if after is not None or joined else None
 
 
 def _words_after(toks: list[str], is_number, t: Tuning = TUNING) -> list[str] | None:

@@ -588,3 +588,15 @@ def test_word_vectors_survive_a_full_cache(monkeypatch):
     va, vb = decide._word_vectors(e, ["alpha", "delta1"])  # "alpha" cached, "delta1" new: clears
     assert va.tolist() == [5.0] * 4 and vb.tolist() == [6.0] * 4
     assert e.calls[-1] == ["delta1"]  # only the new word is embedded
+
+
+@pytest.mark.parametrize("text, counted", [
+    ("a 15-minute conversation in which students explain their work", ["minute"]),  # not students
+    ("The 12 trams run every six minutes.", ["trams", "run", "every"]),  # a window of words
+    ("La ligne de 9-kilomètres ouvre en 2030.", ["kilometres"]),
+    ("A long-term plan for 2030.", None),  # a year counts nothing
+])
+def test_what_a_number_counts(text, counted):
+    """What a sentence's numbers count: the words after each number, but for a number joined
+    to its unit by a hyphen only that unit."""
+    assert decide.counted_near_numbers(text) == counted
