@@ -471,6 +471,11 @@ def test_an_acronym_stands_for_the_words_it_spells_out():
     ("<@U024BE7LH> how much compensation will they pay the people who got ill?",
      "The recall will cost the firm £18 million, including lost sales.", True),
     ("combien coûtait un forfait journée à la station ?", "Le démontage coûtera environ 1,9 million d’euros.", True),
+    ("<@U0G9QF9C6> how much did the start-up raise in its last funding round? 🚀",
+     "La société a réservé une place à bord du lanceur pour 4 millions d’euros.", True),
+    ("combien coûte l’adhésion annuelle au club ?", "Repairs to the roof are expected to cost £38,000.", True),
+    ("Combien la start-up a-t-elle levé auprès de ses investisseurs ?",
+     "The start-up raised £3 million from investors in 2024.", False),
     # the same kind, in either language
     ("How much will a single ticket on the tram cost?", "Tickets will cost the same, with a single fare of £2.40.", False),
     ("What is the average salary of a nurse?", "Le salaire moyen d’une infirmière est de 2 100 euros.", False),
