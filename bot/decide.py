@@ -553,6 +553,33 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap
     return not new_names(q, text, resolved, snap, t)
 
 
+# a run of capitalised words, with the particles of surnames between them ("Jean de La
+# Fontaine", "Job Le Bihan"); hand-written: no library here finds people's names offline
+_RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*(?:\s+(?:(?:de|du|des|von|van|der|da|di|al|el)\s+)?"
+                  r"[A-ZÀ-Ý][\w’'-]*)+")
+
+
+def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
+    """A question asking for a person ("who is the mayor?", "what's the analyst's name?":
+    ``Question.wants_person``) whose answer sentence names no one: news names a person
+    with a first and a last name, or a title and a name ("Dr Ashdown", ``[names] titles``),
+    and the sentence has neither, besides the names the question gives ("says an analyst
+    based in Beijing" describes the analyst, it does not name them)."""
+    if not q.wants_person:
+        return False
+    asked = {w for f in resolved.values() if f for seq in f for w in seq} | set(words(q.text))
+    titles = frozenset(w for x in all_languages() for w in x.titles)
+    for m in _RUN.finditer(text):
+        toks = m.group().split()
+        first = normalise(toks[0].rstrip("."))
+        if first in titles and len(toks) > 1 and any(w not in asked for w in words(" ".join(toks[1:]))):
+            return False  # "Dr Ashdown", "Mme Escoubès"
+        if len(toks) > 1 and any(w not in asked for w in words(m.group())):
+            return False  # "Raj Devlin", "Job Le Bihan"
+    # a title with a full stop ("M. Dupont") ends a run at the stop
+    return not any(normalise(t) in titles for t in re.findall(r"(?<![\w’'])([A-ZÀ-Ý]\w*)\.?\s+[A-ZÀ-Ý]", text))
+
+
 def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,
                   t: Tuning = TUNING) -> bool:
     """A question asking which one ("Which firm took over the job?") whose answer passage
@@ -584,7 +611,8 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     """Why the best sentence, though close to the question, may answer something else than
     what is asked (the answer is then hedged), or None. The checks, in order:
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
-    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``, and a yes/no
+    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``,
+    ``person_missing``, and a yes/no
     question about the future (``Question.asks_future``: a story reports plans, it rarely
     settles them)."""
     text, passage = pick.sentence.text, pick.passage.text
@@ -601,6 +629,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("no speech", lambda: speech_missing(q, text, resolved)),
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
               ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)),
+              ("no person named", lambda: person_missing(q, text, resolved)),
               ("a yes/no question about the future", lambda: q.asks_future))
     return next((why for why, check in checks if check()), None)
 

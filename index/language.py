@@ -101,6 +101,8 @@ class Language:
     wh_words: frozenset[str] = frozenset()  # ... unless a wh-word asks for something ("when will it open?")
     future_opens: bool = False  # ... and, in English, only as the question's opening words
     openers: frozenset[str] = frozenset()  # "so", "well": words before a question's first word
+    person_roles: re.Pattern | None = None  # "mayor", "PDG": a naming question with one asks for a person
+    titles: frozenset[str] = frozenset()  # "Dr", "Mme": before a capitalised word, a person named
 
 
 @lru_cache(maxsize=1)
@@ -145,6 +147,8 @@ def load(code: str) -> Language:
         wh_words=words(ask.get("wh_words", [])),
         future_opens=bool(ask.get("future_opens", False)),
         openers=words(ask.get("openers", [])),
+        person_roles=phrase_pattern(ask.get("person_roles", [])),
+        titles=words(names.get("titles", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),

@@ -120,6 +120,17 @@ def test_a_yes_no_question_about_the_future_is_hedged(shared_answerer, question)
     assert_quotes_verbatim(a)
 
 
+def test_a_person_the_story_describes_but_does_not_name_is_hedged(shared_answerer):
+    # the story quotes "un consultant basé à Pékin" without a name: the quote is the closest
+    # passage, not an answer; the CEO it does name is answered
+    a = shared_answerer.answer("<@U024BE7LH> what's the name of the Beijing analyst who said it's about survival? 🤔")
+    assert a.confidence == "low" and not a.abstained, a.text
+    assert any("survie" in c.quote for c in a.citations), a.text
+    assert_quotes_verbatim(a)
+    named = shared_answerer.answer("qui est le PDG d'Alibaba cité dans l'article ?")
+    assert named.confidence == "high" and "Daniel Zhang" in named.citations[0].quote, named.text
+
+
 def test_a_low_scoring_paraphrase_that_shares_a_word_is_hedged_not_refused(shared_answerer):
     # a French paraphrase can score below most of the off-topic bank; it shares a keyword
     # or two with the passage that answers, so it gets the closest passages, hedged, while

@@ -303,6 +303,28 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     assert decide.name_missing(q, sentence, resolved) is missing
 
 
+@pytest.mark.parametrize("question,sentence,missing", [
+    # a person asked for, a place or a firm named: no one is named
+    ("<@U024BE7LH> what's the name of the Beijing analyst who said it's about survival? 🤔",
+     "« Il s’agit de survie », déclare un consultant basé à Pékin.", True),
+    ("who is the ceo of nordlys launch", "Orbalis booked a seat on the Aurore rocket of Nordlys Launch.", True),
+    ("c'est qui le patron de la boîte ?", "The regional government said on Tuesday it would charter two ships.", True),
+    # a first and a last name, a title and a name, anywhere in the sentence
+    ("Qui préside le club ?", "Its chairman, Raj Devlin, said the checks would take ten days.", False),
+    ("who's the mayor? cc @alice", "« Non », a répondu M. Dupont, hier soir.", False),
+    ("Comment s’appelle l’institutrice ?", "Selon Mme Escoubès, la classe restera ouverte.", False),
+    ("qui est le gardien du phare ?", "C’est Job Le Bihan qui a appuyé sur l’interrupteur.", False),
+    ("Who's the vet?", "Dr Ashdown examined the elephants.", False),
+    # not a person: a single name answers ("Qwen", "Aidge")
+    ("What's the name of the toolkit merchants use?", "Merchants use the Aidge toolkit.", False),
+])
+def test_a_question_asking_for_a_person(question, sentence, missing):
+    """News names a person with a first and a last name, or a title and a name: a sentence
+    with neither describes the person asked about without naming them."""
+    q = analyse(question, 300)
+    assert decide.person_missing(q, sentence, {}) is missing
+
+
 def test_a_storys_subject_is_not_the_name_asked_for(snap):
     # Alibaba is in every passage of its story: the sentence names no one else
     q = analyse("Comment s'appelle l'expert basé à Pékin en Chine ?", 200)

@@ -251,6 +251,17 @@ def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     assert (q.wants_speech, q.wants_name, q.wants_number) == (speech, name, number)
 
 
+@pytest.mark.parametrize("text,person", [
+    ("What's the name of the Beijing-based analyst?", True), ("qui est le PDG d'Alibaba cité ?", True),
+    ("<@123456789012345678> c'est qui l'entraîneur du club ?", True), ("who's the guy quoted? :eyes:", True),
+    ("Comment s'appelle la rédactrice qui perd son poste ?", True),
+    ("What's the name of the government scheme?", False), ("c'est quoi le nom du bateau ?", False),
+    ("What did the mayor say?", False),  # a person, but no name asked for
+])
+def test_a_naming_question_that_asks_for_a_person(text, person):
+    assert analyse(text, 200).wants_person is person
+
+
 def test_adjective_endings_keep_their_accents():
     from bot.question import is_adjective
 
