@@ -15,7 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.question import Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned, names_in
+from bot.question import (Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned,
+                          names_in, not_name_words)
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
 from index.language import all_languages, normalise, one_edit, priced_classes, unit_class, zipf
@@ -67,16 +68,32 @@ def _is_number_word(w: str) -> bool:
         x.number_words is not None and x.number_words.fullmatch(w) for x in all_languages())
 
 
+_YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
+# a number joined to what it counts by hyphens: "15-minute", "1,200-seat", "20-year-old"
+_JOINED = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)")
+
+
 def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
     """The first ``unit_window`` content words after each number in digits of a sentence
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
-    when the sentence has no such number."""
+    when the sentence has no such number. A number joined to its unit by a hyphen counts
+    that unit and nothing after it: "a 15-minute conversation in which students..." counts
+    minutes, not students."""
+    stop = stopwords()
+    toks: list[str] = []
+    joined: list[str] = []
+    for w in (x.group() for x in re.finditer(_JOINED.pattern + r"|[\w-]+", normalise(text))):
+        m = _JOINED.fullmatch(w)
+        if m is None:
+            toks.append(w)
+            continue
+        # "5-a-month" counts months; the unit stands as a word in other numbers' windows
+        unit = next((x for x in m.group(2).split("-") if x not in stop), m.group(2))
+        toks.append(unit)
+        if not _YEAR_TOKEN.fullmatch(m.group(1)):
+            joined.append(unit)
     # digits only: number words ("double", "one of") are too often not counts
-    toks = re.findall(r"[\w-]+", normalise(text))
-    after = _words_after(toks, lambda w: bool(_NUMBER_TOKEN.match(w)) and not re.fullmatch(r"1[89]\d\d|20\d\d", w), t)
-    # a number joined to its unit by a hyphen counts that unit and nothing after it: "a
-    # 15-minute conversation in which students..." counts minutes, not students
-    joined = [m.group(1) for w in toks if (m := re.fullmatch(r"\d[\d.,]*-([^\W\d_]+)", w))]
+    after = _words_after(toks, lambda w: bool(_NUMBER_TOKEN.match(w)) and not _YEAR_TOKEN.fullmatch(w), t)
     return (after or []) + joined if after is not None or joined else None
 
 
@@ -555,29 +572,40 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap
 
 # a run of capitalised words, with the particles of surnames between them ("Jean de La
 # Fontaine", "Job Le Bihan"); hand-written: no library here finds people's names offline
-_RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*(?:\s+(?:(?:de|du|des|von|van|der|da|di|al|el)\s+)?"
-                  r"[A-ZÀ-Ý][\w’'-]*)+")
+_RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:(?:de|du|des|von|van|der|da|di|al|el)\s+)?"
+                  r"[A-ZÀ-Ý][\w’'-]*\.?)+")
+
+
+def _person_words() -> tuple[frozenset[str], list[re.Pattern]]:
+    """Titles ("dr", "mme") and role patterns ("chief executive", "pdg") of every language."""
+    langs = all_languages()
+    return (frozenset(w for x in langs for w in x.titles),
+            [x.person_roles for x in langs if x.person_roles is not None])
 
 
 def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
     """A question asking for a person ("who is the mayor?", "what's the analyst's name?":
     ``Question.wants_person``) whose answer sentence names no one: news names a person
-    with a first and a last name, or a title and a name ("Dr Ashdown", ``[names] titles``),
-    and the sentence has neither, besides the names the question gives ("says an analyst
-    based in Beijing" describes the analyst, it does not name them)."""
+    with a first and a last name, or a title and a name ("Dr Ashdown", "M. Dupont":
+    ``[names] titles``), and the sentence has neither, besides the names the question gives
+    ("says an analyst based in Beijing" describes the analyst, it does not name them). A
+    capitalised opener ("In Beijing", "The Guardian"), a role ("Chief Executive") or a
+    possessive "'s" is no part of a name. Two-word firms ("Morgan Stanley") pass for people."""
     if not q.wants_person:
         return False
     asked = {w for f in resolved.values() if f for seq in f for w in seq} | set(words(q.text))
-    titles = frozenset(w for x in all_languages() for w in x.titles)
+    titles, roles = _person_words()
+    skip = stopwords() | not_name_words()
     for m in _RUN.finditer(text):
-        toks = m.group().split()
-        first = normalise(toks[0].rstrip("."))
-        if first in titles and len(toks) > 1 and any(w not in asked for w in words(" ".join(toks[1:]))):
-            return False  # "Dr Ashdown", "Mme Escoubès"
-        if len(toks) > 1 and any(w not in asked for w in words(m.group())):
-            return False  # "Raj Devlin", "Job Le Bihan"
-    # a title with a full stop ("M. Dupont") ends a run at the stop
-    return not any(normalise(t) in titles for t in re.findall(r"(?<![\w’'])([A-ZÀ-Ý]\w*)\.?\s+[A-ZÀ-Ý]", text))
+        run = normalise(m.group())
+        for r in roles:  # "Chief Executive", "PDG": a role, not a name
+            run = r.sub(" ", run)
+        toks = [w for w in words(run) if len(w) > 1 or w in titles]
+        name = [w for w in toks if w not in skip and w not in titles]
+        titled = any(a in titles and b in name for a, b in zip(toks, toks[1:]))
+        if any(w not in asked for w in name) and (len(name) >= 2 or titled):
+            return False  # "Raj Devlin", "Job Le Bihan", "Dr Ashdown", "M. Dupont"
+    return True
 
 
 def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,

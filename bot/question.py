@@ -306,6 +306,12 @@ def _not_names() -> frozenset[str]:
     return frozenset(w for x in all_languages() for w in x.not_names)
 
 
+def not_name_words() -> frozenset[str]:
+    """Folded words the language files say are no names (question words, days, months,
+    generic job titles: ``[names] not_names``)."""
+    return _not_names()
+
+
 def is_adjective(word: str) -> bool:
     """A capitalised adjective or demonym ("American", "Chinese", "Western", "Européen"),
     recognised from the language files' endings and lexicons: it qualifies a name, it is

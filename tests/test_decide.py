@@ -309,9 +309,16 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
      "« Il s’agit de survie », déclare un consultant basé à Pékin.", True),
     ("who is the ceo of nordlys launch", "Orbalis booked a seat on the Aurore rocket of Nordlys Launch.", True),
     ("c'est qui le patron de la boîte ?", "The regional government said on Tuesday it would charter two ships.", True),
+    # a capitalised opener, a role or a firm's possessive is no part of a name
+    ("who is the analyst?", "In Beijing, an analyst said the deal was vital.", True),
+    ("qui est le journaliste ?", "The Guardian reported that the mayor had left.", True),
+    ("who's the ceo of Orbalis?", "Orbalis's Chief Executive declined to comment.", True),
+    ("qui est le président de la région ?", "Le Président de la région a refusé.", True),
     # a first and a last name, a title and a name, anywhere in the sentence
     ("Qui préside le club ?", "Its chairman, Raj Devlin, said the checks would take ten days.", False),
     ("who's the mayor? cc @alice", "« Non », a répondu M. Dupont, hier soir.", False),
+    ("c'est qui le maire ?", "Selon M. Dupont, le projet avance.", False),
+    ("who is the mayor?", "Mayor Hélène Vasseur-Brunet spoke after the vote.", False),
     ("Comment s’appelle l’institutrice ?", "Selon Mme Escoubès, la classe restera ouverte.", False),
     ("qui est le gardien du phare ?", "C’est Job Le Bihan qui a appuyé sur l’interrupteur.", False),
     ("Who's the vet?", "Dr Ashdown examined the elephants.", False),
@@ -621,6 +628,9 @@ def test_word_vectors_survive_a_full_cache(monkeypatch):
     ("a 15-minute conversation in which students explain their work", ["minute"]),  # not students
     ("The 12 trams run every six minutes.", ["trams", "run", "every"]),  # a window of words
     ("La ligne de 9-kilomètres ouvre en 2030.", ["kilometres"]),
+    ("the 1,200-seat stadium hosts 300 fans", ["fans", "seat"]),
+    ("a 20-year-old striker and a £5-a-month fee", ["year", "month"]),
+    ("the 2030-target stays", None),  # a year joined to a word counts nothing
     ("A long-term plan for 2030.", None),  # a year counts nothing
 ])
 def test_what_a_number_counts(text, counted):

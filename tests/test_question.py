@@ -257,6 +257,9 @@ def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     ("Comment s'appelle la rédactrice qui perd son poste ?", True),
     ("What's the name of the government scheme?", False), ("c'est quoi le nom du bateau ?", False),
     ("What did the mayor say?", False),  # a person, but no name asked for
+    # a role word that also names a thing, and words that are no role
+    ("What is the official name of the rocket?", False), ("what's the name of the coach company?", False),
+    ("comment s'appelle l'agent IA d'Alibaba ?", False), ("quel est le nom du parti conservateur ?", False),
 ])
 def test_a_naming_question_that_asks_for_a_person(text, person):
     assert analyse(text, 200).wants_person is person
