@@ -639,7 +639,8 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     """Why the best sentence, though close to the question, may answer something else than
     what is asked (the answer is then hedged), or None. The checks, in order:
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
-    ``numbers_elsewhere``, ``speech_missing``, ``name_missing``, ``which_missing``,
+    ``numbers_elsewhere``, ``speech_missing``, a question about what someone few passages
+    name said answered by a sentence that does not name them, ``name_missing``, ``which_missing``,
     ``person_missing``, and a yes/no
     question about the future (``Question.asks_future``: a story reports plans, it rarely
     settles them)."""
@@ -655,6 +656,8 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),
+              # "what did Xiaomi say?" answered by someone else's words
+              ("another's speech", lambda: q.wants_speech and lacks_rare_name(text, rare)),
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
               ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)),
               ("no person named", lambda: person_missing(q, text, resolved)),

@@ -131,6 +131,15 @@ def test_a_person_the_story_describes_but_does_not_name_is_hedged(shared_answere
     assert named.confidence == "high" and "Daniel Zhang" in named.citations[0].quote, named.text
 
 
+def test_what_someone_said_answered_with_anothers_words_is_hedged(shared_answerer):
+    # Xiaomi is named in the story, but nothing it said: the quotes are other people's
+    a = shared_answerer.answer("<@U024BE7LH> What did Xiaomi's CEO say about the Apple-Alibaba deal? 🤔")
+    assert a.confidence == "low" and not a.abstained, a.text
+    assert_quotes_verbatim(a)
+    said = shared_answerer.answer("What did Kaifu Zhang say?")
+    assert said.confidence == "high" and "Kaifu Zhang" in said.citations[0].quote, said.text
+
+
 def test_a_low_scoring_paraphrase_that_shares_a_word_is_hedged_not_refused(shared_answerer):
     # a French paraphrase can score below most of the off-topic bank; it shares a keyword
     # or two with the passage that answers, so it gets the closest passages, hedged, while
