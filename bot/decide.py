@@ -69,8 +69,9 @@ def _is_number_word(w: str) -> bool:
 
 
 _YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
-# a number joined to what it counts by hyphens: "15-minute", "1,200-seat", "20-year-old"
-_JOINED = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)")
+# a token, or a number joined to what it counts by hyphens (groups 1 and 2): "15-minute",
+# "1,200-seat", "20-year-old"
+_COUNT_TOKEN = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)|[\w-]+")
 
 
 def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
@@ -82,10 +83,9 @@ def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
     stop = stopwords()
     toks: list[str] = []
     joined: list[str] = []
-    for w in (x.group() for x in re.finditer(_JOINED.pattern + r"|[\w-]+", normalise(text))):
-        m = _JOINED.fullmatch(w)
-        if m is None:
-            toks.append(w)
+    for m in _COUNT_TOKEN.finditer(normalise(text)):
+        if m.group(1) is None:
+            toks.append(m.group())
             continue
         # "5-a-month" counts months; the unit stands as a word in other numbers' windows
         unit = next((x for x in m.group(2).split("-") if x not in stop), m.group(2))
@@ -576,11 +576,14 @@ _RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:(?:de|du|des|vo
                   r"[A-ZÀ-Ý][\w’'-]*\.?)+")
 
 
-def _person_words() -> tuple[frozenset[str], list[re.Pattern]]:
-    """Titles ("dr", "mme") and role patterns ("chief executive", "pdg") of every language."""
+@lru_cache(maxsize=1)
+def _person_words() -> tuple[frozenset[str], tuple[re.Pattern, ...], frozenset[str]]:
+    """Titles ("dr", "mme"), role patterns ("chief executive", "pdg") and the words that are
+    no part of a name (stop words, ``[names] not_names``) of every language."""
     langs = all_languages()
     return (frozenset(w for x in langs for w in x.titles),
-            [x.person_roles for x in langs if x.person_roles is not None])
+            tuple(x.person_roles for x in langs if x.person_roles is not None),
+            stopwords() | not_name_words())
 
 
 def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
@@ -593,9 +596,8 @@ def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     possessive "'s" is no part of a name. Two-word firms ("Morgan Stanley") pass for people."""
     if not q.wants_person:
         return False
-    asked = {w for f in resolved.values() if f for seq in f for w in seq} | set(words(q.text))
-    titles, roles = _person_words()
-    skip = stopwords() | not_name_words()
+    asked = _asked_words(q, resolved)
+    titles, roles, skip = _person_words()
     for m in _RUN.finditer(text):
         run = normalise(m.group())
         for r in roles:  # "Chief Executive", "PDG": a role, not a name
@@ -620,6 +622,12 @@ def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], 
     return not new_names(q, passage, resolved, snap, t)
 
 
+def _asked_words(q: Question, resolved: dict[str, Forms | None]) -> set[str]:
+    """The question's own words and its names' forms in the stories ("pékin" in the question
+    is the story's "Pékin"; "Beijing" may be spelt "Pékin" there): no new name."""
+    return {w for f in resolved.values() if f for seq in f for w in seq} | set(words(q.text))
+
+
 def new_names(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
               t: Tuning = TUNING) -> list[str]:
     """The name words (``names_in``) of ``text`` that the question does not give; with
@@ -627,8 +635,7 @@ def new_names(q: Question, text: str, resolved: dict[str, Forms | None], snap: S
     story's subject ("Alibaba" in a story about Alibaba), not the one a question asks for
     ("what is the Hong Kong expert called?" is not answered by "« ... Alibaba ... », says
     an expert based in Hong Kong")."""
-    asked = {w for f in resolved.values() if f for seq in f for w in seq}
-    asked |= set(words(q.text))  # "pékin" in the question is the story's "Pékin"
+    asked = _asked_words(q, resolved)
     heads = {a[:PREFIX] for a in asked}
     found = [w for n in names_in(text) for w in words(n) if w not in asked and w[:PREFIX] not in heads]
     return [w for w in found if snap is None or is_rare(snap, [[w]], t)]

@@ -287,7 +287,7 @@ def names_in(text: str) -> list[str]:
         if not before or before[-1] in "«“\"(.!?:" or (len(w) <= 3 and common_word(w)):
             continue  # grammar, or a short common acronym ("IA", "UE")
         after = text[m.end():].lstrip()
-        if w in _not_names() or (is_adjective(raw) and after[:1].islower()):
+        if w in not_name_words() or (is_adjective(raw) and after[:1].islower()):
             # "on Saturday", "a Finnish manufacturer": no one named ("Julien Moreau" is a
             # name, though "-ien" ends demonyms: a first name comes before another name)
             continue
@@ -302,14 +302,10 @@ def has_time(text: str) -> bool:
 
 # --- names ---------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def _not_names() -> frozenset[str]:
-    return frozenset(w for x in all_languages() for w in x.not_names)
-
-
 def not_name_words() -> frozenset[str]:
     """Folded words the language files say are no names (question words, days, months,
     generic job titles: ``[names] not_names``)."""
-    return _not_names()
+    return frozenset(w for x in all_languages() for w in x.not_names)
 
 
 def is_adjective(word: str) -> bool:
@@ -332,7 +328,7 @@ def _names(text: str) -> list[str]:
     out: list[str] = []
     current: list[str] = []
     stop = stopwords()
-    not_names = _not_names()
+    not_names = not_name_words()
     first = _TOKEN.search(text)
     first_word_end = first.end() - 1 if first else -1
     for m in _TOKEN.finditer(text):
@@ -366,7 +362,7 @@ def _lower_names(text: str) -> tuple[list[str], list[str]]:
     out: list[str] = []
     near: list[str] = []
     stop = stopwords()
-    not_names = _not_names()
+    not_names = not_name_words()
     for m in _TOKEN.finditer(text):
         tok = _ELISION.sub("", re.sub(r"[’']s$", "", m.group().strip("’'.-")))
         for part in tok.split("-"):
