@@ -398,10 +398,10 @@ class Answerer:
                                  (lambda s: decide.prices_something_else(q, s),
                                   lambda s: not decide.prices_something_else(q, s))):
             if other_kind(picks[0].sentence.text):
-                first = next((p for p in picks[1:] if fits(p.sentence.text)), None)
-                if first is None:
+                moved = decide.fitting_first(picks, fits)
+                if moved is None:
                     return self._hedge(q, picks)
-                picks = [first] + [p for p in picks if p is not first]
+                picks = moved
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]

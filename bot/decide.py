@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -72,14 +73,21 @@ _YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
 # a token, or a number joined to what it counts by hyphens (groups 1 and 2): "15-minute",
 # "1,200-seat", "20-year-old"
 _COUNT_TOKEN = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)|[\w-]+")
+_CURRENCY_BEFORE = re.compile(r"([$€£¥])\s?\d")
 
 
-def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
+def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = ()) -> list[str] | None:
     """The first ``unit_window`` content words after each number in digits of a sentence
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
     when the sentence has no such number. A number joined to its unit by a hyphen counts
     that unit and nothing after it: "a 15-minute conversation in which students..." counts
-    minutes, not students."""
+    minutes, not students. The numbers ``given`` (the question's own) count nothing: "how
+    many cows do the 73 farms keep?" is not answered by "73 farms" (no words, not None)."""
+    given = {g for n in given for g in re.findall(r"\d+", n)}
+    if given:
+        own = counted_near_numbers(text, t)
+        kept = counted_near_numbers(re.sub(r"\d[\d.,]*", lambda m: m.group() if not set(re.findall(r"\d+", m.group())) <= given else "", text), t)
+        return kept if kept is not None or own is None else []
     stop = stopwords()
     toks: list[str] = []
     joined: list[str] = []
@@ -92,6 +100,9 @@ def counted_near_numbers(text: str, t: Tuning = TUNING) -> list[str] | None:
         toks.append(unit)
         if not _YEAR_TOKEN.fullmatch(m.group(1)):
             joined.append(unit)
+    # a currency sign before a number is what it counts: "£9,000 a week" counts money (the
+    # [units] money class holds the signs), not weeks
+    joined += _CURRENCY_BEFORE.findall(normalise(text))
     # digits only: number words ("double", "one of") are too often not counts
     after = _words_after(toks, lambda w: bool(_NUMBER_TOKEN.match(w)) and not _YEAR_TOKEN.fullmatch(w), t)
     return (after or []) + joined if after is not None or joined else None
@@ -146,7 +157,7 @@ def _word_vectors(embedder, ws: list[str]) -> list[np.ndarray]:
 
 def counts_what_is_asked(q: Question, text: str, embedder=None, t: Tuning = TUNING) -> bool:
     """A count question's sentence with a number (in digits) of the very thing asked."""
-    near = counted_near_numbers(text, t) if q.wants_count and q.counted else None
+    near = counted_near_numbers(text, t, q.numbers) if q.wants_count and q.counted else None
     return bool(near) and any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
 
@@ -156,7 +167,7 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
     so the answer is hedged, not given with confidence."""
     if not q.wants_count or not q.counted:
         return False
-    near = counted_near_numbers(text, t)
+    near = counted_near_numbers(text, t, q.numbers)
     if near is None:
         # numbers in words only ("seven stops", "une dizaine d'élus"): what they count comes
         # after them, as after digits ("a five-year trial" counts years, not the beavers
@@ -670,6 +681,17 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("no person named", lambda: person_missing(q, text, resolved)),
               ("a yes/no question about the future", lambda: q.asks_future))
     return next((why for why, check in checks if check()), None)
+
+
+def fitting_first(picks: list[Pick], fits: Callable[[str], bool]) -> list[Pick] | None:
+    """The picks with the first later one whose sentence ``fits`` (gives the kind of count
+    or amount asked, when the first gives another kind) moved to the front; None when no
+    later pick of the first pick's story fits. Another story's count of that kind is
+    another fact: "how much was the firm losing a week?" about a bus company is not
+    answered by a holiday town's takings."""
+    first = next((p for p in picks[1:] if p.passage.story == picks[0].passage.story and fits(p.sentence.text)),
+                 None)
+    return None if first is None else [first] + [p for p in picks if p is not first]
 
 
 def retrieval_first(kept: list[Pick], all_picks: list[Pick], top: Passage) -> list[Pick]:

@@ -142,6 +142,15 @@ def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
     ("How many ferries does the firm run?", "The ferries sail under a ten-year contract.", True),
     ("Combien d'élus ont voté contre ?", "Une dizaine d'élus ont voté contre le projet.", False),
     ("Why did the firm grow?", "The platform is used by 300 000 developers.", False),  # not a count
+    # a currency sign counts money: "£9,000 a week" is an amount, not a number of weeks
+    ("Combien d'argent l'entreprise perdait-elle par semaine ?", "It was losing around £9,000 a week.", False),
+    ("how much money was the firm losing a week", "It was losing around £9,000 a week.", False),
+    ("How many weeks did the talks last?", "It was losing around £9,000 a week.", False),
+    ("How many drivers did the firm employ?", "It was losing around £9,000 a week.", True),
+    # the question's own number is not its answer
+    ("How many cows do the 73 farms keep?", "The dairy collects milk from 73 farms.", True),
+    ("How many cows do the 73 farms keep?", "The 73 farms keep 4,100 cows between them.", False),
+    ("Combien de vaches comptent les 73 exploitations ?", "Les 73 exploitations élèvent 4 100 vaches.", False),
 ])
 def test_a_count_of_another_kind_of_thing(question, sentence, other):
     q = analyse(question, 200)
@@ -629,7 +638,8 @@ def test_word_vectors_survive_a_full_cache(monkeypatch):
     ("The 12 trams run every six minutes.", ["trams", "run", "every"]),  # a window of words
     ("La ligne de 9-kilomètres ouvre en 2030.", ["kilometres"]),
     ("the 1,200-seat stadium hosts 300 fans", ["fans", "seat"]),
-    ("a 20-year-old striker and a £5-a-month fee", ["year", "month"]),
+    ("a 20-year-old striker and a £5-a-month fee", ["year", "month", "£"]),  # a sign counts money
+    ("losing £9,000 a week, or €400 a day", ["week", "day", "week", "day", "day", "£", "€"]),
     ("the 2030-target stays", None),  # a year joined to a word counts nothing
     ("A long-term plan for 2030.", None),  # a year counts nothing
 ])
@@ -637,3 +647,26 @@ def test_what_a_number_counts(text, counted):
     """What a sentence's numbers count: the words after each number, but for a number joined
     to its unit by a hyphen only that unit."""
     assert decide.counted_near_numbers(text) == counted
+
+
+def test_the_questions_own_numbers_count_nothing():
+    """A number the question gives is not what it asks: with it set aside, a sentence whose
+    only number is the question's counts nothing (an empty list, not None: it has numbers)."""
+    text = "The dairy collects milk from 73 farms within 40 km."
+    assert decide.counted_near_numbers(text, given=["73"]) == ["km"]
+    assert decide.counted_near_numbers("The dairy collects milk from 73 farms.", given=["73"]) == []
+    assert decide.counted_near_numbers("It has 2,340 members.", given=["2,340"]) == []
+    assert decide.counted_near_numbers("It has 2,340 members.", given=["2,341"]) == ["members", "members"]
+    assert decide.counted_near_numbers("No figure here.", given=["73"]) is None
+
+
+def test_a_fitting_sentence_moves_first_only_from_the_same_story(snap):
+    """The sentence that gives the kind of count asked moves before one that counts something
+    else, but never from another story: there it is another fact, so the caller hedges."""
+    tram, tram2, apple = (passage(snap, c, d) for c, d in (("tram#0", 0.85), ("tram#1", 0.84), ("apple#0", 0.83)))
+    picks = [decide.Pick(p, p.sentences[0], p.dense) for p in (tram, apple, tram2)]
+    fits = lambda text: text in (apple.sentences[0].text, tram2.sentences[0].text)  # noqa: E731
+    assert decide.fitting_first(picks, fits) == [picks[2], picks[0], picks[1]]
+    only_other_story = lambda text: text == apple.sentences[0].text  # noqa: E731
+    assert decide.fitting_first(picks, only_other_story) is None
+    assert decide.fitting_first(picks[:1], fits) is None
