@@ -366,11 +366,8 @@ class Answerer:
         # the off-topic bank's kind or shares not one keyword with the passages; else hedged
         # like the questions between the two bars: a paraphrase in the story's own language
         # can score that low and share a word or two (index.tuning.Tuning.refuse_quantile)
-        # (a question in another language than the top story's shares no keyword with it
-        # by nature: for it only the bank's kind refuses)
-        other_language = q.lang != snap.story_langs.get(top.story, q.lang)
         if decide.off_topic(passages, {s: b[0] for s, b in bars.items()}, is_supported) and (
-                like_bank() or not (other_language or decide.shares_keywords(snap, retrieval or q.text, passages))):
+                like_bank() or not decide.shares_keywords(snap, retrieval or q.text, passages)):
             return self._abstain("off_topic", q, top, snap)
         # below the off-topic bar but above the refusal bar (or below it, sharing a keyword),
         # with nothing tying it to the stories: perhaps a paraphrase in another language,

@@ -85,9 +85,11 @@ def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = (
     many cows do the 73 farms keep?" is not answered by "73 farms" (no words, not None)."""
     given = {g for n in given for g in re.findall(r"\d+", n)}
     if given:
-        own = counted_near_numbers(text, t)
-        kept = counted_near_numbers(re.sub(r"\d[\d.,]*", lambda m: m.group() if not set(re.findall(r"\d+", m.group())) <= given else "", text), t)
-        return kept if kept is not None or own is None else []
+        def unless_given(m: re.Match) -> str:
+            return "" if set(re.findall(r"\d+", m.group())) <= given else m.group()
+
+        kept = counted_near_numbers(re.sub(r"\d[\d.,]*", unless_given, text), t)
+        return kept if kept is not None or counted_near_numbers(text, t) is None else []
     stop = stopwords()
     toks: list[str] = []
     joined: list[str] = []
@@ -689,8 +691,8 @@ def fitting_first(picks: list[Pick], fits: Callable[[str], bool]) -> list[Pick] 
     later pick of the first pick's story fits. Another story's count of that kind is
     another fact: "how much was the firm losing a week?" about a bus company is not
     answered by a holiday town's takings."""
-    first = next((p for p in picks[1:] if p.passage.story == picks[0].passage.story and fits(p.sentence.text)),
-                 None)
+    story = picks[0].passage.story
+    first = next((p for p in picks[1:] if p.passage.story == story and fits(p.sentence.text)), None)
     return None if first is None else [first] + [p for p in picks if p is not first]
 
 
