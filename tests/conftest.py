@@ -3,6 +3,7 @@ provider keys are removed from the environment, the working directory holds no `
 and pytest-socket (see pyproject) refuses connections beyond 127.0.0.1."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,21 @@ def sealed_env(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture(autouse=True)
+def restored_logging():
+    """Tests that call ``bot.logs.setup_logging`` (at DEBUG, on pytest's captured stderr)
+    leave the root logger as they found it: otherwise its handler outlives the captured
+    stream, and a later test's background threads (Slack's Socket Mode client) log into a
+    closed file ("--- Logging error ---" in the run's output) at DEBUG."""
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    saved = [(lg, lg.level, list(lg.handlers)) for lg in loggers]
+    yield
+    for lg, level, handlers in saved:
+        lg.setLevel(level)
+        for h in [h for h in lg.handlers if h not in handlers]:
+            lg.removeHandler(h)
 
 
 @pytest.fixture
