@@ -91,9 +91,10 @@ def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = (
         kept = counted_near_numbers(re.sub(r"\d[\d.,]*", unless_given, text), t)
         return kept if kept is not None or counted_near_numbers(text, t) is None else []
     stop = stopwords()
+    norm = normalise(text)
     toks: list[str] = []
     joined: list[str] = []
-    for m in _COUNT_TOKEN.finditer(normalise(text)):
+    for m in _COUNT_TOKEN.finditer(norm):
         if m.group(1) is None:
             toks.append(m.group())
             continue
@@ -104,7 +105,7 @@ def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = (
             joined.append(unit)
     # a currency sign before a number is what it counts: "£9,000 a week" counts money (the
     # [units] money class holds the signs), not weeks
-    joined += _CURRENCY_BEFORE.findall(normalise(text))
+    joined += _CURRENCY_BEFORE.findall(norm)
     # digits only: number words ("double", "one of") are too often not counts
     after = _words_after(toks, lambda w: bool(_NUMBER_TOKEN.match(w)) and not _YEAR_TOKEN.fullmatch(w), t)
     return (after or []) + joined if after is not None or joined else None

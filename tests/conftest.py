@@ -36,7 +36,9 @@ def restored_logging():
     leave the root logger as they found it: otherwise its handler outlives the captured
     stream, and a later test's background threads (Slack's Socket Mode client) log into a
     closed file ("--- Logging error ---" in the run's output) at DEBUG."""
-    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    # the loggers themselves, not getLogger(name): that would turn placeholders into loggers
+    loggers = [logging.getLogger()] + [lg for lg in list(logging.root.manager.loggerDict.values())
+                                       if isinstance(lg, logging.Logger)]
     saved = [(lg, lg.level, list(lg.handlers)) for lg in loggers]
     yield
     for lg, level, handlers in saved:
