@@ -216,6 +216,8 @@ class Answerer:
             raise StoreUnavailable("The story index is unavailable right now; try again shortly.") from exc
 
         resolved = decide.name_forms(q, snap, self.store.embedder)
+        if story:
+            resolved = decide.within_story(snap, resolved, story)
         named = {story} if story else decide.named_stories(snap, resolved)  # the stories it is about
         if story is None and passages:
             passages = self._pinned(q, retrieval, qv, passages, snap, named)
@@ -342,7 +344,9 @@ class Answerer:
         if not passages:
             return self._abstain("off_topic", q, None, snap)
         top = passages[0]
-        if q.request:  # an instruction to the bot, a request for its opinion, a poem...
+        # an instruction to the bot, a request for its opinion, a poem...; or no word of any
+        # language at all ("asdfghjkl")
+        if q.request or decide.no_known_word(q, resolved):
             return self._abstain("not_a_question", q, top, snap)
         bars = {p.story: self._bars(snap, q.lang, snap.story_langs.get(p.story, DEFAULT), p.story) for p in passages}
         # a follow-up or a question about a quoted message is supported by what it leans on

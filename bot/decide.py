@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.question import (Question, forms, has_count, has_money, has_number, has_speech, has_time, mentioned,
+from bot.question import (Question, forms, has_count, has_money, has_number, has_percent, has_speech, has_time, mentioned,
                           names_in, not_name_words)
 from index.chunk import passage_text
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
@@ -41,7 +41,7 @@ class Pick:
 def carries(q: Question, text: str) -> bool:
     """Does a sentence carry the kind of fact the question asks for (an amount of money, a
     number, a date)?"""
-    if q.wants_money and not has_money(text):
+    if q.wants_money and not has_money(text) and not (q.wants_change and has_percent(text)):
         return False
     if q.wants_number and not q.wants_money and not has_number(text):
         return False
@@ -331,6 +331,15 @@ def other_language_words(q: Question, missing: list[str], story_langs: dict[str,
             and all(zipf(n, q.lang) - zipf(n, lang) >= t.translated_name_gap for lang in others)]
 
 
+def no_known_word(q: Question, resolved: dict[str, Forms | None]) -> bool:
+    """Not one word of the message is a word of a language or of the stories, and it gives
+    no name or number ("aaaa", "asdfghjkl", "xyzzy plugh"): there is no question to answer.
+    One known word is enough to ask about a name the stories lack ("what about huawei?")."""
+    tokens = re.findall(r"[^\W\d_]+", q.text)
+    unknown = {w for w in (*q.lower_names, *q.near_names) if not resolved.get(w)}
+    return bool(tokens) and not q.names and not q.numbers and all(fold(t) in unknown for t in tokens)
+
+
 def unknown_lower_names(q: Question, resolved: dict[str, Forms | None]) -> list[str]:
     """Lower-case words of the question that may be names ("huawei") and that the stories
     never mention. Less sure than a capitalised name (a rare word or a typo looks the
@@ -338,9 +347,9 @@ def unknown_lower_names(q: Question, resolved: dict[str, Forms | None]) -> list[
     return [w for w in q.lower_names if w in resolved and resolved[w] is None]
 
 
-def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
-    """(chunks holding one of the forms, chunks of the stories those chunks belong to),
-    from the keyword index's posting lists: no question rescans the corpus."""
+def chunks_with(snap: Snapshot, seqs: Forms) -> set[int]:
+    """The chunk rows holding one of a name's forms, from the keyword index's posting
+    lists: no question rescans the corpus."""
     chunks: set[int] = set()
     for seq in seqs:
         toks = tokenize(" ".join(seq))
@@ -350,6 +359,12 @@ def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
         for tok in toks[1:]:
             found &= set(snap.keyword.docs_with(tok).tolist())
         chunks |= found
+    return chunks
+
+
+def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
+    """(chunks holding one of the forms, chunks of the stories those chunks belong to)."""
+    chunks = chunks_with(snap, seqs)
     stories = {snap.metas[i]["story"] for i in chunks}
     return len(chunks), sum(snap.story_sizes.get(s, 0) for s in stories)
 
@@ -366,20 +381,26 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
     for seqs in resolved.values():
         if not seqs or snap.keyword is None:
             continue
-        stories: set[str] = set()
-        for seq in seqs:
-            toks = tokenize(" ".join(seq))
-            if not toks:
-                continue
-            rows = set(snap.keyword.docs_with(toks[0]).tolist())
-            for tok in toks[1:]:
-                rows &= set(snap.keyword.docs_with(tok).tolist())
-            stories |= {snap.metas[i]["story"] for i in rows}
+        stories = {snap.metas[i]["story"] for i in chunks_with(snap, seqs)}
         if stories & every:  # a name every story lacks by keyword (matched otherwise) narrows nothing
             per_name.append(stories & every)
     if not per_name:
         return every
     return set.intersection(*per_name) or set.union(*per_name)
+
+
+def within_story(snap: Snapshot, resolved: dict[str, Forms | None], story: str) -> dict[str, Forms | None]:
+    """``resolved`` for a question asked of one story (``story:<id>``): a name that other
+    stories hold by keyword and this one does not is missing (None), so "story:harbour-
+    lighthouse why not Baidu?" is told the story does not mention Baidu, however many
+    other stories do. A name matched otherwise (by the embedding model) is left as it is."""
+    out = dict(resolved)
+    for name, seqs in resolved.items():
+        if seqs and snap.keyword is not None:
+            stories = {snap.metas[i]["story"] for i in chunks_with(snap, seqs)}
+            if stories and story not in stories:
+                out[name] = None
+    return out
 
 
 def subject_names(resolved: dict[str, Forms | None], title: str) -> list[str]:

@@ -40,6 +40,7 @@ class Question:
     near_names: list[str] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     wants_money: bool = False
+    wants_change: bool = False  # by how much something changed: a rate answers it too
     wants_number: bool = False
     wants_time: bool = False
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
@@ -94,11 +95,17 @@ def _lang(code: str) -> Language:
         return load(DEFAULT)
 
 
+def asks_change(text: str, lang: Language) -> bool:
+    """By how much something changed ("by how much did the price rise?", "de combien a
+    augmenté le prix ?"): a rate answers it as well as an amount."""
+    return lang.change_lead is not None and bool(lang.change_lead.search(normalise(text)))
+
+
 def asks_money(text: str, lang: Language) -> bool:
     t = normalise(text)
     lead = lang.money_lead is not None and lang.money_lead.search(t)
     # "by how much did the tax go up?" asks for a change (often a rate), not an amount
-    lead = lead and not (lang.change_lead is not None and lang.change_lead.search(t))
+    lead = lead and not asks_change(text, lang)
     # "combien de mois a-t-elle accepté de payer ?" counts months: a lead that counts things
     # of a known class other than money ([units]) asks for a count, whatever verb follows
     counted = counted_words(text, lang) if lead and lang.things is not None and lang.things.search(t) else []
@@ -143,6 +150,7 @@ def analyse(raw: str, limit: int) -> Question:
     q.lower_names, q.near_names = _lower_names(text)
     q.numbers = re.findall(r"\b\d[\d.,]*\b", text)
     q.wants_money = asks_money(text, lang)
+    q.wants_change = asks_change(text, lang)
     q.wants_number = any_match([lang.count], text)
     q.wants_time = asks_time(text, lang)
     q.wants_count = any_match([lang.things], text)
@@ -240,7 +248,9 @@ _FACTS_CACHE = 8192
 
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_money(text: str) -> bool:
-    return any_match([x.currency for x in all_languages()], text)
+    """An amount of money, in the words of the text's own language (``detect``; every
+    language's list has the signs): French "deux cents" is two hundred, not English cents."""
+    return any_match([load(detect(text)).currency], text)
 
 
 @lru_cache(maxsize=_FACTS_CACHE)
@@ -251,15 +261,25 @@ def has_number(text: str) -> bool:
 _NUMBER_RUN = re.compile(r"\d[\d\s.,]*\d|\d")
 
 
+def _share_at(text: str, end: int) -> bool:
+    """Does a percent sign or word follow the number that ends at ``end``?"""
+    after = normalise(text[end:end + 14]).lstrip()
+    return any(p.match(after) for p in (x.percent for x in all_languages()) if p is not None)
+
+
+@lru_cache(maxsize=_FACTS_CACHE)
+def has_percent(text: str) -> bool:
+    """A rate: a number with a percent sign or word ("38 %", "9 per cent")."""
+    return any(_share_at(text, m.end()) for m in _NUMBER_RUN.finditer(text))
+
+
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_count(text: str) -> bool:
     """A number that is not a share: a digit run not followed by a percent word or sign."""
-    percent = [x.percent for x in all_languages() if x.percent is not None]
     for m in _NUMBER_RUN.finditer(text):
         if _YEAR.fullmatch(m.group()):  # a year is a date, not a count
             continue
-        after = normalise(text[m.end():m.end() + 14]).lstrip()
-        if not any(p.match(after) for p in percent):
+        if not _share_at(text, m.end()):
             return True
     return any_match([x.number_words for x in all_languages()], text)
 

@@ -78,6 +78,14 @@ def test_empty_questions_get_a_clear_reply(shared_answerer, question):
     assert "ask a question" in a.text.lower()
 
 
+@pytest.mark.parametrize("question", ["aaaa", "asdfghjkl", "xyzzy plugh", "<@U024BE7LH> qwrtpz!!"])
+def test_a_message_with_no_word_of_any_language_is_not_a_question(shared_answerer, question):
+    a = shared_answerer.answer(question)
+    assert a.confidence == "none" and a.citations == () and "only answer questions about the story" in a.text
+    # one word it knows makes it a question about a name, answered from the story
+    assert shared_answerer.answer("what about huawei?").citations
+
+
 def test_huge_and_odd_questions_are_bounded_not_fatal(shared_answerer):
     huge = "Why not Baidu? " + "blah " * 2000  # 10,000+ characters
     a = shared_answerer.answer(huge)

@@ -79,6 +79,19 @@ def test_a_sentence_carries_what_is_asked(snap):
     assert decide.carries(analyse("When does the line open?", 100), "The line opens in 2030.")
     assert not decide.carries(analyse("How many iPhones were sold?", 100), "Les ventes ont chuté de 17 %.")
     assert decide.carries(analyse("How many merchants use it?", 100), "Alibaba compte 500 000 commerçants.")
+    # by how much a price changed: a rate answers it as well as an amount, a count does not
+    rise = "Le prix de la farine a augmenté de 38 % en un an."
+    for question in ("By how much did the price of flour rise?", "De combien a augmenté le prix de la farine ?"):
+        assert decide.carries(analyse(question, 100), rise), question
+        assert not decide.carries(analyse(question, 100), "Près de deux cents boulangers ont fermé."), question
+    assert not decide.carries(analyse("How much does flour cost?", 100), rise)
+
+
+def test_a_name_another_story_holds_is_missing_from_the_one_asked(snap):
+    resolved = decide.name_forms(analyse("Why not Baidu?", 100), snap)
+    assert resolved["Baidu"]
+    assert decide.within_story(snap, resolved, "tram") == {"Baidu": None}
+    assert decide.within_story(snap, resolved, "apple") == resolved
 
 
 def test_numbers_are_found_by_digit_groups(snap):

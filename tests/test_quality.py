@@ -134,6 +134,16 @@ def test_multi_story_quality(multi_answerer):
     assert verdicts(result, **MULTI_BARS) == dict.fromkeys(verdicts(result, **MULTI_BARS), True), result
 
 
+def test_a_story_filter_refuses_a_name_only_other_stories_hold(multi_answerer):
+    # "story:<id>" asks one story: Baidu is in the shipped story, not in the tram's
+    whole = multi_answerer.answer("why not Baidu?")
+    assert whole.confidence == "high" and whole.citations[0].story == "apple-alibaba-ia-iphone-chine.fr"
+    one = multi_answerer.answer("story:kelbridge-tram-airport why not Baidu?")
+    assert one.confidence == "none" and one.citations == () and "Baidu" in one.text
+    one = multi_answerer.answer("Who pays for the tram?", story="apple-alibaba-ia-iphone-chine.fr")
+    assert one.confidence != "high" and all(c.story == "apple-alibaba-ia-iphone-chine.fr" for c in one.citations)
+
+
 def few_verdicts(result: dict) -> dict[str, bool]:
     ahead = round((result["hit@1"] - result["retrieval_hit@1"]) * result["answerable"])
     return verdicts(result, **FEW_BARS) | {f"first citation >= retrieval + {FEW_AHEAD}": ahead >= FEW_AHEAD}

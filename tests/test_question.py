@@ -291,6 +291,9 @@ def test_small_talk_is_not_a_question(text, kind):
     ("un coût de 27 millions d’euros", True),
     ("a fund of £1.8 million", True),
     ("about 38 bitcoin, or 2.6 million pounds", True),
+    # a currency word in its own language only: French "deux cents" is two hundred
+    ("Près de deux cents boulangers ont fermé leurs boutiques.", False),
+    ("A coffee there costs 90 cents.", True),
 ])
 def test_money_is_a_currency_word_or_sign(text, money):
     assert has_money(text) is money
@@ -321,6 +324,14 @@ def test_a_name_ending_like_a_demonym_is_still_a_name():
 ])
 def test_tickets_and_levies_ask_for_money_but_a_change_does_not(text, money):
     assert analyse(text, 200).wants_money is money
+
+
+@pytest.mark.parametrize("text,change", [
+    ("By how much did the price of flour rise?", True), ("De combien a augmenté le prix de la farine ?", True),
+    ("How much does flour cost?", False), ("Combien coûte la farine ?", False),
+])
+def test_by_how_much_asks_for_a_change(text, change):
+    assert analyse(text, 200).wants_change is change
 
 
 @pytest.mark.parametrize("text", [
