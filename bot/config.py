@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -235,6 +236,19 @@ class Settings(BaseSettings):
             raise ValueError(f"it does not look like a bot token (three dot-separated parts): {again}")
         return SecretStr(token)
 
+    @field_validator("discord_api_base", "discord_gateway_url", "slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        # The chat libraries authenticate with the token; a user:password@ in the URL makes
+        # aiohttp refuse every request ("Cannot combine AUTHORIZATION header...") after start
+        parts = urlsplit((v or "").strip())
+        if not parts.scheme or not parts.hostname:
+            raise ValueError("it must be a full URL with a scheme and a host")
+        if parts.username or parts.password:
+            raise ValueError("it must not carry a user name or password (user:password@): the bot signs in "
+                             "with its token")
+        return v.strip()
+
     @field_validator("llm_provider")
     @classmethod
     def _provider(cls, v: str) -> str:
@@ -357,6 +371,9 @@ def _field_of(loc: tuple) -> str | None:
     return next((n for n in Settings.model_fields if env_name(n) == first), None)
 
 
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
 def _problem(name: str | None, err: dict) -> str:
     """One line naming the setting, what it got (unless it is a secret) and an example."""
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
@@ -366,7 +383,7 @@ def _problem(name: str | None, err: dict) -> str:
     if Settings.model_fields[name].annotation in (SecretStr, SecretStr | None):
         got = "a value (hidden: it is a secret)"
     else:
-        raw = str(err.get("input", ""))
+        raw = _USERINFO.sub("//***@", str(err.get("input", "")))  # a password in a URL stays hidden
         got = repr(raw if len(raw) <= 60 else raw[:57] + "...")
     return f"{env}: got {got}; {msg[:1].lower() + msg[1:]}. Example: {env}={_info(name)['example']}"
 

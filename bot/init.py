@@ -42,6 +42,8 @@ def init_folder(folder: Path, *, force: bool = False) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source is None:
             target.write_text(commented(env_example().read_text(encoding="utf-8")), encoding="utf-8")
+            # .env is where the chat tokens go: readable by its owner only, like the answer log
+            target.chmod(0o600)
         else:
             shutil.copyfile(source, target)
     return list(files)
@@ -51,7 +53,7 @@ def next_steps(folder: Path) -> str:
     """The three things to do after ``init``, for the terminal."""
     go = "" if Path(folder).resolve() == Path.cwd().resolve() else f"cd {folder} && "
     return "\n".join([
-        f"Created a storybot folder in {folder}. Next:",
+        f"Created a storybot folder in {Path(folder).resolve()}. Next:",
         f"  1. Add your stories (.txt or .md, optional front matter) to {Path(folder) / 'stories'}/.",
         f"  2. Index them: {go}storybot refresh   (then try: storybot ask \"Why not Baidu?\")",
         "  3. Set a chat token in .env: DISCORD_TOKEN, then `storybot discord`; or SLACK_BOT_TOKEN and "

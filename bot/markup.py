@@ -17,7 +17,7 @@ import unicodedata
 # <@123>, <@!123>, <@&123> (Discord users / roles); <@U024BE7LH>, <@U024BE7LH|alice>, <!here>,
 # <!subteam^S123|@team> (Slack); <#123> and <#C024BE91L|general> (channels); <t:1700000000:R>.
 _MENTION = re.compile(r"<(?:@[!&]?|#|!|t:)[^<>\s]*>")
-_CUSTOM_EMOJI = re.compile(r"<a?:[\w~-]{1,64}:\d{5,25}>")  # Discord <:hmm:123...>, <a:dance:123...>
+_CUSTOM_EMOJI = re.compile(r"<a?:[\w~-]{1,64}:\d{1,25}>")  # Discord <:hmm:123...>, <a:dance:123...>
 _LABELLED_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>|\s]+\|([^<>]*)>")  # Slack <url|label>
 _BARE_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>\s]+>|\bhttps?://[^\s<>]+")
 _MD_LINK = re.compile(r"\[([^\]\n]{1,200})\]\(\s*<?https?://[^)\s]+>?\s*\)")  # [label](url)

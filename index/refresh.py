@@ -56,6 +56,8 @@ class RefreshReport:
         line = (f"Index {self.index_version} {state}: {self.added} added, {self.changed} changed, "
                 f"{self.removed} removed, {self.unchanged} unchanged chunks from {self.stories} "
                 f"stor{'y' if self.stories == 1 else 'ies'} in {self.seconds:.1f} s.")
+        if self.embedded and not (self.added or self.changed):  # --full, or a new embedding recipe
+            line = line[:-1] + f"; {self.embedded} sentences embedded again."
         if self.problems:
             line += f" Skipped {len(self.problems)} file(s): " + "; ".join(self.problems)
         return line
@@ -71,7 +73,7 @@ def load_corpus(stories_dir: Path, max_chars: int,
     if not stories:  # the error names every problem: no separate log lines
         detail = "; ".join(str(p) for p in problems)
         raise NoStories(
-            f"No story to index in {Path(stories_dir).name}/ (.txt or .md files)." + (f" {detail}" if detail else "")
+            f"No story to index in {Path(stories_dir)} (.txt or .md files)." + (f" {detail}" if detail else "")
         )
     for p in problems:
         log.warning("skipped story file %s", p)

@@ -149,7 +149,9 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     """
     folder = Path(folder)
     if not folder.is_dir():
-        return [], [Problem(folder, "the stories folder does not exist")]
+        why = "is a file: the stories setting names a folder of stories" if folder.exists() else \
+            "the stories folder does not exist"
+        return [], [Problem(folder, why)]
     root = folder.resolve()
     stories: list[Story] = []
     problems: list[Problem] = []

@@ -157,10 +157,17 @@ def _bound_timeouts(client, timeout: float) -> None:
         log.warning("could not bound the Chroma client's timeouts (chromadb internals changed)")
 
 
+# How long a process waits for the embedded store's owner to let go before saying who
+# holds it: one-shot commands (`storybot ask`, a script's loop of them) hold it about a
+# second, so several started at once take turns instead of failing; a running bot holds it
+# for good, and the wait ends in the message that says what to do.
+LOCK_WAIT = 5.0
+
+
 class OwnerLock:
     """An exclusive, advisory lock on the embedded store, held for the process's life."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, wait: float = LOCK_WAIT):
         import fcntl
 
         self.path = path
@@ -170,23 +177,31 @@ class OwnerLock:
         except OSError as exc:
             kind = heal.classify(exc)
             raise heal.unusable("read-only" if kind == "other" else kind, path.parent) from exc
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.seek(0)
-            owner = self._fh.read().strip() or "another process"
-            self._fh.close()
-            raise StoreLocked(
-                f"The story index in {path.parent} is in use by {owner}. Only one process may use an "
-                "embedded index: stop that process, or run a Chroma server and set CHROMA_HOST so "
-                "several processes can share it. A running bot picks up new or changed stories by itself "
-                "(STORYBOT_WATCH, on by default), or ask it with /refresh in chat."
-            ) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    self._locked_out(path)
+                time.sleep(0.1)
         self._fh.seek(0)
         self._fh.truncate()
         cmd = " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python"
         self._fh.write(f"process {os.getpid()} ({cmd}) on {socket.gethostname()}")
         self._fh.flush()
+
+    def _locked_out(self, path: Path) -> None:
+        self._fh.seek(0)
+        owner = self._fh.read().strip() or "another process"
+        self._fh.close()
+        raise StoreLocked(
+            f"The story index in {path.parent} is in use by {owner}. Only one process may use an "
+            "embedded index: stop that process, or run a Chroma server and set CHROMA_HOST so "
+            "several processes can share it. A running bot picks up new or changed stories by itself "
+            "(STORYBOT_WATCH, on by default), or ask it with /refresh in chat."
+        )
 
     def release(self) -> None:
         if not self._fh.closed:

@@ -93,13 +93,17 @@ def test_eval_of_a_multi_story_corpus(tmp_path):
 
 
 @pytest.mark.parametrize("setup,message", [
-    ("missing", "No story to index"),
-    ("empty", "No story to index"),
+    ("missing", "the stories folder does not exist"),
+    ("empty", "No story to index in {stories} (.txt"),  # the whole path: which folder was read
+    ("file", "is a file: the stories setting names a folder"),
 ])
 def test_clear_errors_without_a_trace(tmp_path, setup, message):
     stories = tmp_path / "stories"
     if setup == "empty":
         stories.mkdir()
+    if setup == "file":
+        stories.write_text("A story given where its folder was expected.", encoding="utf-8")
+    message = message.format(stories=stories)
     out = storybot("ask", "why not Baidu?", data=tmp_path / "d", stories=stories)
     assert out.returncode == 1
     assert message in out.stderr and "Traceback" not in out.stderr

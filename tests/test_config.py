@@ -83,6 +83,20 @@ def test_a_malformed_discord_setting_stops_only_the_discord_command(tmp_path, mo
     assert out.exit_code == 1 and "DISCORD_GUILD_ID: got 'my-server'" in out.output
 
 
+def test_an_api_url_with_a_password_stops_its_bot_and_hides_the_password(monkeypatch):
+    monkeypatch.setenv("SLACK_API_URL", "http://me:hunter2@127.0.0.1:9/api/")
+    monkeypatch.setenv("DISCORD_GATEWAY_URL", "gateway.example")
+    with pytest.raises(ConfigError) as err:
+        load_settings(needs=("chat", "slack"))
+    text = str(err.value)
+    assert "SLACK_API_URL: got 'http://***@127.0.0.1:9/api/'" in text and "user:password@" in text
+    assert "hunter2" not in text and "DISCORD_GATEWAY_URL" not in text
+    with pytest.raises(ConfigError) as err:
+        load_settings(needs=("chat", "discord"))
+    assert "DISCORD_GATEWAY_URL: got 'gateway.example'; it must be a full URL" in str(err.value)
+    assert load_settings(needs=()).slack_api_url == "https://slack.com/api/"  # ask does not care
+
+
 def test_a_malformed_core_setting_stops_every_command_and_hides_secrets(monkeypatch):
     monkeypatch.setenv("EMBED_BATCH", "0")
     monkeypatch.setenv("LLM_API_KEY", "")  # empty: unset, not an error

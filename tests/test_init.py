@@ -52,6 +52,8 @@ def test_init_writes_the_sample_story_and_a_fully_commented_env(folder):
     assert not re.search(r"^[A-Z_]+=", env, re.M), "every key must be commented"
     for name in Settings.model_fields:
         assert f"# {env_name(name)}=" in env
+    # the chat tokens go in .env: its owner alone may read it
+    assert (folder / ".env").stat().st_mode & 0o777 == 0o600
 
 
 def test_init_refuses_to_overwrite_unless_forced(folder):

@@ -9,6 +9,7 @@ CASES = [
     ("<@!123456789012345678> why not Baidu?", "why not Baidu?"),
     ("why not Baidu? <#C024BE91L|general> <:hmm:123456789012345678>", "why not Baidu?"),
     ("why not Baidu? <a:dance:123456789012345678> <#123456789012345678>", "why not Baidu?"),
+    ("why not Baidu? <:hmm:123>", "why not Baidu?"),  # a short id is still an emoji
     ("Pourquoi pas Baidu ? <@&998877665544332211>", "Pourquoi pas Baidu ?"),
     ("> earlier message about Tencent\nwhy not Baidu?", "why not Baidu?"),
     ("> why not Baidu?", "why not Baidu?"),

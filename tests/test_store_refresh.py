@@ -82,6 +82,21 @@ def test_empty_folder_and_bad_files(e5, tmp_path):
         store.close()
 
 
+def test_a_second_owner_waits_for_a_short_lived_first_one(tmp_path):
+    # several one-shot commands started together take turns on the embedded store
+    from index.store import OwnerLock
+
+    first = OwnerLock(tmp_path / "owner.lock")
+    timer = threading.Timer(0.5, first.release)
+    timer.start()
+    try:
+        second = OwnerLock(tmp_path / "owner.lock", wait=30)
+        assert "process" in (tmp_path / "owner.lock").read_text()
+        second.release()
+    finally:
+        timer.cancel()
+
+
 def test_a_second_process_gets_a_clear_error_naming_the_owner(e5, tmp_path):
     store, _ = open_store(e5, tmp_path, STORIES)
     try:
@@ -125,6 +140,7 @@ def test_an_index_built_by_another_embedder_is_refused_until_a_full_refresh(e5, 
         # the text did not change (counts say so) but every sentence was embedded again
         assert report.swapped and report.unchanged == 13 and report.added == 0
         assert report.embedded == 49 and report.reused == 0
+        assert "0 added, 0 changed" in report.summary() and "49 sentences embedded again" in report.summary()
         assert store.snapshot().version.embedder == e5.name
     finally:
         store.close()
