@@ -25,7 +25,7 @@ from index.chunk import Chunk, chunk_story, content_hash
 from index.embed import has_terms, recipe_for, sentence_key, sentence_vectors
 from index.errors import NoStories, RefreshInProgress, StoryIndexError
 from index.language import story_languages
-from index.sources import MAX_STORY_BYTES, Problem, Story, read_stories
+from index.sources import MAX_STORY_BYTES, Problem, Story, StoryFormatError, parse_story, read_stories, story_id
 from index.store import BATCH, Store, Version, format_terms, new_version_id
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,6 @@ def load_corpus(stories_dir: Path, max_chars: int,
         raise NoStories(
             f"No story to index in {Path(stories_dir)} (.txt or .md files)." + (f" {detail}" if detail else "")
         )
-    for p in problems:
-        log.warning("skipped story file %s", p)
     chunks = [c for s in stories for c in chunk_story(s, max_chars)]
     return stories, chunks, problems
 
@@ -237,8 +235,15 @@ class Refresher:
     def _diff(self, full: bool) -> Diff:
         """Read and chunk the stories and count what changed against the live index."""
         stories, chunks, problems = load_corpus(self.stories_dir, self.max_chars, self.max_story_bytes)
-        report = RefreshReport(stories=len(stories), problems=[str(p) for p in problems])
         active = self.store.active()
+        kept = self._last_good(problems, active, {s.id for s in stories})
+        if kept:
+            stories = sorted([*stories, *kept.values()], key=lambda s: s.id)
+            chunks = [c for st in stories for c in chunk_story(st, self.max_chars)]
+        report = RefreshReport(stories=len(stories), problems=[
+            f"{p}; the index keeps its last good version" if p.path in kept else str(p) for p in problems])
+        for line in report.problems:  # a bot's log says it too (a refresh's caller prints the report)
+            log.warning("skipped story file %s", line)
         # counts compare with the live index whatever it is; vectors are reused only from
         # one built by the same model, and never by a --full refresh
         recipe = recipe_for(len(stories))
@@ -344,6 +349,34 @@ class Refresher:
             store.drop_version(old)
         diff.report.index_version = version
         diff.report.swapped = True
+
+    def _last_good(self, problems: list[Problem], active: Version | None, have: set[str]) -> dict[Path, Story]:
+        """The stories whose file is there but no longer reads (a front matter left open, a
+        bad byte) and whose last good version the live index holds, by file: kept, as the
+        index has them, so a typo does not take a story offline. The problem is still
+        reported; a file deleted from the folder is removed as before."""
+        if active is None or not problems:
+            return {}
+        ids: dict[str, Path] = {}
+        for p in problems:
+            try:
+                sid = story_id(p.path, self.stories_dir)
+            except ValueError:  # not below the folder (a link out of it): never kept
+                continue
+            if p.path.is_file() and not p.path.is_symlink() and sid not in have:
+                ids[sid] = p.path
+        if not ids:
+            return {}
+        _, _, stories_c = self.store.collections_for(active.version)
+        got = stories_c.get(ids=list(ids), include=["documents"])
+        kept = {}
+        for sid, text in zip(got["ids"], got["documents"]):
+            data = text.encode("utf-8")
+            try:  # the stored text is the file as it was read then: it parses as it did
+                kept[ids[sid]] = parse_story(sid, ids[sid], data, max(len(data), self.max_story_bytes))
+            except StoryFormatError:
+                continue
+        return kept
 
     def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         """The live version's chunk hashes and story hashes by id, and its chunks' latent

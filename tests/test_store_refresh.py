@@ -11,6 +11,7 @@ import pytest
 from index.embed import get_embedder
 from index.errors import EmbedderMismatch, NoStories, RefreshInProgress
 from index.refresh import Refresher
+from index.search import search
 from index.store import Store
 
 from tests.conftest import STORIES, copy_stories, small_stories
@@ -78,6 +79,38 @@ def test_empty_folder_and_bad_files(e5, tmp_path):
         assert report.stories == 1 and report.added == 13
         assert report.problems and report.problems[0].startswith("bad.txt")
         assert "bad.txt" in report.summary()
+    finally:
+        store.close()
+
+
+def test_a_story_whose_file_breaks_keeps_its_last_good_version(e5, tmp_path):
+    from bot.decide import verified
+
+    stories = copy_stories(tmp_path / "stories")
+    good = "---\ntitle: Harbour lighthouse to be restored\n---\n\nThe restoration will cost 2.4 million euros.\n"
+    (stories / "harbour.md").write_text(good, encoding="utf-8")
+    (stories / "never-good.md").write_text("---\ntitle: Never closed\n\nNo story here.\n", encoding="utf-8")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        first = refresher.refresh()
+        assert first.stories == 2 and "never-good.md" in first.summary()
+        # a typo in the front matter (never closed) does not take the story offline
+        (stories / "harbour.md").write_text(good.replace("---\n\n", "\n", 1), encoding="utf-8")
+        broken = refresher.refresh()
+        assert broken.stories == 2 and broken.removed == 0 and not broken.swapped
+        kept = [p for p in broken.problems if p.startswith("harbour.md")]
+        assert kept and "never closed" in kept[0] and "keeps its last good version" in kept[0]
+        assert not any("keeps" in p for p in broken.problems if p.startswith("never-good.md"))
+        snap = store.snapshot()
+        assert "harbour" in snap.story_ids and "never-good" not in snap.story_ids
+        hit = search(store, "How much will the lighthouse restoration cost?", k=1)[0]
+        assert hit.story == "harbour" and all(verified(snap, hit, s) for s in hit.sentences)
+        # mended, it is read again; deleted, it goes
+        (stories / "harbour.md").write_text(good.replace("2.4", "2.6"), encoding="utf-8")
+        mended = refresher.refresh()
+        assert mended.changed == 1 and any("2.6 million" in d for d in store.snapshot().docs)
+        (stories / "harbour.md").unlink()
+        assert refresher.refresh().removed == 1 and "harbour" not in store.snapshot().story_ids
     finally:
         store.close()
 
