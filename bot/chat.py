@@ -30,7 +30,7 @@ import aiohttp
 import prompts
 from bot.errors import RateLimited, RefreshInProgress, StorybotError, StoryIndexError
 from bot.markup import plain
-from bot.question import detect_lang
+from bot.question import analyse, detect_lang
 from bot.ratelimit import RateLimiter
 from bot.recent import Recent
 from bot.types import Answer
@@ -136,6 +136,13 @@ def language(locale: str | None) -> str | None:
     return code if code in prompts.LANGS else None
 
 
+def worth_remembering(question: str) -> bool:
+    """Is this a question a follow-up can lean on? Not when nothing is left of it once chat
+    markup is gone (an image alone, "cc @alice"), nor small talk ("thanks!")."""
+    q = analyse(plain(question), max(1, len(question)))
+    return not q.empty and q.request != "smalltalk"
+
+
 class ChatSession:
     """The chat policy of one bot process over one :class:`Core` (see the module docstring).
 
@@ -211,13 +218,16 @@ class ChatSession:
             await dest.send(note, private=True)
             return
         context = self.context(context_keys)
-        for key in keys:
+        # a picture with no text, "thanks!" or "cc @alice" answers nothing a follow-up can
+        # lean on: the conversation keeps its last question
+        remember = worth_remembering(question)
+        for key in keys if remember else ():
             self.conversations.put(key, question)
         try:
             async with dest.working():
                 # A follow-up in a thread the work started (Slack's /ask status) may come
                 # before the answer does.
-                for key in dest.threads():
+                for key in dest.threads() if remember else ():
                     self.conversations.put(key, question)
                 try:
                     answer = await self._answer(dest, question, context, user, story)
@@ -227,7 +237,7 @@ class ChatSession:
                 sent = await dest.send(answer)
         except Undeliverable:
             return
-        for key in sent:
+        for key in sent if remember else ():
             self.conversations.put(key, question)
 
     async def _answer(self, dest: Destination, question: str, context: str | None, user: str,

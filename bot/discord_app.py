@@ -163,15 +163,24 @@ class StoryBotClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         """Answer an @mention, a DM, or a follow-up (a reply to one of our answers, or a
         message in a thread or DM we answered in), replying to the message."""
-        if message.author.bot or self.user is None or not self.chat.first_sighting(message.id):
+        # only what people write: not a thread renamed, a pin or a member joining (system
+        # messages, which cannot be replied to)
+        if message.author.bot or self.user is None or message.type not in _WRITTEN \
+                or not self.chat.first_sighting(message.id):
             return
-        context_keys = (message.reference.message_id if message.reference else None, message.channel.id)
+        # a reply continues the conversation of the message it answers; a forward does not
+        replied = message.reference if message.reference and message.reference.type is not _FORWARD else None
+        context_keys = (replied.message_id if replied else None, message.channel.id)
         addressed = message.guild is None or self.user in message.mentions
         if not addressed and not self.chat.context(context_keys):
             return
         question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
         await self.chat.ask(_Replies(message), question, user=str(message.author.id),
                             keys=_conversation(message.channel), context_keys=context_keys)
+
+
+_WRITTEN = (discord.MessageType.default, discord.MessageType.reply)
+_FORWARD = discord.MessageReferenceType.forward
 
 
 def _use_endpoints(settings: Settings) -> None:
@@ -204,7 +213,9 @@ def _add_commands(tree: app_commands.CommandTree, chat: ChatSession) -> None:
 
     @ask.autocomplete("story")
     async def story_ids(interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=i[:100], value=i) for i in await chat.story_choices(typed)]
+        # Discord takes at most 100 characters for a choice and rejects the whole list for
+        # one longer: such an id is typed in full instead ("story:<id>" works anywhere)
+        return [app_commands.Choice(name=i, value=i) for i in await chat.story_choices(typed) if len(i) <= 100]
 
     @tree.command(name="refresh", description="Re-read the stories and rebuild the index (server managers).")
     async def refresh(interaction: discord.Interaction) -> None:

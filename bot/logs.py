@@ -17,8 +17,23 @@ REDACTED = "***"
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:]*(?::[^/\s@]*)?@")
 
 
+# Short-lived credentials the chat platforms hand out with each event, which libraries log
+# at debug level in URLs and payloads: a Discord interaction's token (15 minutes to post as
+# the bot: /interactions/<id>/<token>/callback, /webhooks/<app id>/<token>, "token": "...")
+# and a Slack response_url (30 minutes to post in the channel: .../T0123/4567/<secret>).
+# JSON in a log line may escape its slashes ("\/").
+_PLATFORM_CREDENTIALS = (
+    re.compile(r"((?:interactions|webhooks)\\?/\d+\\?/)[\w.-]{20,}"),
+    re.compile(r"(\bT[A-Z0-9]{2,}\\?/\d+\\?/)[A-Za-z0-9]{8,}"),
+    re.compile(r"""(["']token["']\s*:\s*["'])[^"']{8,}"""),
+)
+
+
 def redact_urls(text: str) -> str:
-    """``https://user:pass@host/x`` -> ``https://***@host/x``."""
+    """``https://user:pass@host/x`` -> ``https://***@host/x``; a chat platform's short-lived
+    credential in a URL or payload (``_PLATFORM_CREDENTIALS``) -> ``***``."""
+    for pattern in _PLATFORM_CREDENTIALS:
+        text = pattern.sub(rf"\1{REDACTED}", text)
     return _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
 
 

@@ -338,6 +338,37 @@ async def test_a_message_in_a_thread_the_bot_answered_in_is_a_follow_up(fake, bo
     assert core.asked[1] == Asked("and Tencent?", "why not Baidu?", "discord", ALICE["id"])
 
 
+async def test_system_messages_pictures_and_forwards_do_not_end_or_start_a_conversation(fake, bot, core):
+    first = fake.user_message("why not Baidu?", author=BOB, channel_id=THREAD_ID, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", first)
+    await fake.wait_for(reply_in(THREAD_ID, first))
+    rename = fake.user_message("Baidu vs Alibaba", author=ALICE, channel_id=THREAD_ID)
+    rename["type"] = 4  # CHANNEL_NAME_CHANGE: a system message, which cannot be replied to
+    pin = fake.user_message("", author=ALICE, channel_id=THREAD_ID)
+    pin["type"] = 6  # CHANNEL_PINNED_MESSAGE
+    picture = fake.user_message("", author=ALICE, channel_id=THREAD_ID)  # an image, no text
+    for message in (rename, pin, picture):
+        await fake.dispatch("MESSAGE_CREATE", message)
+    await fake.wait_for(reply_in(THREAD_ID, picture))  # "please ask a question"
+    follow_up = fake.user_message("and Tencent?", author=ALICE, channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", follow_up)
+    await fake.wait_for(reply_in(THREAD_ID, follow_up))
+    # a forward of an answer elsewhere is not a reply to it: no follow-up
+    answer_in_channel = fake.user_message("who is Alibaba?", author=BOB, mention_bot=True)
+    await fake.dispatch("MESSAGE_CREATE", answer_in_channel)
+    answer = sent_message(fake, await fake.wait_for(reply_in(CHANNEL_ID, answer_in_channel)))
+    forward = fake.user_message("", author=ALICE, reply_to=answer, ping=False)
+    forward["type"], forward["message_reference"]["type"] = 0, 1  # FORWARD
+    forward.pop("referenced_message")
+    await fake.dispatch("MESSAGE_CREATE", forward)
+    last = fake.user_message("thanks", author=ALICE, channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", last)
+    await fake.wait_for(reply_in(THREAD_ID, last))
+    assert [(a.question, a.context) for a in core.asked] == [
+        ("why not Baidu?", None), ("", "why not Baidu?"), ("and Tencent?", "why not Baidu?"),
+        ("who is Alibaba?", None), ("thanks", "and Tencent?")]
+
+
 async def test_a_reply_to_an_answer_is_a_follow_up(fake, bot, core):
     first = fake.user_message("why not Baidu?", author=BOB, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", first)
@@ -492,6 +523,9 @@ async def test_the_token_never_appears_in_logs(fake, start_bot, core, capsys):
     err = capsys.readouterr().err
     assert "DEBUG" in err and "auth failed with Bot ***" in err  # logged, redacted
     assert TOKEN not in err
+    # nor an interaction's token (15 minutes to post as the bot), which discord.py logs in
+    # the callback and webhook URLs at debug level
+    assert "/interactions/" in err and payload["token"] not in err
 
 
 # --- run_discord ----------------------------------------------------------------------------------
@@ -586,7 +620,8 @@ async def test_clear_guild_commands_failures_are_one_sentence(fake, guild, token
 
 
 async def test_the_story_option_autocompletes_story_ids(fake, bot, core):
-    core.ids = ["apple-alibaba-ia-iphone-chine.fr", "baidu-ernie.en", "tencent-hunyuan.fr"]
+    # an id over Discord's 100 characters cannot be a choice (one would void the whole list)
+    core.ids = ["apple-alibaba-ia-iphone-chine.fr", "baidu-ernie.en", "tencent-hunyuan.fr", "f" * 101 + ".fr"]
     payload = fake.autocomplete("ask", {"question": "why?", "story": "FR"}, "story", user=BOB)
     await fake.dispatch("INTERACTION_CREATE", payload)
     reply = await fake.wait_for(callback_of(payload))

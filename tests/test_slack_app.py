@@ -218,6 +218,20 @@ def test_thread_follow_ups_need_no_mention_and_carry_the_previous_question(bot, 
         ("who is Alibaba?", None), ("and DeepSeek?", "who is Alibaba?")]
 
 
+def test_a_picture_or_thanks_in_a_thread_keeps_its_question(bot, answerer):
+    push_event(bot, mention("why not Baidu?", user="U1", ts="310.000001"))
+    answered_in(bot, "310.000001")
+    push_event(bot, message("", user="U2", ts="310.000002", thread_ts="310.000001", subtype="file_share",
+                            files=[{"id": "F1", "name": "chart.png"}]))
+    push_event(bot, message("thanks! cc <@U0ALICE>", user="U2", ts="310.000003", thread_ts="310.000001"))
+    push_event(bot, message("and Tencent?", user="U2", ts="310.000004", thread_ts="310.000001"))
+    answered_in(bot, "310.000001", count=4)
+    # events are handled concurrently: in whatever order, each leans on the real question
+    assert sorted((a.question, a.context or "") for a in answerer.asked) == [
+        ("", "why not Baidu?"), ("and Tencent?", "why not Baidu?"), ("thanks! cc <@U0ALICE>", "why not Baidu?"),
+        ("why not Baidu?", "")]
+
+
 def test_chatter_edits_and_bots_are_acknowledged_and_ignored(bot, answerer):
     push_event(bot, mention("why not Baidu?", user="U1", ts="400.000001"))
     answered_in(bot, "400.000001")
@@ -580,14 +594,16 @@ def test_tokens_never_reach_the_logs(fake, answerer, slack_settings, capsys):
         answered_in(fake, "870.000001")
         push_event(fake, mention("boom?", user="U1", ts="870.000002"))
         answered_in(fake, "870.000002")
-        push_command(fake, "/refresh", "", user="UADMIN", reply_to="refresh")
-        fake.wait_responses("refresh", 2)
+        # a response_url (30 minutes to post in the channel), logged by slack_sdk at debug level
+        push_command(fake, "/refresh", "", user="UADMIN", reply_to="T0FAKE/1234/SeCrEtHoOkToKeN")
+        fake.wait_responses("T0FAKE/1234/SeCrEtHoOkToKeN", 2)
 
     err = capsys.readouterr().err
     assert "DEBUG" in err, "the test should have seen debug logs"
     assert "RuntimeError: auth failed for *** via wss://***@h ***" in err  # logged, redacted
-    for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
+    for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, "SeCrEtHoOkToKeN"):
         assert secret not in err
+    assert "T0FAKE/1234/***" in err
 
 
 # --- HTTP mode -----------------------------------------------------------------------------------
