@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXAMPLE_QUESTION = {"en": "Why not Baidu?", "fr": "Pourquoi pas Baidu ?"}
+# the sources whose user types in a terminal, where storybot's own commands can be run
+TERMINAL_SOURCES = frozenset({"cli", "cli-chat", "eval"})
 
 
 class Answerer:
@@ -199,7 +201,7 @@ class Answerer:
 
         snap = self._snapshot()
         if story and story not in snap.story_ids:
-            text = unknown_story_text(story, snap.story_ids, q.lang)
+            text = unknown_story_text(story, snap.story_ids, q.lang, terminal=source in TERMINAL_SOURCES)
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
                                        index_version=snap.version.version,
                                        took_ms=(time.perf_counter() - t0) * 1000), source, user)

@@ -56,11 +56,12 @@ def closest_ids(story: str, ids: list[str] | set[str], n: int = MAX_SUGGESTIONS)
     return list(dict.fromkeys(out))[:n]
 
 
-def unknown_story_text(story: str, ids: list[str] | set[str], lang: str = "en") -> str:
+def unknown_story_text(story: str, ids: list[str] | set[str], lang: str = "en", *, terminal: bool = True) -> str:
     """The reply to a question restricted to a story id the index does not hold: what is
-    wrong, the closest ids, and how to see them all."""
+    wrong, the closest ids, and, in a ``terminal``, the command that lists them all (a chat
+    user cannot run it)."""
     text = prompts.render("unknown_story", lang, story=story)
     close = closest_ids(story, ids)
     if close:
         text += " " + prompts.render("did_you_mean", lang, ids=", ".join(close))
-    return text + " " + prompts.render("list_stories", lang)
+    return text + (" " + prompts.render("list_stories", lang) if terminal else "")

@@ -27,6 +27,9 @@ def test_the_unknown_story_reply_suggests_and_says_how_to_list(shared_answerer):
     assert "`storybot stories`" in answer.text
     french = unknown_story_text("rien", IDS, "fr")
     assert "rien" in french and "Vouliez-vous dire" not in french and "storybot stories" in french
+    # a chat user cannot run the command: the suggestions stay, the command goes
+    chat = shared_answerer.answer("why not Baidu?", story="apple-alibab", source="discord")
+    assert "Did you mean: apple-alibaba-ia-iphone-chine.fr?" in chat.text and "storybot" not in chat.text
 
 
 def test_list_stories_from_the_live_index(shared_answerer):
