@@ -320,6 +320,8 @@ def eval_cmd(ctx, file, as_json, rows, extra):
             overrides.update(stories_dir=combined_stories(base, list(extra), Path(tmp) / "stories"),
                              data_dir=Path(tmp) / "data")
         settings = _settings(ctx, **overrides)
+        if extra:  # a temporary embedded index, even when the configured one is on a Chroma server
+            settings = settings.model_copy(update={"chroma_host": None})
         with _answerer(settings) as answerer:
             _ensure_index(answerer)
             result = evaluate(answerer, questions)

@@ -99,19 +99,19 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, **_key(
         "CHROMA_HOST", "Host of a `chroma run` server shared by several bot processes and one indexing job. "
         "Unset: the embedded index in STORYBOT_DATA_DIR, owned by one process.", "127.0.0.1"))
-    chroma_port: int = Field(8000, **_key("CHROMA_PORT", "Port of the Chroma server.", "8000"))
+    chroma_port: int = Field(8000, ge=1, le=65535, **_key("CHROMA_PORT", "Port of the Chroma server.", "8000"))
     chroma_ssl: bool = Field(False, **_key("CHROMA_SSL", "Use HTTPS to reach the Chroma server.", "true"))
     chroma_headers: SecretStr | None = Field(None, **_key(
         "CHROMA_HEADERS", 'Extra HTTP headers for the Chroma server (auth tokens): a JSON object or '
         '"Name: value; Name2: value" (never logged).', '{"Authorization": "Bearer ..."}'))
-    chroma_timeout: float = Field(30.0, gt=0, **_key(
+    chroma_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, **_key(
         "CHROMA_TIMEOUT", 'Seconds any one call to the Chroma server may take before the question gets '
         '"index unavailable".', "10"))
 
     # --- answering ------------------------------------------------------------------------
     top_k: int = Field(3, ge=1, le=10, **_key(
         "STORYBOT_TOP_K", "How many citations an answer may carry (1 to 10).", "3"))
-    min_score: float = Field(0.76, **_key(
+    min_score: float = Field(0.76, ge=0, le=1, allow_inf_nan=False, **_key(
         "STORYBOT_MIN_SCORE", "Fallback off-topic bar (best-sentence cosine), used only when the index has no "
         "calibration: each refresh calibrates the bars per question and story language from the shipped "
         "off-topic banks.", "0.76"))
@@ -211,13 +211,26 @@ class Settings(BaseSettings):
     def _headers(cls, v):
         if v is not None:
             raw = v.get_secret_value().strip() if isinstance(v, SecretStr) else str(v).strip()
-            if raw.startswith("{"):
+            shape = "it must be a JSON object or 'Name: value; Name2: value'"
+            if raw.startswith(("{", "[")):
                 try:
                     if not isinstance(json.loads(raw), dict):
                         raise ValueError
                 except ValueError:
-                    raise ValueError("it must be a JSON object or 'Name: value; Name2: value'") from None
+                    raise ValueError(shape) from None
+            # "Authorization Bearer x" (no colon) would be sent as no header at all
+            elif any(not part.partition(":")[0].strip() or ":" not in part for part in raw.split(";") if part.strip()):
+                raise ValueError(shape)
         return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if v.strip().upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("it must be one of DEBUG, INFO, WARNING, ERROR")
+        return v.strip().upper()
 
     @field_validator("discord_token", "slack_bot_token", "slack_app_token")
     @classmethod

@@ -6,6 +6,7 @@ the live version (and from an interrupted refresh, which is how a refresh resume
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -227,9 +228,14 @@ class Refresher:
             report.seconds = time.perf_counter() - t0
             if report.swapped:
                 log.info("refresh: %s", report.summary())
-            return report
-        finally:
-            lease.drop()
+        except BaseException:
+            # the store may be what failed (a Chroma server gone): the lease cannot be
+            # dropped then, and trying must not hide why the refresh failed
+            with contextlib.suppress(Exception):
+                lease.drop()
+            raise
+        lease.drop()
+        return report
 
     # -- the three steps ------------------------------------------------------------------
     def _diff(self, full: bool) -> Diff:

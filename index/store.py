@@ -488,6 +488,9 @@ def new_version_id() -> str:
     return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
+_VERSION_COLLECTION = re.compile(rf"{PREFIX}(v\d{{8}}T\d{{6}}-[0-9a-f]{{6}})_(?:chunks|sents|stories)")
+
+
 class Store:
     """A Chroma client plus the versioning rules above. Thread-safe for readers; one writer
     per process (the refresh pipeline serialises itself)."""
@@ -787,8 +790,11 @@ class Store:
 
     # -- housekeeping ---------------------------------------------------------------------
     def versions_on_disk(self) -> set[str]:
+        """The index versions this project made (``new_version_id``) that the store holds.
+        Only names of that exact shape: a shared Chroma server may hold another project's
+        "sb_notes_chunks", which a refresh must never drop as an old version."""
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
-        return {n[len(PREFIX):].rsplit("_", 1)[0] for n in names if n.startswith(PREFIX)}
+        return {m.group(1) for n in names if (m := _VERSION_COLLECTION.fullmatch(n))}
 
     def drop_version(self, version: str) -> None:
         """Delete a version's collections and the records stored beside it (its calibration)."""

@@ -83,9 +83,14 @@ def test_eval_prints_a_table_and_json(tmp_path):
 
 
 def test_eval_of_a_multi_story_corpus(tmp_path):
-    """--add-stories adds the multi-story corpus to the shipped story in a temporary index."""
+    """--add-stories adds the multi-story corpus to the shipped story in a temporary index:
+    an embedded one, even when the configured index is on a Chroma server (here one that
+    does not answer: the shared index is neither read nor written)."""
+    from tests.fakes import closed_port
+
     out = storybot("eval", "--json", str(REPO / "eval" / "multi" / "dev_questions.jsonl"),
-                   "--add-stories", str(REPO / "eval" / "multi" / "stories"), data=tmp_path / "d")
+                   "--add-stories", str(REPO / "eval" / "multi" / "stories"), data=tmp_path / "d",
+                   env={"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(closed_port())})
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["answerable"] == 36 and res["retrieval_hit@1"] > 0.4

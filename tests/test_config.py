@@ -97,6 +97,21 @@ def test_an_api_url_with_a_password_stops_its_bot_and_hides_the_password(monkeyp
     assert load_settings(needs=()).slack_api_url == "https://slack.com/api/"  # ask does not care
 
 
+@pytest.mark.parametrize("name,value,says", [
+    ("STORYBOT_LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
+    ("CHROMA_TIMEOUT", "inf", "finite"),
+    ("CHROMA_PORT", "70000", "65535"),
+    ("STORYBOT_MIN_SCORE", "nan", "finite"),
+    ("STORYBOT_MIN_SCORE", "2", "less than or equal to 1"),
+    ("CHROMA_HEADERS", "Authorization Bearer s3cr3t", "'Name: value"),  # no colon: no header was sent
+])
+def test_out_of_range_values_are_named_not_met_later(monkeypatch, name, value, says):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(needs=())
+    assert f"{name}: got " in str(err.value) and says in str(err.value) and "s3cr3t" not in str(err.value)
+
+
 def test_a_malformed_core_setting_stops_every_command_and_hides_secrets(monkeypatch):
     monkeypatch.setenv("EMBED_BATCH", "0")
     monkeypatch.setenv("LLM_API_KEY", "")  # empty: unset, not an error

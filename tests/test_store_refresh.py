@@ -60,6 +60,11 @@ def test_refresh_twice_then_edit_one_paragraph_then_delete_a_story(e5, tmp_path)
         assert not any(m["story"] == "second" for m in store.snapshot().metas)
         # only the live version and the one before it stay on disk
         assert len(store.versions_on_disk()) <= 2
+        # ... and a collection of another project with a like name is not a version: kept
+        store.client.create_collection("sb_notes_chunks", embedding_function=None)
+        (stories / "third.md").write_text("---\ntitle: Third\n---\nEncore un paragraphe.\n", encoding="utf-8")
+        assert refresher.refresh().swapped
+        assert "sb_notes_chunks" in [c if isinstance(c, str) else c.name for c in store.client.list_collections()]
     finally:
         store.close()
 
