@@ -23,6 +23,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.data import default_stories_dir
+from bot.logs import redact_urls
 
 # Lists come from the environment as "id1,id2 id3", not JSON.
 IdList = Annotated[list[str], NoDecode]
@@ -384,9 +385,6 @@ def _field_of(loc: tuple) -> str | None:
     return next((n for n in Settings.model_fields if env_name(n) == first), None)
 
 
-_USERINFO = re.compile(r"//[^/@\s]*@")
-
-
 def _problem(name: str | None, err: dict) -> str:
     """One line naming the setting, what it got (unless it is a secret) and an example."""
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
@@ -396,7 +394,7 @@ def _problem(name: str | None, err: dict) -> str:
     if Settings.model_fields[name].annotation in (SecretStr, SecretStr | None):
         got = "a value (hidden: it is a secret)"
     else:
-        raw = _USERINFO.sub("//***@", str(err.get("input", "")))  # a password in a URL stays hidden
+        raw = redact_urls(str(err.get("input", "")))  # a password in a URL stays hidden
         got = repr(raw if len(raw) <= 60 else raw[:57] + "...")
     return f"{env}: got {got}; {msg[:1].lower() + msg[1:]}. Example: {env}={_info(name)['example']}"
 

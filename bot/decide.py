@@ -362,6 +362,11 @@ def chunks_with(snap: Snapshot, seqs: Forms) -> set[int]:
     return chunks
 
 
+def stories_with(snap: Snapshot, seqs: Forms) -> set[str]:
+    """The stories holding one of a name's forms (``chunks_with``)."""
+    return {snap.metas[i]["story"] for i in chunks_with(snap, seqs)}
+
+
 def name_share(snap: Snapshot, seqs: Forms) -> tuple[int, int]:
     """(chunks holding one of the forms, chunks of the stories those chunks belong to)."""
     chunks = chunks_with(snap, seqs)
@@ -381,7 +386,7 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
     for seqs in resolved.values():
         if not seqs or snap.keyword is None:
             continue
-        stories = {snap.metas[i]["story"] for i in chunks_with(snap, seqs)}
+        stories = stories_with(snap, seqs)
         if stories & every:  # a name every story lacks by keyword (matched otherwise) narrows nothing
             per_name.append(stories & every)
     if not per_name:
@@ -397,7 +402,7 @@ def within_story(snap: Snapshot, resolved: dict[str, Forms | None], story: str) 
     out = dict(resolved)
     for name, seqs in resolved.items():
         if seqs and snap.keyword is not None:
-            stories = {snap.metas[i]["story"] for i in chunks_with(snap, seqs)}
+            stories = stories_with(snap, seqs)
             if stories and story not in stories:
                 out[name] = None
     return out

@@ -243,9 +243,9 @@ class Refresher:
         stories, chunks, problems = load_corpus(self.stories_dir, self.max_chars, self.max_story_bytes)
         active = self.store.active()
         kept = self._last_good(problems, active, {s.id for s in stories})
-        if kept:
+        if kept:  # only the kept stories are chunked here: the others were by load_corpus
             stories = sorted([*stories, *kept.values()], key=lambda s: s.id)
-            chunks = [c for st in stories for c in chunk_story(st, self.max_chars)]
+            chunks = chunks + [c for st in kept.values() for c in chunk_story(st, self.max_chars)]
         report = RefreshReport(stories=len(stories), problems=[
             f"{p}; the index keeps its last good version" if p.path in kept else str(p) for p in problems])
         for line in report.problems:  # a bot's log says it too (a refresh's caller prints the report)
