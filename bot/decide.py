@@ -19,6 +19,7 @@ import numpy as np
 from bot.question import (Question, forms, has_count, has_money, has_number, has_percent, has_speech, has_time, mentioned,
                           names_in, not_name_words)
 from index.chunk import passage_text
+from index.embed import word_vectors
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
 from index.language import all_languages, normalise, one_edit, priced_classes, unit_class, zipf
 from index.search import Passage, SentenceHit
@@ -138,24 +139,8 @@ def same_unit(asked: str, word: str, embedder=None, t: Tuning = TUNING) -> bool:
         return ca == cb
     if embedder is None:
         return False
-    va, vb = _word_vectors(embedder, [asked, word])
+    va, vb = word_vectors(embedder, [asked, word])
     return float(va @ vb) >= t.unit_match_cosine
-
-
-_VECTORS: dict[tuple[str, str], np.ndarray] = {}
-_MAX_VECTORS = 4096
-
-
-def _word_vectors(embedder, ws: list[str]) -> list[np.ndarray]:
-    """Word embeddings, kept per embedder and word (a bounded cache: few words are asked)."""
-    got = {w: _VECTORS.get((embedder.name, w)) for w in ws}
-    todo = [w for w, v in got.items() if v is None]
-    if todo:
-        if len(_VECTORS) > _MAX_VECTORS:
-            _VECTORS.clear()  # the vectors already in hand (``got``) are kept for this call
-        for w, v in zip(todo, embedder.embed_passages(todo)):
-            _VECTORS[(embedder.name, w)] = got[w] = v
-    return [got[w] for w in ws]
 
 
 def counts_what_is_asked(q: Question, text: str, embedder=None, t: Tuning = TUNING) -> bool:

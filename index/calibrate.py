@@ -21,7 +21,8 @@ one, so one bar per question language would refuse French questions about Englis
 
 The record is stored as the meta record ``calibration:<version>``, beside the version it
 belongs to. The bank's vectors depend only on the embedder, so they are cached in a
-collection per embedder (``storybot_bank_<hash>``): a refresh does not embed them again.
+collection per embedder (``storybot_bank_<hash>``, ``Store.cached_vectors``): a refresh does
+not embed them again.
 """
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ META_KEY = "calibration:{version}"
 # The record's layout; a record of another one (an index calibrated by an older storybot) is
 # made again on first use. 2: answer bars per story (``answer_story:<lang>``).
 FORMAT = 2
-BANK_PREFIX = "storybot_bank_"
 
 
 def bank_languages() -> list[str]:
@@ -59,25 +59,9 @@ def load_bank(lang: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
 def bank_vectors(store, lines: list[str]) -> np.ndarray:
     """Query vectors of ``lines``, embedded once per embedder and kept in a collection."""
-    name = BANK_PREFIX + hashlib.sha256(store.embedder.name.encode()).hexdigest()[:16]
-    coll = store.client.get_or_create_collection(name=name, embedding_function=store._ef,
-                                                 configuration={"hnsw": {"space": "cosine"}})
-    ids = [_key(t) for t in lines]
-    got = coll.get(ids=ids, include=["embeddings"])
-    have = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
-    missing = [(i, t) for i, t in zip(ids, lines) if i not in have]
-    if missing:
-        vecs = list(embed_queries(store.embedder, [t for _, t in missing]))
-        coll.upsert(ids=[i for i, _ in missing], documents=[t for _, t in missing],
-                    embeddings=[np.asarray(v, dtype=np.float32) for v in vecs])
-        have.update((i, np.asarray(v, dtype=np.float32)) for (i, _), v in zip(missing, vecs))
-    return np.stack([have[i] for i in ids])
+    return store.cached_vectors("bank", lines, lambda texts: embed_queries(store.embedder, texts))
 
 
 def top_scores(sents, vectors: np.ndarray, total: int, story_langs: dict[str, str],

@@ -61,6 +61,23 @@ def embed_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
 PLAIN = "plain"
 
 
+_WORD_VECTORS: dict[tuple[str, str], np.ndarray] = {}
+_MAX_WORD_VECTORS = 4096
+
+
+def word_vectors(embedder: Embedder, ws: list[str]) -> list[np.ndarray]:
+    """Passage vectors of single words, kept per embedder and word in a bounded cache (the
+    words of questions: few recur, none is written anywhere)."""
+    got = {w: _WORD_VECTORS.get((embedder.name, w)) for w in ws}
+    todo = [w for w, v in got.items() if v is None]
+    if todo:
+        if len(_WORD_VECTORS) > _MAX_WORD_VECTORS:
+            _WORD_VECTORS.clear()  # the vectors already in hand (``got``) are kept for this call
+        for w, v in zip(todo, embedder.embed_passages(todo)):
+            _WORD_VECTORS[(embedder.name, w)] = got[w] = v
+    return [got[w] for w in ws]
+
+
 def recipe_for(stories: int, t=TUNING) -> str:
     """How an index of ``stories`` stories makes its sentence vectors (``sentence_vectors``):
     ``PLAIN``, or each sentence mixed with its story's title once the index holds

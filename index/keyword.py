@@ -101,7 +101,10 @@ class KeywordIndex:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""
         if not self.size:
             return np.zeros(0, dtype=np.float32)
-        toks = tokenize(query)
-        if not toks:
+        return self.token_scores(tokenize(query))
+
+    def token_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every document for keyword tokens already made (``tokenize``)."""
+        if not self.size or not tokens:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

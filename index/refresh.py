@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index import heal
+from index import crosslang, heal
 from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
 from index.embed import has_terms, recipe_for, sentence_key, sentence_vectors
@@ -343,8 +343,14 @@ class Refresher:
         but the new one and the one before it is dropped."""
         store = self.store
         total_sents = sum(len(c.sentences) for c in diff.chunks)
+        langs = story_languages((c.story.id, c.text) for c in diff.chunks)
         # the off-topic and answer bars of this version (index/calibrate.py)
-        calibrate(store, version, total_sents, story_languages((c.story.id, c.text) for c in diff.chunks))
+        calibrate(store, version, total_sents, langs)
+        # the words of stories in several languages, embedded before any question needs them
+        texts: dict[str, list[str]] = {}
+        for c in diff.chunks:
+            texts.setdefault(langs.get(c.story.id, ""), []).append(c.text)
+        crosslang.warm(store, texts)
         live = Version(version, store.embedder.name, len(diff.chunks), total_sents, len(diff.stories), time.time(),
                        diff.recipe)
         store.activate(live, store.load_version(live) if store.has_snapshot else None)

@@ -4,7 +4,9 @@ A chunk's dense score is its best sentence's cosine to the question (sentence ve
 stored, nothing but the question is embedded): a short passage that answers precisely is
 not drowned by a long one that mentions many names. Candidates are the union of the best
 dense sentences' chunks and the best BM25 chunks; their fused score is
-``dense + keyword_weight * bm25 / max(bm25)`` (``index.tuning``).
+``dense + keyword_weight * bm25 / max(bm25)`` (``index.tuning``). In stories of several
+languages, the keyword query also holds the question's words in the other languages
+(``index.crosslang``).
 
 The ranking key (``Passage.focused``) also takes away how generic the best sentence is, a
 per-story offset the caller may give (the answer step gives each story's off-topic median
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from index.crosslang import expansion
 from index.embed import Terms, has_terms
 from index.store import Snapshot, Store
 from index.tuning import TUNING
@@ -104,6 +107,8 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
     pool = _dense_pool(snap, q, n, story)
     # keyword
     kw = snap.keyword.scores(question)
+    if extra := expansion(store, snap, question):  # its words in the stories' other languages
+        kw = kw + snap.keyword.token_scores(extra)
     if story:
         kw = np.where(snap.story_rows == story, kw, 0.0)
     top_kw = float(kw.max()) if kw.size else 0.0

@@ -25,6 +25,7 @@ a data folder that is read-only, full or locked gets one sentence instead (``Dat
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -608,6 +609,29 @@ class Store:
     def collections_for(self, version: str):
         """(chunks, sentences, stories) collections of one version (created if missing)."""
         return tuple(self._collection(f"{PREFIX}{version}_{kind}") for kind in ("chunks", "sents", "stories"))
+
+    def cached_vectors(self, kind: str, texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """``embed(texts)``, row for row, for vectors that depend only on the embedder (the
+        off-topic bank's messages, the stories' words): each text is embedded once per
+        embedder and kept in the collection ``storybot_<kind>_<hash of the embedder's
+        name>``, so a refresh does not embed it again. Stories' text only, never a user's:
+        what is kept here outlives the index."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        name = f"storybot_{kind}_" + hashlib.sha256(self.embedder.name.encode()).hexdigest()[:16]
+        coll = self._collection(name)
+        ids = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:32] for t in texts]
+        have: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), BATCH * 10):
+            got = coll.get(ids=ids[i:i + BATCH * 10], include=["embeddings"])
+            have.update((k, np.asarray(e, dtype=np.float32)) for k, e in zip(got["ids"], got["embeddings"]))
+        missing = list({k: t for k, t in zip(ids, texts) if k not in have}.items())
+        for i in range(0, len(missing), BATCH):
+            part = missing[i:i + BATCH]
+            vecs = [np.asarray(v, dtype=np.float32) for v in embed([t for _, t in part])]
+            coll.upsert(ids=[k for k, _ in part], documents=[t for _, t in part], embeddings=vecs)
+            have.update((k, v) for (k, _), v in zip(part, vecs))
+        return np.stack([have[k] for k in ids])
 
     # -- meta records ---------------------------------------------------------------------
     def get_meta(self, key: str) -> dict | None:

@@ -637,11 +637,13 @@ def test_word_vectors_survive_a_full_cache(monkeypatch):
             self.calls.append(list(texts))
             return [np.full(4, float(len(t))) for t in texts]
 
-    monkeypatch.setattr(decide, "_VECTORS", {})
-    monkeypatch.setattr(decide, "_MAX_VECTORS", 2)
+    import index.embed as embed
+
+    monkeypatch.setattr(embed, "_WORD_VECTORS", {})
+    monkeypatch.setattr(embed, "_MAX_WORD_VECTORS", 2)
     e = Counting()
-    decide._word_vectors(e, ["alpha", "be", "gam"])  # the cache now holds more than its bound
-    va, vb = decide._word_vectors(e, ["alpha", "delta1"])  # "alpha" cached, "delta1" new: clears
+    embed.word_vectors(e, ["alpha", "be", "gam"])  # the cache now holds more than its bound
+    va, vb = embed.word_vectors(e, ["alpha", "delta1"])  # "alpha" cached, "delta1" new: clears
     assert va.tolist() == [5.0] * 4 and vb.tolist() == [6.0] * 4
     assert e.calls[-1] == ["delta1"]  # only the new word is embedded
 
