@@ -144,7 +144,8 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
 
     A file (or link) whose real path lies outside ``folder`` is skipped and reported: the
     folder is the boundary of what may be quoted. A file over ``max_bytes`` is reported
-    without being read. A missing folder is a ``Problem`` too; the caller decides whether
+    without being read. Two files with one id (``a.md`` and ``a.txt``): the first in sorted
+    order that reads is the story, the other is reported. A missing folder is a ``Problem`` too; the caller decides whether
     "no stories" is fatal.
     """
     folder = Path(folder)
@@ -155,6 +156,7 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     root = folder.resolve()
     stories: list[Story] = []
     problems: list[Problem] = []
+    seen: dict[str, Path] = {}  # story id -> the file that holds it
     for path, linked_dir in _walk(folder):
         try:
             real = path.resolve(strict=True)
@@ -166,6 +168,11 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
             continue
         if linked_dir or not real.is_file():  # a link within the folder: its files are walked already
             continue
+        sid = story_id(path, folder)
+        if sid in seen:  # "a.md" beside "a.txt": one id, and the index needs ids to be unique
+            problems.append(Problem(path, f"has the same story id '{sid}' as {seen[sid].name} (an id is the "
+                                          "path without its suffix); skipped: rename one of them"))
+            continue
         try:
             size = real.stat().st_size
             if size > max_bytes:
@@ -173,7 +180,8 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
                 continue
             with open(real, "rb") as fh:  # read at most one byte past the limit: the file may grow
                 data = fh.read(max_bytes + 1)
-            stories.append(parse_story(story_id(path, folder), path, data, max_bytes))
+            stories.append(parse_story(sid, path, data, max_bytes))
+            seen[sid] = path
         except OSError as exc:
             problems.append(Problem(path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"))
         except StoryFormatError as exc:
