@@ -421,3 +421,20 @@ def test_two_files_with_one_id_skip_the_second_and_keep_the_index(e5, tmp_path):
         assert any("2.4 million" in d for d in store.snapshot().docs)
     finally:
         store.close()
+
+
+def test_a_one_line_story_is_reported_not_counted_and_lost(e5, tmp_path):
+    # without front matter the first line is the title: a one-line file had no paragraph,
+    # so it was counted in the report ("2 stories") and silently absent from the index
+    stories = copy_stories(tmp_path / "stories")
+    (stories / "tortoise.txt").write_text("The zoo's oldest tortoise, Gerald, turned 120 on Monday.\n",
+                                          encoding="utf-8")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        report = refresher.refresh()
+        assert report.stories == 1 == len(store.snapshot().story_ids)
+        [problem] = report.problems
+        assert problem.startswith("tortoise.txt: has no paragraph to quote")
+        assert "tortoise.txt" in report.summary()
+    finally:
+        store.close()
