@@ -118,3 +118,21 @@ def test_chat_answers_follow_ups_until_an_empty_line(tmp_path):
     out = storybot("chat", data=tmp_path / "d", stdin="why not Baidu?\nand Tencent?\n\n")
     assert out.returncode == 0, out.stderr
     assert "Baidu ont échoué" in out.stdout and "Tencent et ByteDance" in out.stdout
+
+
+def test_a_damaged_answer_log_costs_no_answer_and_report_names_it(tmp_path):
+    # garbage over answers.sqlite3 used to stop every command, ask and the bots included,
+    # with "something unexpected went wrong (DatabaseError)"
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "answers.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x07garbage" * 600)
+    out = storybot("ask", "--json", "why not Baidu?", data=data)
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout)
+    assert obj["citations"] and "answer_id" not in obj
+    assert "answer log" in out.stderr and "damaged" in out.stderr
+    for command in (["report"], ["forget", "--user", "123"]):
+        out = storybot(*command, data=data)
+        assert out.returncode == 1 and "unexpected" not in out.stderr
+        assert out.stderr.startswith("Error: The answer log ") and "is damaged" in out.stderr
+        assert "Traceback" not in out.stderr
