@@ -409,6 +409,12 @@ def test_importing_the_module_does_not_import_llama_index():
     ("Baidu failed.\nRéférences : [1] et [2]", "Baidu failed. [1][2]", (1, 2)),
     ("Baidu failed **[1]**.", "Baidu failed [1].", (1,)),
     ("Baidu failed [Passage 3].", "Baidu failed [3].", (3,)),
+    # a list after an answer that cites inline adds nothing, and what it says of each source
+    # (the model's words, not the checked quotes) is never shown
+    ("Baidu failed [1].\n\n**Sources:** [1], [2]", "Baidu failed [1].", (1,)),
+    ("Baidu failed [1].\nReferences:\n[1] Les modèles de Baidu...", "Baidu failed [1].", (1,)),
+    ("Baidu failed [1]. Sources: [1] (Apple et l'IA — Baidu)", "Baidu failed [1].", (1,)),
+    ("Baidu failed.\n\nSources:\n1. Les modèles de Baidu\n3. Alibaba", "Baidu failed. [1][3]", (1, 3)),
     ("Sales fell in (2024) by (17) points [1].", "Sales fell in (2024) by (17) points [1].", (1,)),
 ])
 def test_citation_shapes_are_normalised_before_the_check(fake, raw, shown, cited):
@@ -427,3 +433,11 @@ def test_renumber_follows_first_use():
     from bot.llm import renumber
 
     assert renumber("B [3] then A [1][3].", (3, 1)) == "B [1] then A [2][1]."
+
+
+
+@pytest.mark.parametrize("raw", ["### Sources\n- [2] Apple a aussi testé", "[1][3]"])
+def test_citations_alone_are_an_empty_answer(fake, raw):
+    fake.script(Reply.answer(raw))
+    with pytest.raises(LLMFailure, match="empty answer"):
+        writer_for(fake).write(QUESTION, PASSAGES, "en")
