@@ -171,6 +171,26 @@ def _sources_list(text: str) -> str:
     return text
 
 
+# A quotation in the written answer: "…", “…”, « … », „…“, 「…」.
+_QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|«\s*([^»\n]+?)\s*»|„([^“”\n]+)[“”]|「([^」\n]+)」')
+QUOTE_MIN_WORDS = 3  # shorter quoted bits are terms ("l'IA"), not quotations
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def check_quotes(text: str, passages: list[LLMPassage]) -> None:
+    """Raises ``LLMFailure("quote not in the story")`` when ``text`` puts in quotation marks
+    words (``QUOTE_MIN_WORDS`` or more) that no passage holds in that order: shown above the
+    verified citations, a made-up or translated quotation would pass for the story's own."""
+    story = f" {_plain_words(' '.join(p.text for p in passages))} "
+    for m in _QUOTED.finditer(text):
+        words = _plain_words(next(g for g in m.groups() if g))
+        if len(words.split()) >= QUOTE_MIN_WORDS and f" {words} " not in story:
+            raise LLMFailure("quote not in the story")
+
+
 def clean_answer(text: str) -> str:
     """The answer as shown: inline ``<think>`` blocks removed, grouped citations split
     (``[1, 3]`` -> ``[1][3]``), outer whitespace stripped."""
@@ -405,6 +425,7 @@ class LLMWriter:
             if not re.search(r"\w", _CITE.sub("", text)):  # nothing, or citations alone
                 raise LLMFailure("empty answer")
             cited = check_citations(text, len(passages))
+            check_quotes(text, passages)
         except Exception as exc:
             reason = failure_reason(exc)
             log.info("LLM %s gave no usable answer after %.0f ms: %s",

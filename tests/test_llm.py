@@ -441,3 +441,22 @@ def test_citations_alone_are_an_empty_answer(fake, raw):
     fake.script(Reply.answer(raw))
     with pytest.raises(LLMFailure, match="empty answer"):
         writer_for(fake).write(QUESTION, PASSAGES, "en")
+
+
+@pytest.mark.parametrize("raw", [
+    'Apple said "we will never work with Baidu again" [1].',
+    "Selon l'article, « Apple a renoncé à la Chine » [3].",
+])
+def test_a_quotation_the_passages_do_not_hold_fails(fake, raw):
+    # shown above the verified citations, it would pass for the story's own words
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(raw))
+        with pytest.raises(LLMFailure, match="quote not in the story"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)
+
+
+def test_quotations_the_passages_hold_pass():
+    from bot.llm import check_quotes
+
+    check_quotes("Apple « a finalement choisi Alibaba » [3], the “modèles de Tencent” aside [2].", PASSAGES)
+    check_quotes('Baidu\'s "exigences d’Apple" [1] and "AI" were the issue [1].', PASSAGES)
