@@ -41,6 +41,9 @@ OLLAMA_CONTEXT = 8192
 # the environment and send a real OpenAI key to a third-party server.
 NO_KEY = "not-needed"
 STREAM_INTERVAL = 1.0  # seconds between two on_text calls (chat platforms rate-limit edits)
+# The prompt asks for one to three short sentences. A model caught in a loop can write a
+# hundred kilobytes, which chat would post as dozens of messages: past this, it is no answer.
+MAX_ANSWER_CHARS = 1500
 
 LANGUAGES = {
     "en": "English",
@@ -424,6 +427,8 @@ class LLMWriter:
             text = clean_answer(normalise_citations(_THINK.sub("", raw), len(passages)))
             if not re.search(r"\w", _CITE.sub("", text)):  # nothing, or citations alone
                 raise LLMFailure("empty answer")
+            if len(text) > MAX_ANSWER_CHARS:
+                raise LLMFailure("answer too long")
             cited = check_citations(text, len(passages))
             check_quotes(text, passages)
         except Exception as exc:
@@ -472,6 +477,8 @@ class LLMWriter:
                 text += chunk.delta or ""
                 if time.monotonic() - started > self.timeout:
                     raise LLMFailure("timeout")
+                if len(text) > 2 * MAX_ANSWER_CHARS:  # room for <think> text; no need to read on
+                    raise LLMFailure("answer too long")
                 if not live:
                     continue
                 visible = clean_answer(text)

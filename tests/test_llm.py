@@ -460,3 +460,11 @@ def test_quotations_the_passages_hold_pass():
 
     check_quotes("Apple « a finalement choisi Alibaba » [3], the “modèles de Tencent” aside [2].", PASSAGES)
     check_quotes('Baidu\'s "exigences d’Apple" [1] and "AI" were the issue [1].', PASSAGES)
+
+
+def test_a_model_in_a_loop_fails_instead_of_flooding_the_chat(fake):
+    # 20 kB of answer: Discord would have posted it as a dozen messages
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer("Baidu failed [1]. " + "And so on. " * 2000))
+        with pytest.raises(LLMFailure, match="answer too long"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)
