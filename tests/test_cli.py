@@ -136,3 +136,28 @@ def test_a_damaged_answer_log_costs_no_answer_and_report_names_it(tmp_path):
         assert out.returncode == 1 and "unexpected" not in out.stderr
         assert out.stderr.startswith("Error: The answer log ") and "is damaged" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_markup_and_escapes_in_titles_and_hedged_questions_print_as_text(tmp_path):
+    # rich read them as markup: "[/b]" in a story title stopped `storybot stories`, and in a
+    # chat user's question answered "low" it stopped `storybot report` (MarkupError); the
+    # latter's escape sequences reached the terminal
+    from bot.answerlog import AnswerLog
+
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "budget.md").write_text("---\ntitle: Budget [/b] vote [bold]2025[/bold] \x1b[31mred\n---\n"
+                                       "The council voted the budget on Monday. It passed by ten votes.\n",
+                                       encoding="utf-8")
+    data = tmp_path / "d"
+    out = storybot("stories", data=data, stories=stories)
+    assert out.returncode == 0, out.stderr
+    assert "[/b]" in out.stdout and "\x1b" not in out.stdout
+    log = AnswerLog(data / "answers.sqlite3")
+    for question in ("is the [/b] budget [red]late[/red]?", "why \x1b[31mred?"):
+        log.record(question=question, abstained=False, citations=[], took_ms=1.0, index_version="v",
+                   mode="extractive", source="discord", user="1", confidence="low")
+    log.close()
+    out = storybot("report", data=data, stories=stories)
+    assert out.returncode == 0, out.stderr
+    assert "[/b] budget [red]late[/red]" in out.stdout and "\x1b" not in out.stdout
