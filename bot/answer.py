@@ -98,6 +98,7 @@ class Answerer:
         """The real answerer: Chroma (embedded or server), the configured embedder, the
         answer log in the data dir, and the LLM writer when one is configured."""
         from bot.answerlog import AnswerLog
+        from bot.errors import AnswerLogDamaged
         from index.embed import get_embedder
 
         key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
@@ -109,8 +110,12 @@ class Answerer:
                            chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)
         refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch,
                               settings.max_story_bytes)
-        answer_log = (AnswerLog(Path(settings.data_dir) / "answers.sqlite3", keep_days=settings.log_days)
-                      if settings.log_answers else None)
+        answer_log = None
+        if settings.log_answers:
+            try:
+                answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3", keep_days=settings.log_days)
+            except AnswerLogDamaged as exc:  # the log must never cost people their answers
+                log.error("%s Answering without it until then (no votes either).", exc)
         llm = None
         if settings.llm_provider != "none":
             from bot.llm import LLMWriter

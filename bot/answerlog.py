@@ -140,7 +140,8 @@ class AnswerLog:
 
     def __init__(self, path: Path, keep_days: float = 0):
         """Open (creating it 0600, migrating an older one) the log at ``path``; with
-        ``keep_days`` > 0, rows older than that are deleted now and at each new answer."""
+        ``keep_days`` > 0, rows older than that are deleted now and at each new answer.
+        Raises ``AnswerLogDamaged`` when the file is not a readable SQLite database."""
         self.path = Path(path)
         self.keep_days = keep_days
         self._lock = threading.Lock()
@@ -153,6 +154,14 @@ class AnswerLog:
             kind = classify(exc)
             if kind in ("read-only", "full", "busy"):
                 raise unusable(kind, self.path.parent) from exc
+            if kind == "corrupt":
+                from bot.errors import AnswerLogDamaged
+
+                # not moved aside like the index: it is personal data, not derived data, and
+                # a copy would escape `forget` and STORYBOT_LOG_DAYS
+                raise AnswerLogDamaged(
+                    f"The answer log {self.path} is damaged (not a readable SQLite database). Move it "
+                    "away or delete it; a new one is started at the next answer.") from exc
             raise
         self.prune()
 

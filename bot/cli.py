@@ -10,7 +10,7 @@ import click
 
 from bot import __version__
 from bot.errors import StorybotError, StoryIndexError, user_message
-from bot.terminal import clean_answer, clean_passage, clean_report, strip_controls
+from bot.terminal import clean_answer, clean_passage, clean_report, clean_story, strip_controls
 
 log = logging.getLogger("storybot")
 
@@ -498,7 +498,7 @@ def stories(ctx, as_json):
 
     table = Table("title", "outlet", "date", "chunks", "last refresh")
     table.columns.insert(0, Column("id", no_wrap=True))  # ids are typed back: never cut
-    for i in infos:
+    for i in map(clean_story, infos):
         refreshed = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.refreshed_at)) if i.refreshed_at else ""
         table.add_row(i.id, i.title, i.outlet, i.date, str(i.chunks), refreshed)
     Console().print(table)

@@ -15,7 +15,7 @@ from index.errors import (  # re-exported: adapters import every error type from
 
 
 __all__ = [
-    "APOLOGY", "ConfigError", "DataDirUnusable", "EmbedderMismatch", "EmbedderUnavailable", "NoStories",
+    "APOLOGY", "AnswerLogDamaged", "ConfigError", "DataDirUnusable", "EmbedderMismatch", "EmbedderUnavailable", "NoStories",
     "RateLimited", "RefreshInProgress", "StoreLocked", "StoreUnavailable", "StoryIndexError",
     "StorybotError", "user_message",
 ]
@@ -23,6 +23,11 @@ __all__ = [
 
 class StorybotError(Exception):
     """Base class of the bot's own errors; ``str(err)`` is safe to show a user."""
+
+
+class AnswerLogDamaged(StorybotError):
+    """The answer log file is not a readable SQLite database (the message names the file
+    and the fix). Questions are still answered, unlogged; ``report`` and ``forget`` stop."""
 
 
 class ConfigError(StorybotError):

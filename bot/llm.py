@@ -41,6 +41,9 @@ OLLAMA_CONTEXT = 8192
 # the environment and send a real OpenAI key to a third-party server.
 NO_KEY = "not-needed"
 STREAM_INTERVAL = 1.0  # seconds between two on_text calls (chat platforms rate-limit edits)
+# The prompt asks for one to three short sentences. A model caught in a loop can write a
+# hundred kilobytes, which chat would post as dozens of messages: past this, it is no answer.
+MAX_ANSWER_CHARS = 1500
 
 LANGUAGES = {
     "en": "English",
@@ -117,16 +120,21 @@ _FOOTNOTE = re.compile(r"\[\^(\d{1,3})\]")  # markdown footnotes: [^1]
 _LABELLED = re.compile(r"\[(?:passage|source|ref|doc|citation)\s*#?\s*(\d{1,3})\]", re.I)
 _BOLD = re.compile(r"(\*\*|__)(\[[\d,; ]+\])\1")  # **[1]**
 _PAREN = re.compile(r"(?<![\w(])\((\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\)")  # (1), (1, 2)
-# a closing list of sources: "Sources: [1], [2]", "Source : 1, 3", "**Sources:** 1", "References: [1]"
-_SOURCES = re.compile(r"\n*\s*(?:\*\*|__)?(?:sources?|references?|r[ée]f[ée]rences?|citations?)"
-                      r"\s*:?\s*(?:\*\*|__)?\s*:?\s*((?:\[?\d{1,3}\]?[\s,;.&et and]*)+)\s*$", re.I)
+# the head of a closing list of sources: "Sources: [1], [2]", "Source : 1, 3", "**Sources:** 1",
+# "References:" then one line per source ("[1] Les premières discussions…", "- 2. Le partenariat")
+_SOURCES_HEAD = re.compile(r"(?:\A|\n|(?<=[.!?])[ \t]+)[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?"
+                           r"(?:sources?|references?|r[ée]f[ée]rences?|citations?)"
+                           r"[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*", re.I)
+_SOURCE_NUMBERS = re.compile(r"(?:\[?\d{1,3}\]?[\s,;.&]*(?:and|et)?[\s,;.&]*)+", re.I)  # "[1], [2] and 3"
+_SOURCE_LINE = re.compile(r"\s*(?:[-*•][ \t]*)?\[?\^?(\d{1,3})\]?(?:[.):]|\s|\Z)")  # "- [1] text", "2. text"
 _FOOTNOTE_DEFS = re.compile(r"\n\s*\[\^?\d{1,3}\]\s*:.*$", re.S)  # "[^1]: passage text" at the end
 
 
 def normalise_citations(text: str, n_passages: int) -> str:
     """Rewrite the citation shapes models write (``[1][2]``, ``[1, 2]``, ``【1】``, ``(1)``,
     ``[^1]``, ``[Passage 1]``, bold ``**[1]**``, a trailing "Sources:" list) as ``[n]`` so
-    the check sees what the model cited. ``(n)`` counts only for a passage number
+    the check sees what the model cited. A trailing list is dropped (with whatever it says
+    of each source); its numbers stand in for the answer's only when it cites nothing inline. ``(n)`` counts only for a passage number
     (1..``n_passages``): "(2024)" or "(15)" in a sentence are not citations."""
     text = _FOOTNOTE_DEFS.sub("", text)
     text = _FULLWIDTH.sub(lambda m: "[" + re.sub(r"[、，;]", ",", m.group(1)) + "]", text)
@@ -139,12 +147,51 @@ def normalise_citations(text: str, n_passages: int) -> str:
         return f"[{', '.join(map(str, nums))}]" if all(1 <= n <= n_passages for n in nums) else m.group(0)
 
     text = _PAREN.sub(paren, text)
-    m = _SOURCES.search(text)
-    if m:
-        nums = re.findall(r"\d{1,3}", m.group(1))
-        body = text[: m.start()].rstrip()
-        text = body + " " + "".join(f"[{n}]" for n in nums) if nums else body
+    return _sources_list(text)
+
+
+def _sources_list(text: str) -> str:
+    """``text`` without a closing list of sources. Its numbers cite the answer only when the
+    answer cites nothing inline; the titles or quotes a list may carry are never shown (they
+    are the model's words, not the checked citations)."""
+    for m in reversed(list(_SOURCES_HEAD.finditer(text))):
+        lines = [ln for ln in text[m.end():].splitlines() if ln.strip()]
+        if not lines:
+            continue
+        nums = []
+        for n, line in enumerate(lines):
+            if n == 0 and _SOURCE_NUMBERS.fullmatch(line.strip()):
+                nums += re.findall(r"\d{1,3}", line)
+            elif found := _SOURCE_LINE.match(line):
+                nums.append(found.group(1))
+            else:  # a line that names no source: not a list of sources
+                break
+        else:
+            body = text[: m.start()].rstrip()
+            if not body or _CITE.search(body):  # a list alone answers nothing
+                return body
+            return body + " " + "".join(f"[{int(n)}]" for n in dict.fromkeys(nums))
     return text
+
+
+# A quotation in the written answer: "…", “…”, « … », „…“, 「…」.
+_QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|«\s*([^»\n]+?)\s*»|„([^“”\n]+)[“”]|「([^」\n]+)」')
+QUOTE_MIN_WORDS = 3  # shorter quoted bits are terms ("l'IA"), not quotations
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def check_quotes(text: str, passages: list[LLMPassage]) -> None:
+    """Raises ``LLMFailure("quote not in the story")`` when ``text`` puts in quotation marks
+    words (``QUOTE_MIN_WORDS`` or more) that no passage holds in that order: shown above the
+    verified citations, a made-up or translated quotation would pass for the story's own."""
+    story = f" {_plain_words(' '.join(p.text for p in passages))} "
+    for m in _QUOTED.finditer(text):
+        words = _plain_words(next(g for g in m.groups() if g))
+        if len(words.split()) >= QUOTE_MIN_WORDS and f" {words} " not in story:
+            raise LLMFailure("quote not in the story")
 
 
 def clean_answer(text: str) -> str:
@@ -378,9 +425,12 @@ class LLMWriter:
         try:
             raw = self._stream(messages, on_text, started) if on_text else self._chat(messages)
             text = clean_answer(normalise_citations(_THINK.sub("", raw), len(passages)))
-            if not text:
+            if not re.search(r"\w", _CITE.sub("", text)):  # nothing, or citations alone
                 raise LLMFailure("empty answer")
+            if len(text) > MAX_ANSWER_CHARS:
+                raise LLMFailure("answer too long")
             cited = check_citations(text, len(passages))
+            check_quotes(text, passages)
         except Exception as exc:
             reason = failure_reason(exc)
             log.info("LLM %s gave no usable answer after %.0f ms: %s",
@@ -427,6 +477,8 @@ class LLMWriter:
                 text += chunk.delta or ""
                 if time.monotonic() - started > self.timeout:
                     raise LLMFailure("timeout")
+                if len(text) > 2 * MAX_ANSWER_CHARS:  # room for <think> text; no need to read on
+                    raise LLMFailure("answer too long")
                 if not live:
                     continue
                 visible = clean_answer(text)

@@ -36,9 +36,13 @@ def clean_answer(answer):
 def clean_passage(p):
     """A copy of a search ``Passage`` with its printed fields cleaned and their square
     brackets escaped (the passages table renders its cells as rich markup)."""
-    from rich.markup import escape
+    return _table_cells(p, ("text", "title", "section"))
 
-    return dataclasses.replace(p, **{k: escape(v) for k, v in _cleaned(p, ("text", "title", "section")).items()})
+
+def clean_story(info):
+    """A copy of a ``StoryInfo`` whose fields print as plain text in the stories table: a
+    title such as "Budget [/b]" is not rich markup (rich raised MarkupError on it)."""
+    return _table_cells(info, ("id", "title", "outlet", "date"))
 
 
 def clean_report(data: dict) -> dict:
@@ -46,9 +50,17 @@ def clean_report(data: dict) -> dict:
     plain text: no control sequence, no rich markup."""
     from rich.markup import escape
 
-    rows = [{**row, "question": escape(strip_controls(row["question"]))} for row in data["top_abstained"]]
-    return {**data, "top_abstained": rows,
+    def rows(key: str) -> list[dict]:
+        return [{**row, "question": escape(strip_controls(row["question"]))} for row in data.get(key, [])]
+
+    return {**data, "top_abstained": rows("top_abstained"), "top_low": rows("top_low"),
             "by_source": {escape(strip_controls(k)): v for k, v in data["by_source"].items()}}
+
+
+def _table_cells(obj, names):
+    from rich.markup import escape
+
+    return dataclasses.replace(obj, **{k: escape(v) for k, v in _cleaned(obj, names).items()})
 
 
 def _cleaned(obj, names) -> dict:

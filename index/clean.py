@@ -25,6 +25,9 @@ _FURNITURE = [
     r"(lire aussi|à lire aussi|a lire aussi|read more|related|voir aussi|see also)\b.*",
     r"(suivez[- ]nous|follow us|abonnez[- ]vous|subscribe|inscrivez[- ]vous).*",
     r"(newsletter|tags?\s*:|mots[- ]cl[ée]s\s*:).*",
+    # a markdown rule between sections ("---", "* * *") or a heading's underline ("====="):
+    # read as text, it became a section named "---", and the quote of a reply
+    r"([-*_=~•]\s*){3,}",
 ]
 _FURNITURE_RE = re.compile("|".join(f"(?:{p})" for p in _FURNITURE), re.I)
 FURNITURE_MAX_CHARS = 120

@@ -69,14 +69,24 @@ class RefreshReport:
 
 def load_corpus(stories_dir: Path, max_chars: int,
                 max_bytes: int = MAX_STORY_BYTES) -> tuple[list[Story], list[Chunk], list[Problem]]:
-    """Read and chunk every story; ``NoStories`` when none is usable."""
-    stories, problems = read_stories(stories_dir, max_bytes)
+    """Read and chunk every story; ``NoStories`` when none is usable. A story with no
+    paragraph to quote (a one-line file, whose line is its title) is a problem, not a story
+    that the report counts and the index never shows."""
+    read, problems = read_stories(stories_dir, max_bytes)
+    stories, chunks = [], []
+    for story in read:
+        mine = chunk_story(story, max_chars)
+        if mine:
+            stories.append(story)
+            chunks += mine
+        else:
+            problems.append(Problem(story.path, "has no paragraph to quote (without front matter, a file's first line "
+                                                "is its title); add the story's text below it"))
     if not stories:  # the error names every problem: no separate log lines
         detail = "; ".join(str(p) for p in problems)
         raise NoStories(
             f"No story to index in {Path(stories_dir)} (.txt or .md files)." + (f" {detail}" if detail else "")
         )
-    chunks = [c for s in stories for c in chunk_story(s, max_chars)]
     return stories, chunks, problems
 
 

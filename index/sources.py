@@ -20,7 +20,8 @@ from pathlib import Path
 SUFFIXES = {".txt", ".md"}
 FRONT_KEYS = {"title", "outlet", "date", "url", "lang"}
 MAX_STORY_BYTES = 1_000_000  # default per-story limit (STORYBOT_MAX_STORY_BYTES)
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BY
         raise StoryFormatError(too_large(len(data), max_bytes))
     if not data.strip():
         raise StoryFormatError("the file is empty")
+    if data.startswith(_UTF16_BOMS):  # Notepad's "Unicode": its zero bytes are not a binary file's
+        raise StoryFormatError("the file is UTF-16 text; save it as UTF-8")
     if b"\x00" in data:
         raise StoryFormatError("the file is binary, not text")
     try:
@@ -97,13 +100,7 @@ def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BY
         m = _FRONT.match(text)
         if not m:
             raise StoryFormatError("front matter starts with '---' but is never closed")
-        for n, line in enumerate(m.group(1).splitlines(), 2):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            key, sep, value = line.partition(":")
-            if not sep:
-                raise StoryFormatError(f"front matter line {n} is not 'key: value'")
-            meta[key.strip().lower()] = value.strip().strip("\"'")
+        meta = _front_matter(m.group(1) or "")
         body_start = m.end()
     body = text[body_start:]
     if not body.strip():
@@ -115,6 +112,39 @@ def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BY
         url=meta.get("url") or None, lang=meta.get("lang") or None,
         extra={k: v for k, v in meta.items() if k not in FRONT_KEYS},
     )
+
+
+def _front_matter(block: str) -> dict[str, str]:
+    """``key: value`` lines as editors write them for static-site generators: a value in
+    quotes loses exactly its pair (``title: Macron: "Non"`` keeps its closing quote), and
+    the indented or ``- item`` lines under a key (a YAML list, a folded value) continue it."""
+    meta: dict[str, str] = {}
+    key = None
+    for n, line in enumerate(block.splitlines(), 2):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = line.strip()
+        listed = item.startswith("- ")
+        if key is not None and (listed or line[0] in " \t"):
+            joint = ", " if listed and meta[key] else " "
+            meta[key] = (meta[key] + joint + _unquote(item[2:].strip() if listed else item)).strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise StoryFormatError(f"front matter line {n} is not 'key: value'")
+        key = name.strip().lower()
+        value = value.strip()
+        meta[key] = "" if value in ("|", ">", "|-", ">-", "|+", ">+") else _unquote(value)
+    return meta
+
+
+def _unquote(value: str) -> str:
+    """A YAML scalar's text: ``"a \\"b\\""`` and ``'it''s'`` unquoted, anything else as is."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"')
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    return value
 
 
 def _first_line(body: str) -> str:
@@ -144,7 +174,8 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
 
     A file (or link) whose real path lies outside ``folder`` is skipped and reported: the
     folder is the boundary of what may be quoted. A file over ``max_bytes`` is reported
-    without being read. A missing folder is a ``Problem`` too; the caller decides whether
+    without being read. Two files with one id (``a.md`` and ``a.txt``): the first in sorted
+    order that reads is the story, the other is reported. A missing folder is a ``Problem`` too; the caller decides whether
     "no stories" is fatal.
     """
     folder = Path(folder)
@@ -155,6 +186,7 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     root = folder.resolve()
     stories: list[Story] = []
     problems: list[Problem] = []
+    seen: dict[str, Path] = {}  # story id -> the file that holds it
     for path, linked_dir in _walk(folder):
         try:
             real = path.resolve(strict=True)
@@ -166,6 +198,11 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
             continue
         if linked_dir or not real.is_file():  # a link within the folder: its files are walked already
             continue
+        sid = story_id(path, folder)
+        if sid in seen:  # "a.md" beside "a.txt": one id, and the index needs ids to be unique
+            problems.append(Problem(path, f"has the same story id '{sid}' as {seen[sid].name} (an id is the "
+                                          "path without its suffix); skipped: rename one of them"))
+            continue
         try:
             size = real.stat().st_size
             if size > max_bytes:
@@ -173,7 +210,8 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
                 continue
             with open(real, "rb") as fh:  # read at most one byte past the limit: the file may grow
                 data = fh.read(max_bytes + 1)
-            stories.append(parse_story(story_id(path, folder), path, data, max_bytes))
+            stories.append(parse_story(sid, path, data, max_bytes))
+            seen[sid] = path
         except OSError as exc:
             problems.append(Problem(path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"))
         except StoryFormatError as exc:

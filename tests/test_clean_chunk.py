@@ -67,3 +67,20 @@ def test_sentence_splitter_handles_quotes_and_abbreviations():
     got = [s.text for s in split_sentences(text)]
     assert got == ["« Leurs données donnent un raccourci. »", "Les entreprises ont soumis.",
                    "M. Zhang a parlé.", "« Cet accord leur fait gagner du temps »."]
+
+
+def test_markdown_rules_and_underlines_are_not_text(tmp_path):
+    # "---" between two parts of a story was a heading over the next paragraph (its section
+    # shown as "---") and, alone, a sentence a reply could quote ("The closest it comes is “---”")
+    text = ("---\ntitle: Fox in the library\n---\nA fox was seen in the Brennan library.\n\n---\n\n"
+            "Update: the fox was released in the park.\n\n* * *\n\nThe next part\n=============\n\n"
+            "Staff caught it with a blanket.\n")
+    story = parse_story("fox", tmp_path / "fox.md", text.encode())
+    chunks = chunk_story(story)
+    sentences = [s.text for c in chunks for s in c.sentences]
+    assert sentences == ["A fox was seen in the Brennan library.", "Update: the fox was released in the park.",
+                         "The next part", "Staff caught it with a blanket."]
+    assert [c.section for c in chunks] == [None, None, "The next part"]
+    for line in ("---", "* * *", "=====", "___", "- - -"):
+        assert is_furniture(line), line
+    assert not is_furniture("-- Jane Doe")

@@ -118,3 +118,46 @@ def test_chat_answers_follow_ups_until_an_empty_line(tmp_path):
     out = storybot("chat", data=tmp_path / "d", stdin="why not Baidu?\nand Tencent?\n\n")
     assert out.returncode == 0, out.stderr
     assert "Baidu ont échoué" in out.stdout and "Tencent et ByteDance" in out.stdout
+
+
+def test_a_damaged_answer_log_costs_no_answer_and_report_names_it(tmp_path):
+    # garbage over answers.sqlite3 used to stop every command, ask and the bots included,
+    # with "something unexpected went wrong (DatabaseError)"
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "answers.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x07garbage" * 600)
+    out = storybot("ask", "--json", "why not Baidu?", data=data)
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout)
+    assert obj["citations"] and "answer_id" not in obj
+    assert "answer log" in out.stderr and "damaged" in out.stderr
+    for command in (["report"], ["forget", "--user", "123"]):
+        out = storybot(*command, data=data)
+        assert out.returncode == 1 and "unexpected" not in out.stderr
+        assert out.stderr.startswith("Error: The answer log ") and "is damaged" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_markup_and_escapes_in_titles_and_hedged_questions_print_as_text(tmp_path):
+    # rich read them as markup: "[/b]" in a story title stopped `storybot stories`, and in a
+    # chat user's question answered "low" it stopped `storybot report` (MarkupError); the
+    # latter's escape sequences reached the terminal
+    from bot.answerlog import AnswerLog
+
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "budget.md").write_text("---\ntitle: Budget [/b] vote [bold]2025[/bold] \x1b[31mred\n---\n"
+                                       "The council voted the budget on Monday. It passed by ten votes.\n",
+                                       encoding="utf-8")
+    data = tmp_path / "d"
+    out = storybot("stories", data=data, stories=stories)
+    assert out.returncode == 0, out.stderr
+    assert "[/b]" in out.stdout and "\x1b" not in out.stdout
+    log = AnswerLog(data / "answers.sqlite3")
+    for question in ("is the [/b] budget [red]late[/red]?", "why \x1b[31mred?"):
+        log.record(question=question, abstained=False, citations=[], took_ms=1.0, index_version="v",
+                   mode="extractive", source="discord", user="1", confidence="low")
+    log.close()
+    out = storybot("report", data=data, stories=stories)
+    assert out.returncode == 0, out.stderr
+    assert "[/b] budget [red]late[/red]" in out.stdout and "\x1b" not in out.stdout

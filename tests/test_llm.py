@@ -409,6 +409,12 @@ def test_importing_the_module_does_not_import_llama_index():
     ("Baidu failed.\nRéférences : [1] et [2]", "Baidu failed. [1][2]", (1, 2)),
     ("Baidu failed **[1]**.", "Baidu failed [1].", (1,)),
     ("Baidu failed [Passage 3].", "Baidu failed [3].", (3,)),
+    # a list after an answer that cites inline adds nothing, and what it says of each source
+    # (the model's words, not the checked quotes) is never shown
+    ("Baidu failed [1].\n\n**Sources:** [1], [2]", "Baidu failed [1].", (1,)),
+    ("Baidu failed [1].\nReferences:\n[1] Les modèles de Baidu...", "Baidu failed [1].", (1,)),
+    ("Baidu failed [1]. Sources: [1] (Apple et l'IA — Baidu)", "Baidu failed [1].", (1,)),
+    ("Baidu failed.\n\nSources:\n1. Les modèles de Baidu\n3. Alibaba", "Baidu failed. [1][3]", (1, 3)),
     ("Sales fell in (2024) by (17) points [1].", "Sales fell in (2024) by (17) points [1].", (1,)),
 ])
 def test_citation_shapes_are_normalised_before_the_check(fake, raw, shown, cited):
@@ -427,3 +433,38 @@ def test_renumber_follows_first_use():
     from bot.llm import renumber
 
     assert renumber("B [3] then A [1][3].", (3, 1)) == "B [1] then A [2][1]."
+
+
+
+@pytest.mark.parametrize("raw", ["### Sources\n- [2] Apple a aussi testé", "[1][3]"])
+def test_citations_alone_are_an_empty_answer(fake, raw):
+    fake.script(Reply.answer(raw))
+    with pytest.raises(LLMFailure, match="empty answer"):
+        writer_for(fake).write(QUESTION, PASSAGES, "en")
+
+
+@pytest.mark.parametrize("raw", [
+    'Apple said "we will never work with Baidu again" [1].',
+    "Selon l'article, « Apple a renoncé à la Chine » [3].",
+])
+def test_a_quotation_the_passages_do_not_hold_fails(fake, raw):
+    # shown above the verified citations, it would pass for the story's own words
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(raw))
+        with pytest.raises(LLMFailure, match="quote not in the story"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)
+
+
+def test_quotations_the_passages_hold_pass():
+    from bot.llm import check_quotes
+
+    check_quotes("Apple « a finalement choisi Alibaba » [3], the “modèles de Tencent” aside [2].", PASSAGES)
+    check_quotes('Baidu\'s "exigences d’Apple" [1] and "AI" were the issue [1].', PASSAGES)
+
+
+def test_a_model_in_a_loop_fails_instead_of_flooding_the_chat(fake):
+    # 20 kB of answer: Discord would have posted it as a dozen messages
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer("Baidu failed [1]. " + "And so on. " * 2000))
+        with pytest.raises(LLMFailure, match="answer too long"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)

@@ -96,3 +96,22 @@ def test_files_over_the_size_limit_are_skipped_with_a_clear_line(tmp_path):
     (tmp_path / "big.md").write_bytes(b"Title\n\n" + b"x" * 1_000_001)
     _, problems = read_stories(tmp_path)
     assert "larger than the 1 MB limit" in problems[0].message
+
+
+def test_front_matter_as_editors_write_it(tmp_path):
+    # a closing quote inside a title was stripped, a YAML list under an unknown key made the
+    # whole story unreadable, and an empty front matter was "never closed"
+    (tmp_path / "quote.md").write_text('---\ntitle: Macron: "Nous ne céderons pas"\noutlet: \'L\'\'Est\'\n'
+                                       'tags:\n  - politique\n  - "retraites"\nlang: fr\n---\nLe texte.\n',
+                                       encoding="utf-8")
+    (tmp_path / "folded.md").write_text('---\ntitle: >\n  Ferry cancelled\n  by fog\n---\nThe text.\n',
+                                        encoding="utf-8")
+    (tmp_path / "bare.md").write_text("---\n---\nBare title\n\nThe text.\n", encoding="utf-8")
+    (tmp_path / "notepad.txt").write_bytes("Titre\n\nTexte.".encode("utf-16"))
+    stories, problems = read_stories(tmp_path)
+    got = {s.id: s for s in stories}
+    assert got["quote"].title == 'Macron: "Nous ne céderons pas"' and got["quote"].outlet == "L'Est"
+    assert got["quote"].lang == "fr" and got["quote"].extra == {"tags": "politique, retraites"}
+    assert got["folded"].title == "Ferry cancelled by fog"
+    assert got["bare"].title == "Bare title"
+    assert [(p.path.name, p.message) for p in problems] == [("notepad.txt", "the file is UTF-16 text; save it as UTF-8")]

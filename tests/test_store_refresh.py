@@ -399,3 +399,42 @@ def test_the_recipe_follows_the_number_of_stories_and_an_index_made_another_way_
         assert rebuilt is not None and rebuilt.swapped and rebuilt.embedded == total
         assert a.store.active().recipe == old.recipe and a.store.active().version != old.version
         assert a.answer("Pourquoi pas Baidu ?").citations
+
+
+def test_two_files_with_one_id_skip_the_second_and_keep_the_index(e5, tmp_path):
+    # "a.md" beside "a.txt" is one story id: the second file used to reach Chroma as a
+    # duplicate id, the refresh failed and the healthy index was moved aside as "broken"
+    stories = copy_stories(tmp_path / "stories")
+    (stories / "harbour.md").write_text("---\ntitle: Harbour lighthouse\n---\n\nThe restoration will cost "
+                                        "2.4 million euros.\n", encoding="utf-8")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        first = refresher.refresh()
+        (stories / "harbour.txt").write_text("Harbour ferry\n\nThe ferry was cancelled because of fog.\n",
+                                             encoding="utf-8")
+        second = refresher.refresh()
+        assert second.stories == 2 and second.added == second.changed == second.removed == 0
+        [problem] = second.problems
+        assert problem.startswith("harbour.txt") and "same story id 'harbour' as harbour.md" in problem
+        assert store.active().version == first.index_version
+        assert not list((tmp_path / "data").glob("broken-*"))
+        assert any("2.4 million" in d for d in store.snapshot().docs)
+    finally:
+        store.close()
+
+
+def test_a_one_line_story_is_reported_not_counted_and_lost(e5, tmp_path):
+    # without front matter the first line is the title: a one-line file had no paragraph,
+    # so it was counted in the report ("2 stories") and silently absent from the index
+    stories = copy_stories(tmp_path / "stories")
+    (stories / "tortoise.txt").write_text("The zoo's oldest tortoise, Gerald, turned 120 on Monday.\n",
+                                          encoding="utf-8")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        report = refresher.refresh()
+        assert report.stories == 1 == len(store.snapshot().story_ids)
+        [problem] = report.problems
+        assert problem.startswith("tortoise.txt: has no paragraph to quote")
+        assert "tortoise.txt" in report.summary()
+    finally:
+        store.close()
