@@ -494,6 +494,31 @@ def test_a_replica_loads_a_new_version_in_the_background(server, tmp_path):
     assert {p.story for p in search(bot, FACT["oakridge-tram"][4], k=1)} == {"oakridge-tram"}
 
 
+def test_a_process_carries_on_after_another_deletes_and_rebuilds_the_index(server, tmp_path):
+    """Chroma handles point at collection ids: after another process deleted every storybot
+    collection and built the index again, this process answers from the new one and
+    refreshes it without a restart (it answered "unavailable" until restarted)."""
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery", "oakridge-tram"], shipped=False)
+    e5 = E5Embedder()
+    store = Store.open(e5, data_dir=tmp_path / "bot", chroma_host=host, chroma_port=port)
+    answerer = Answerer(store, Refresher(store, stories))
+    try:
+        v1 = answerer.refresh().index_version
+        assert answerer.answer(FACT["oakridge-tram"][4]).index_version == v1
+        _wipe(host, port)  # another process deletes the index ...
+        other = Store.open(e5, data_dir=tmp_path / "job", chroma_host=host, chroma_port=port)
+        v2 = Refresher(other, stories).refresh().index_version  # ... and builds it again
+        assert v2 != v1
+        after = answerer.answer(FACT["halden-brewery"][4])  # the old version is gone: none to serve meanwhile
+        assert after.index_version == v2 and after.citations[0].story == "halden-brewery", after
+        # and its refresh takes the lease in, and reads the pointer from, the rebuilt meta collection
+        again = answerer.refresh()
+        assert not again.swapped and again.index_version == v2 and other.get_meta("lease") is None
+    finally:
+        answerer.close()
+
+
 def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     host, port = server
     stories = make_corpus(tmp_path / "stories", [], shipped=True)
