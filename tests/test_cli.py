@@ -82,6 +82,17 @@ def test_eval_prints_a_table_and_json(tmp_path):
     assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("gold", ["42", '["Baidu", "Alibaba"]'])
+def test_eval_names_the_file_and_line_of_a_gold_that_is_not_text(tmp_path, gold):
+    questions = tmp_path / "numbers.jsonl"
+    lines = ['{"q": "why not Baidu?", "gold": "Baidu"}', f'{{"q": "how many?", "gold": {gold}}}']
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = storybot("eval", str(questions), data=tmp_path / "d")
+    assert out.returncode == 1, out.stderr
+    assert "numbers.jsonl, line 2" in out.stderr and "'gold' must be" in out.stderr, out.stderr
+    assert "TypeError" not in out.stderr and "unexpected" not in out.stderr
+
+
 def test_eval_of_a_multi_story_corpus(tmp_path):
     """--add-stories adds the multi-story corpus to the shipped story in a temporary index:
     an embedded one, even when the configured index is on a Chroma server (here one that
