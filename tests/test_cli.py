@@ -125,6 +125,20 @@ def test_clear_errors_without_a_trace(tmp_path, setup, message):
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("args,option", [
+    (["search", "-k", "-1", "why not Baidu?"], "'-k': -1"),  # sliced off the last passage
+    (["search", "-k", "0", "why not Baidu?"], "'-k': 0"),  # printed nothing, successfully
+    (["report", "--limit", "0"], "'--limit': 0"),
+    (["slack", "--http", "--port", "70000"], "'--port': 70000"),
+    (["discord", "--clear-guild-commands", "-5"], "'--clear-guild-commands': -5"),
+])
+def test_numeric_options_out_of_range_are_usage_errors(tmp_path, args, option):
+    out = storybot(*args, data=tmp_path / "d")
+    assert out.returncode == 2, (out.stdout, out.stderr)  # click's usage error, before anything runs
+    assert f"Invalid value for {option} is not in the range" in out.stderr, out.stderr
+    assert not (tmp_path / "d").exists()
+
+
 def test_chat_answers_follow_ups_until_an_empty_line(tmp_path):
     out = storybot("chat", data=tmp_path / "d", stdin="why not Baidu?\nand Tencent?\n\n")
     assert out.returncode == 0, out.stderr
