@@ -99,11 +99,12 @@ class Lease:
     started, and until when it holds (renewed after every batch).
 
     On a Chroma server it keeps refreshes in several processes one at a time: taking it is
-    a compare-and-set (``Store.add_meta``), an expired one (its holder died) is removed
-    only if it is still that same record, and a live one is refused with its holder and
-    age. In embedded mode the owner lock already makes this process the only one that can
-    touch the index, so any lease found there was left by a dead process (a ``kill -9``)
-    and is taken over at once.
+    a compare-and-set (``Store.add_meta``), and a lease found there is taken over, removed
+    only if it is still that same record, when its holder is gone: it expired, or it names
+    a process of this host that no longer runs (a refresh killed with SIGKILL). Any other
+    is refused with its holder, its age and when it lapses. In embedded mode the owner lock
+    already makes this process the only one that can touch the index, so any lease found
+    there was left by a dead process and is taken over at once.
     """
 
     def __init__(self, store: Store, seconds: float = LEASE_SECONDS):
@@ -118,22 +119,25 @@ class Lease:
                 "until": time.time() + self.seconds}
 
     def take(self) -> None:
-        """Hold the lease or raise ``RefreshInProgress`` naming who holds it and for how long."""
+        """Hold the lease or raise ``RefreshInProgress`` naming who holds it, since when,
+        and when it lapses if that process was stopped."""
         self.since = time.time()
         lease = self.store.get_meta("lease")
         if lease and lease.get("owner") != self.owner:
-            dead = not self.store.server or float(lease.get("until", 0)) <= time.time()
-            if dead:
-                why = "left by a process that is gone" if not self.store.server else "expired"
+            why = _gone(lease) if self.store.server else "left by a process that is gone"
+            if why:
                 log.warning("taking over the refresh lease of %s (%s)", _holder(lease), why)
                 self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
                 lease = None
         if lease is None and self.store.add_meta("lease", self._record()):
             return
         lease = self.store.get_meta("lease") or {}
+        left = max(1, int(float(lease.get("until") or 0) - time.time()))
         raise RefreshInProgress(
             f"A refresh is already running in another process ({_holder(lease)}, started "
-            f"{_age(lease)} ago); try again when it ends.")
+            f"{_age(lease)} ago); try again when it ends. If that process was stopped before it "
+            f"finished, its claim lapses in {_seconds(left)}: a refresh after that takes over and "
+            "resumes its work.")
 
     def renew(self) -> None:
         lease = self.store.get_meta("lease")
@@ -145,6 +149,24 @@ class Lease:
         self.store.delete_meta("lease", where={"owner": self.owner})
 
 
+def _gone(lease: dict) -> str:
+    """Why the holder of ``lease`` (a record on a Chroma server) is gone, or "" when it may
+    still be refreshing. Another host's process cannot be seen: its lease must expire."""
+    if float(lease.get("until") or 0) <= time.time():
+        return "expired"
+    host, _, rest = str(lease.get("owner") or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return ""
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return "its process is gone: it was stopped before it finished"
+    except OSError:  # it exists, as another user's
+        return ""
+    return ""
+
+
 def _holder(lease: dict) -> str:
     return str(lease.get("holder") or lease.get("owner") or "an unknown process")
 
@@ -153,7 +175,10 @@ def _age(lease: dict) -> str:
     since = float(lease.get("since") or 0)
     if not since:
         return "an unknown time"
-    secs = max(0, int(time.time() - since))
+    return _seconds(max(0, int(time.time() - since)))
+
+
+def _seconds(secs: int) -> str:
     return f"{secs} s" if secs < 120 else f"{secs // 60} min"
 
 

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -558,9 +559,37 @@ def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     # ... but a live one is respected
     stores[0].set_meta("lease", {"owner": "busy-host:456:1", "holder": "process 456 on busy-host",
                                  "since": time.time() - 42, "until": time.time() + 60})
-    with pytest.raises(RefreshInProgress, match=r"process 456 on busy-host, started 4\d s ago"):
+    with pytest.raises(RefreshInProgress, match=r"process 456 on busy-host, started 4\d s ago") as err:
         refreshers[1].refresh()
+    # ... and the refusal says what to do if that process was stopped (its lease lapses)
+    assert re.search(r"If that process was stopped .*lapses in \d+ s: a refresh after that takes over",
+                     str(err.value)), str(err.value)
     stores[0].delete_meta("lease")
+
+
+def test_a_refresh_killed_on_this_host_leaves_no_lease_in_the_way(server, tmp_path, caplog):
+    """A refresh killed with SIGKILL cannot drop its lease; the next refresh on the same host
+    sees that its process is gone and takes over at once (it was told "a refresh is already
+    running ... try again when it ends", about a process that would never end)."""
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery"])
+    env = cli_env(stories, host, port, tmp_path / "killed")
+    store = Store.open(E5Embedder(), data_dir=tmp_path / "next", chroma_host=host, chroma_port=port)
+    job = subprocess.Popen([sys.executable, "-m", "bot.cli", "refresh"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while (lease := store.get_meta("lease")) is None:
+            assert job.poll() is None and time.monotonic() < deadline, "the refresh never took its lease"
+            time.sleep(0.05)
+    finally:
+        _kill(job)
+    assert lease["owner"].startswith(f"{socket.gethostname()}:{job.pid}:")
+    assert store.get_meta("lease") == lease  # left behind, and not expired
+    report = Refresher(store, stories).refresh()
+    assert report.swapped and store.active().version == report.index_version
+    assert store.get_meta("lease") is None
+    assert f"process {job.pid} on {socket.gethostname()} (its process is gone" in caplog.text
 
 
 # == 2. a dead or hung server ==============================================================
