@@ -105,6 +105,10 @@ class Lease:
     is refused with its holder, its age and when it lapses. In embedded mode the owner lock
     already makes this process the only one that can touch the index, so any lease found
     there was left by a dead process and is taken over at once.
+
+    A ``Refresher`` keeps one ``Lease`` (one owner id) for all its refreshes, which it runs
+    one at a time: a lease of that owner found by ``take`` is one its last refresh could not
+    drop (the server died), and is taken over like a dead process's.
     """
 
     def __init__(self, store: Store, seconds: float = LEASE_SECONDS):
@@ -123,8 +127,10 @@ class Lease:
         and when it lapses if that process was stopped."""
         self.since = time.time()
         lease = self.store.get_meta("lease")
-        if lease and lease.get("owner") != self.owner:
-            why = _gone(lease) if self.store.server else "left by a process that is gone"
+        if lease:
+            why = ("left by this process's last refresh, which could not drop it"
+                   if lease.get("owner") == self.owner
+                   else _gone(lease) if self.store.server else "left by a process that is gone")
             if why:
                 log.warning("taking over the refresh lease of %s (%s)", _holder(lease), why)
                 self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
@@ -214,6 +220,7 @@ class Refresher:
         self.batch = batch
         self.max_story_bytes = max_story_bytes
         self._lock = threading.Lock()
+        self._lease = Lease(store)  # one owner for every refresh: see Lease
 
     @property
     def running(self) -> bool:
@@ -221,7 +228,8 @@ class Refresher:
 
     def refresh(self, *, full: bool = False, progress: Progress | None = None) -> RefreshReport:
         """Re-read the stories and make the index match them. Raises ``RefreshInProgress``
-        if another refresh runs, ``NoStories`` if there is nothing to index.
+        if another refresh runs, ``NoStories`` if there is nothing to index,
+        ``StoreUnavailable`` if the Chroma server stops answering on the way.
 
         An embedded index found broken on the way is moved aside and rebuilt from scratch
         (``Store.heal``), so a refresh (``--full`` or not) always ends with a usable index."""
@@ -234,6 +242,8 @@ class Refresher:
             except (StoryIndexError, OSError):
                 raise
             except BaseException as exc:  # Rust panics are BaseExceptions
+                if (gone := self.store.unavailable(exc)) is not None:
+                    raise gone from exc  # the Chroma server died or hangs: its own sentence
                 if heal.fatal(exc) or not self.store.heal(exc, generation):
                     raise
                 return self._leased(True, progress)
@@ -242,7 +252,7 @@ class Refresher:
 
     def _leased(self, full: bool, progress: Progress | None) -> RefreshReport:
         t0 = time.perf_counter()
-        lease = Lease(self.store)
+        lease = self._lease
         lease.take()
         try:
             diff = self._diff(full)

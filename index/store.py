@@ -518,6 +518,11 @@ def _open_embedded(chromadb, data_dir: Path, csettings, probe) -> tuple[Any, Pat
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _unavailable(location: str) -> StoreUnavailable:
+    return StoreUnavailable(f"The story index is unavailable (the Chroma server at {location} did not "
+                            "answer); check CHROMA_HOST / CHROMA_PORT, or try again shortly.")
+
+
 def new_version_id() -> str:
     return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -530,10 +535,11 @@ class Store:
     per process (the refresh pipeline serialises itself)."""
 
     def __init__(self, client, embedder: Embedder, *, server: bool, lock: OwnerLock | None = None,
-                 data_dir: Path | None = None):
+                 data_dir: Path | None = None, location: str = ""):
         self.client = client
         self.embedder = embedder
         self.server = server
+        self.location = location  # server mode: scheme://host:port, without credentials
         self.data_dir = data_dir  # embedded mode: where ``chroma/`` lives (healing moves it aside)
         self._lock = lock
         self.healed: Path | None = None  # the broken-<time> folder, once this process healed
@@ -572,12 +578,11 @@ class Store:
                 client = chromadb.HttpClient(host=chroma_host, port=chroma_port, ssl=chroma_ssl,
                                              headers=chroma_headers or None, settings=csettings)
                 _bound_timeouts(client, timeout)
-                return cls(client, embedder, server=True)
+                return cls(client, embedder, server=True, location=location)
             except Exception as exc:
                 # the caller reports the one sentence below; the cause is for -v
                 log.debug("Chroma server %s unavailable", location, exc_info=True)
-                raise StoreUnavailable(f"The story index is unavailable (the Chroma server at {location} did "
-                                       "not answer); check CHROMA_HOST / CHROMA_PORT, or try again shortly.") from exc
+                raise _unavailable(location) from exc
         data_dir = Path(data_dir)
         lock = OwnerLock(data_dir / "owner.lock")
         try:
@@ -596,6 +601,13 @@ class Store:
         coll = client.get_or_create_collection(name=META, embedding_function=_make_embedding_function(embedder),
                                                configuration={"hnsw": {"space": "cosine"}})
         coll.get(ids=["active", "building", "lease"], include=["metadatas"])
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable | None:
+        """The error to report for ``exc`` when it says the Chroma server could not be
+        reached or did not answer in time (server mode), else None."""
+        import httpx
+
+        return _unavailable(self.location) if self.server and isinstance(exc, httpx.TransportError) else None
 
     def close(self) -> None:
         if not self.server:

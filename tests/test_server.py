@@ -626,6 +626,48 @@ def test_server_killed_mid_session_then_restarted(own_server, tmp_path, caplog):
         answerer.close()
 
 
+def test_a_refresh_whose_server_dies_midway_says_the_index_is_unavailable(own_server, tmp_path, monkeypatch):
+    """The server dies once the refresh holds its lease: the refresh ends with the store's own
+    "unavailable" sentence (it was "something unexpected went wrong (ConnectError)"); failing
+    to drop the lease on the way out does not replace why a refresh failed; and once the
+    server is back, this process refreshes again at once (its next refresh was refused for two
+    minutes, "already running in another process", by the lease it could not drop)."""
+    srv = own_server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery"], shipped=False)
+    store = Store.open(E5Embedder(), data_dir=tmp_path / "data", chroma_host=srv.host, chroma_port=srv.port,
+                       timeout=5)
+    refresher = Refresher(store, stories)
+    writing = store.collections_for
+
+    def server_dies(version: str):  # the first write of the new version, under the lease
+        assert store.get_meta("lease") is not None
+        srv.kill()
+        return writing(version)
+
+    monkeypatch.setattr(store, "collections_for", server_dies)
+    with pytest.raises(StoreUnavailable) as err:
+        refresher.refresh()
+    assert _friendly(err.value) and f"{srv.host}:{srv.port}" in str(err.value), str(err.value)
+
+    # a refresh that fails for its own reason while the server dies: that reason, not the
+    # failed drop of the lease, is what the caller gets
+    srv.start()
+    monkeypatch.setattr(store, "collections_for", writing)
+
+    def interrupted(done: int, total: int) -> None:
+        srv.kill()
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        refresher.refresh(progress=interrupted)
+
+    # the server is back: the lease this process could not drop is its own, taken back at once
+    srv.start()
+    assert store.get_meta("lease") is not None
+    report = refresher.refresh()
+    assert report.swapped and store.get_meta("lease") is None
+
+
 def test_cli_replica_survives_a_server_restart(own_server, tmp_path, askers):
     srv = own_server
     stories = make_corpus(tmp_path / "stories", [])
