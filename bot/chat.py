@@ -30,7 +30,7 @@ import aiohttp
 import prompts
 from bot.errors import RateLimited, RefreshInProgress, StorybotError, StoryIndexError
 from bot.markup import plain
-from bot.question import analyse, detect_lang
+from bot.question import Question, analyse, detect_lang
 from bot.ratelimit import RateLimiter
 from bot.recent import Recent
 from bot.types import Answer
@@ -136,10 +136,15 @@ def language(locale: str | None) -> str | None:
     return code if code in prompts.LANGS else None
 
 
-def worth_remembering(question: str) -> bool:
-    """Is this a question a follow-up can lean on? Not when nothing is left of it once chat
-    markup is gone (an image alone, "cc @alice"), nor small talk ("thanks!")."""
-    q = analyse(plain(question), max(1, len(question)))
+def read(question: str) -> Question:
+    """A chat message as the chat layer reads it, once: its words without chat markup,
+    analysed (its language, and whether it asks anything; ``bot.question.analyse``)."""
+    return analyse(plain(question), max(1, len(question)))
+
+
+def worth_remembering(q: Question) -> bool:
+    """Is this (``read``) a question a follow-up can lean on? Not when nothing is left of it
+    once chat markup is gone (an image alone, "cc @alice"), nor small talk ("thanks!")."""
     return not q.empty and q.request != "smalltalk"
 
 
@@ -168,10 +173,14 @@ class ChatSession:
         log.info("%s: ignoring repeated event %s", self.platform, event_id)
         return False
 
-    def lang(self, user: str, locale: str | None = None, question: str | None = None) -> str:
+    def lang(self, user: str, locale: str | None = None, question: str | Question | None = None) -> str:
         """The asker's language: that of ``question`` (remembered as theirs), else of their
-        last question, else the platform ``locale``, else English."""
-        if question and (words := plain(question)):
+        last question, else the platform ``locale``, else English. ``question`` is the
+        message, or its reading (``read``) when there is one already."""
+        if isinstance(question, Question):
+            if not question.empty:
+                self._langs.put(user, question.lang)
+        elif question and (words := plain(question)):
             self._langs.put(user, detect_lang(words))
         return self._langs.get(user) or language(locale) or "en"
 
@@ -213,14 +222,15 @@ class ChatSession:
         follow-up). ``keys`` (a thread, a DM) and the messages sent are remembered with this
         question, before the answer shows, so a follow-up sent as soon as it does is known.
         """
-        lang = dest.lang = self.lang(user, locale, question)
+        reading = read(question)  # its language and whether it is worth remembering, at once
+        lang = dest.lang = self.lang(user, locale, reading)
         if note := self.rate_note(user, lang):
             await dest.send(note, private=True)
             return
         context = self.context(context_keys)
         # a picture with no text, "thanks!" or "cc @alice" answers nothing a follow-up can
         # lean on: the conversation keeps its last question
-        remember = worth_remembering(question)
+        remember = worth_remembering(reading)
         for key in keys if remember else ():
             self.conversations.put(key, question)
         try:

@@ -271,7 +271,7 @@ def refresh(ctx, full, as_json):
 @cli.command()
 @folder_options
 @click.argument("question")
-@click.option("-k", "k", default=5, show_default=True, help="How many passages.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="How many passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx, question, k, as_json):
@@ -355,7 +355,8 @@ def _since(ctx, param, value):
 
 @cli.command()
 @folder_options
-@click.option("--limit", default=20, show_default=True, help="How many questions to list.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many questions to list.")
 @click.option("--since", callback=_since, metavar="WHEN",
               help="Only answers from then on: a duration back from now (7d, 12h, 2w) or a date (2026-01-31).")
 @click.option("--json", "as_json", is_flag=True)
@@ -402,7 +403,7 @@ def forget(ctx, user, as_json):
 
 @cli.command()
 @folder_options
-@click.option("--clear-guild-commands", "clear_guild", type=int, metavar="GUILD_ID",
+@click.option("--clear-guild-commands", "clear_guild", type=click.IntRange(min=1), metavar="GUILD_ID",
               help="Remove the bot's slash commands from that one server and exit (no bot runs): "
                    "the copies a DISCORD_GUILD_ID sync left, which show twice beside the global ones.")
 @click.pass_context
@@ -425,7 +426,8 @@ def discord(ctx, clear_guild):
 @cli.command()
 @folder_options
 @click.option("--http", is_flag=True, help="HTTP mode (Events API) instead of Socket Mode.")
-@click.option("--port", default=3000, show_default=True, help="HTTP mode port.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535),
+              help="HTTP mode port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP mode address.")
 @click.pass_context
 def slack(ctx, http, port, host):

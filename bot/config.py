@@ -16,10 +16,10 @@ import sys
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, Secret, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.data import default_stories_dir
@@ -27,6 +27,8 @@ from bot.logs import redact_urls
 
 # Lists come from the environment as "id1,id2 id3", not JSON.
 IdList = Annotated[list[str], NoDecode]
+# HTTP headers, secret, come as a JSON object or "Name: value; Name2: value" (``_header_dict``)
+Headers = Annotated[Secret[dict[str, str]] | None, NoDecode]
 DISCORD_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 SLACK_APPS = "your app's settings at https://api.slack.com/apps"
 # The secrets each bot needs, by mode: ``Settings.require`` checks them before anything connects.
@@ -102,7 +104,7 @@ class Settings(BaseSettings):
         "Unset: the embedded index in STORYBOT_DATA_DIR, owned by one process.", "127.0.0.1"))
     chroma_port: int = Field(8000, ge=1, le=65535, **_key("CHROMA_PORT", "Port of the Chroma server.", "8000"))
     chroma_ssl: bool = Field(False, **_key("CHROMA_SSL", "Use HTTPS to reach the Chroma server.", "true"))
-    chroma_headers: SecretStr | None = Field(None, **_key(
+    chroma_headers: Headers = Field(None, **_key(
         "CHROMA_HEADERS", 'Extra HTTP headers for the Chroma server (auth tokens): a JSON object or '
         '"Name: value; Name2: value" (never logged).', '{"Authorization": "Bearer ..."}'))
     chroma_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, **_key(
@@ -207,22 +209,13 @@ class Settings(BaseSettings):
             raise ValueError("it must look like 5/60 (questions per seconds), or 0 for no limit")
         return text
 
-    @field_validator("chroma_headers")
+    @field_validator("chroma_headers", mode="before")
     @classmethod
     def _headers(cls, v):
-        if v is not None:
-            raw = v.get_secret_value().strip() if isinstance(v, SecretStr) else str(v).strip()
-            shape = "it must be a JSON object or 'Name: value; Name2: value'"
-            if raw.startswith(("{", "[")):
-                try:
-                    if not isinstance(json.loads(raw), dict):
-                        raise ValueError
-                except ValueError:
-                    raise ValueError(shape) from None
-            # "Authorization Bearer x" (no colon) would be sent as no header at all
-            elif any(not part.partition(":")[0].strip() or ":" not in part for part in raw.split(";") if part.strip()):
-                raise ValueError(shape)
-        return v
+        # parsed here, once: the setting holds the headers themselves (``chroma_header_dict``)
+        if isinstance(v, SecretStr):
+            v = v.get_secret_value()
+        return _header_dict(v) if isinstance(v, str) else v
 
     @field_validator("log_level")
     @classmethod
@@ -310,18 +303,8 @@ class Settings(BaseSettings):
 
     @property
     def chroma_header_dict(self) -> dict[str, str]:
-        """``CHROMA_HEADERS`` as a dict: JSON object or ``Name: value; Name2: value``."""
-        if not self.chroma_headers:
-            return {}
-        raw = self.chroma_headers.get_secret_value().strip()
-        if raw.startswith("{"):
-            return {str(k): str(v) for k, v in json.loads(raw).items()}
-        out = {}
-        for part in raw.split(";"):
-            if ":" in part:
-                k, _, v = part.partition(":")
-                out[k.strip()] = v.strip()
-        return out
+        """``CHROMA_HEADERS`` as a dict (read when the settings were built), {} when unset."""
+        return dict(self.chroma_headers.get_secret_value()) if self.chroma_headers else {}
 
 
 # How the settings are grouped in .env.example and docs/configuration.md: (title, note, fields).
@@ -340,6 +323,26 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Slack", "Used by `storybot slack` only.",
      ["slack_bot_token", "slack_app_token", "slack_signing_secret", "slack_admins", "slack_api_url"]),
 ]
+
+
+def _header_dict(raw: str) -> dict[str, str]:
+    """``CHROMA_HEADERS`` as a dict: a JSON object, or ``Name: value; Name2: value``. Raises
+    ``ValueError`` (a message that never repeats the value: it holds tokens) otherwise."""
+    raw = raw.strip()
+    shape = "it must be a JSON object or 'Name: value; Name2: value'"
+    if raw.startswith(("{", "[")):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise ValueError(shape) from None
+        if not isinstance(value, dict):
+            raise ValueError(shape)
+        return {str(k): str(v) for k, v in value.items()}
+    parts = [part.partition(":") for part in raw.split(";") if part.strip()]
+    # "Authorization Bearer x" (no colon) would be sent as no header at all
+    if any(not name.strip() or not colon for name, colon, _ in parts):
+        raise ValueError(shape)
+    return {name.strip(): value.strip() for name, _, value in parts}
 
 
 def _positive_number(text: str) -> bool:
@@ -385,13 +388,21 @@ def _field_of(loc: tuple) -> str | None:
     return next((n for n in Settings.model_fields if env_name(n) == first), None)
 
 
+def _is_secret(name: str) -> bool:
+    """Whether the setting ``name`` (a field name) holds a secret (``SecretStr``, ``Secret[...]``)."""
+    def secret(t: Any) -> bool:  # the type itself, or one it is made of (``X | None``)
+        return t is SecretStr or get_origin(t) is Secret or any(secret(a) for a in get_args(t))
+
+    return secret(Settings.model_fields[name].annotation)
+
+
 def _problem(name: str | None, err: dict) -> str:
     """One line naming the setting, what it got (unless it is a secret) and an example."""
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if name is None:
         return msg
     env = env_name(name)
-    if Settings.model_fields[name].annotation in (SecretStr, SecretStr | None):
+    if _is_secret(name):
         got = "a value (hidden: it is a secret)"
     else:
         raw = redact_urls(str(err.get("input", "")))  # a password in a URL stays hidden

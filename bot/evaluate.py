@@ -30,6 +30,10 @@ def load_questions(path: Path) -> list[dict]:
                 raise ValueError
         except ValueError:
             raise StorybotError(f"{Path(path).name}, line {n}: expected a JSON object with 'q' and 'gold'.") from None
+        if row["gold"] is not None and not isinstance(row["gold"], str):
+            # scoring looks for the gold text inside passages: a number or a list cannot be
+            raise StorybotError(f"{Path(path).name}, line {n}: 'gold' must be a piece of the story's text "
+                                f"(a string) or null, not {type(row['gold']).__name__} {row['gold']!r:.40}.")
         rows.append(row)
     return rows
 

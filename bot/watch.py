@@ -31,13 +31,16 @@ def _story_filter():
     from watchfiles import Change, DefaultFilter
 
     class StoryFilter(DefaultFilter):
-        """Story files (.txt, .md) outside hidden folders, and anything deleted (a folder
-        removed with its stories reports only the folder)."""
+        """Story files (.txt, .md) outside hidden folders, anything deleted (a folder
+        removed with its stories reports only the folder), and any folder added: a folder
+        moved in with its stories reports only the folder, and the files of one just made
+        may be written before it is watched (the refresh reads the whole folder)."""
 
         def __call__(self, change: Change, path: str) -> bool:
             if not super().__call__(change, path):
                 return False
-            return Path(path).suffix.lower() in SUFFIXES or change == Change.deleted
+            return (Path(path).suffix.lower() in SUFFIXES or change == Change.deleted
+                    or (change == Change.added and Path(path).is_dir()))
 
     return StoryFilter()
 

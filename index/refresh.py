@@ -109,11 +109,16 @@ class Lease:
     started, and until when it holds (renewed after every batch).
 
     On a Chroma server it keeps refreshes in several processes one at a time: taking it is
-    a compare-and-set (``Store.add_meta``), an expired one (its holder died) is removed
-    only if it is still that same record, and a live one is refused with its holder and
-    age. In embedded mode the owner lock already makes this process the only one that can
-    touch the index, so any lease found there was left by a dead process (a ``kill -9``)
-    and is taken over at once.
+    a compare-and-set (``Store.add_meta``), and a lease found there is taken over, removed
+    only if it is still that same record, when its holder is gone: it expired, or it names
+    a process of this host that no longer runs (a refresh killed with SIGKILL). Any other
+    is refused with its holder, its age and when it lapses. In embedded mode the owner lock
+    already makes this process the only one that can touch the index, so any lease found
+    there was left by a dead process and is taken over at once.
+
+    A ``Refresher`` keeps one ``Lease`` (one owner id) for all its refreshes, which it runs
+    one at a time: a lease of that owner found by ``take`` is one its last refresh could not
+    drop (the server died), and is taken over like a dead process's.
     """
 
     def __init__(self, store: Store, seconds: float = LEASE_SECONDS):
@@ -128,22 +133,27 @@ class Lease:
                 "until": time.time() + self.seconds}
 
     def take(self) -> None:
-        """Hold the lease or raise ``RefreshInProgress`` naming who holds it and for how long."""
+        """Hold the lease or raise ``RefreshInProgress`` naming who holds it, since when,
+        and when it lapses if that process was stopped."""
         self.since = time.time()
         lease = self.store.get_meta("lease")
-        if lease and lease.get("owner") != self.owner:
-            dead = not self.store.server or float(lease.get("until", 0)) <= time.time()
-            if dead:
-                why = "left by a process that is gone" if not self.store.server else "expired"
+        if lease:
+            why = ("left by this process's last refresh, which could not drop it"
+                   if lease.get("owner") == self.owner
+                   else _gone(lease) if self.store.server else "left by a process that is gone")
+            if why:
                 log.warning("taking over the refresh lease of %s (%s)", _holder(lease), why)
                 self.store.delete_meta("lease", where={"owner": lease["owner"], "until": lease["until"]})
                 lease = None
         if lease is None and self.store.add_meta("lease", self._record()):
             return
         lease = self.store.get_meta("lease") or {}
+        left = max(1, int(float(lease.get("until") or 0) - time.time()))
         raise RefreshInProgress(
             f"A refresh is already running in another process ({_holder(lease)}, started "
-            f"{_age(lease)} ago); try again when it ends.")
+            f"{_age(lease)} ago); try again when it ends. If that process was stopped before it "
+            f"finished, its claim lapses in {_seconds(left)}: a refresh after that takes over and "
+            "resumes its work.")
 
     def renew(self) -> None:
         lease = self.store.get_meta("lease")
@@ -155,6 +165,24 @@ class Lease:
         self.store.delete_meta("lease", where={"owner": self.owner})
 
 
+def _gone(lease: dict) -> str:
+    """Why the holder of ``lease`` (a record on a Chroma server) is gone, or "" when it may
+    still be refreshing. Another host's process cannot be seen: its lease must expire."""
+    if float(lease.get("until") or 0) <= time.time():
+        return "expired"
+    host, _, rest = str(lease.get("owner") or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return ""
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return "its process is gone: it was stopped before it finished"
+    except OSError:  # it exists, as another user's
+        return ""
+    return ""
+
+
 def _holder(lease: dict) -> str:
     return str(lease.get("holder") or lease.get("owner") or "an unknown process")
 
@@ -163,7 +191,10 @@ def _age(lease: dict) -> str:
     since = float(lease.get("since") or 0)
     if not since:
         return "an unknown time"
-    secs = max(0, int(time.time() - since))
+    return _seconds(max(0, int(time.time() - since)))
+
+
+def _seconds(secs: int) -> str:
     return f"{secs} s" if secs < 120 else f"{secs // 60} min"
 
 
@@ -199,6 +230,7 @@ class Refresher:
         self.batch = batch
         self.max_story_bytes = max_story_bytes
         self._lock = threading.Lock()
+        self._lease = Lease(store)  # one owner for every refresh: see Lease
 
     @property
     def running(self) -> bool:
@@ -206,7 +238,8 @@ class Refresher:
 
     def refresh(self, *, full: bool = False, progress: Progress | None = None) -> RefreshReport:
         """Re-read the stories and make the index match them. Raises ``RefreshInProgress``
-        if another refresh runs, ``NoStories`` if there is nothing to index.
+        if another refresh runs, ``NoStories`` if there is nothing to index,
+        ``StoreUnavailable`` if the Chroma server stops answering on the way.
 
         An embedded index found broken on the way is moved aside and rebuilt from scratch
         (``Store.heal``), so a refresh (``--full`` or not) always ends with a usable index."""
@@ -219,6 +252,8 @@ class Refresher:
             except (StoryIndexError, OSError):
                 raise
             except BaseException as exc:  # Rust panics are BaseExceptions
+                if (gone := self.store.unavailable(exc)) is not None:
+                    raise gone from exc  # the Chroma server died or hangs: its own sentence
                 if heal.fatal(exc) or not self.store.heal(exc, generation):
                     raise
                 return self._leased(True, progress)
@@ -227,7 +262,7 @@ class Refresher:
 
     def _leased(self, full: bool, progress: Progress | None) -> RefreshReport:
         t0 = time.perf_counter()
-        lease = Lease(self.store)
+        lease = self._lease
         lease.take()
         try:
             diff = self._diff(full)

@@ -18,7 +18,10 @@ question that started on it can finish.
 
 Embedded mode (``PersistentClient`` in the data dir) is owned by exactly one process: an
 exclusive lock file makes a second process fail with a message naming the owner. Several
-processes share one index through a Chroma server (``HttpClient``).
+processes share one index through a Chroma server (``HttpClient``). A Chroma collection
+handle names its collection by id; when another process deletes and rebuilds the index on
+the server, the ids change, so every handle the store keeps looks its collection up again
+by name (``Reopening``) instead of failing until the process restarts.
 
 An embedded index that cannot be opened or read is moved aside and rebuilt (``index.heal``);
 a data folder that is read-only, full or locked gets one sentence instead (``DataDirUnusable``).
@@ -156,6 +159,37 @@ def _bound_timeouts(client, timeout: float) -> None:
         session.timeout = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
     else:  # pragma: no cover - a chromadb upgrade moved it: say so instead of hanging silently
         log.warning("could not bound the Chroma client's timeouts (chromadb internals changed)")
+
+
+class Reopening:
+    """A Chroma collection handle that looks its collection up again, once, when the server
+    says the collection it points at does not exist: another process deleted and rebuilt the
+    index (the names are the same, the ids behind them new). Every other attribute is the
+    collection's own. ``reopen()`` returns the collection now of that name, or raises
+    Chroma's ``NotFoundError`` when there is none (which then propagates)."""
+
+    def __init__(self, coll: Any, reopen: Callable[[], Any]):
+        from chromadb.errors import NotFoundError
+
+        self._coll = coll
+        self._reopen = reopen
+        self._gone = NotFoundError
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._coll, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return getattr(self._coll, name)(*args, **kwargs)
+            except self._gone:
+                log.info("the Chroma server no longer knows a collection's id (deleted by another "
+                         "process): looking it up again by name")
+                self._coll = self._reopen()
+                return getattr(self._coll, name)(*args, **kwargs)
+
+        return call
 
 
 # How long a process waits for the embedded store's owner to let go before saying who
@@ -485,6 +519,11 @@ def _open_embedded(chromadb, data_dir: Path, csettings, probe) -> tuple[Any, Pat
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _unavailable(location: str) -> StoreUnavailable:
+    return StoreUnavailable(f"The story index is unavailable (the Chroma server at {location} did not "
+                            "answer); check CHROMA_HOST / CHROMA_PORT, or try again shortly.")
+
+
 def new_version_id() -> str:
     return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -497,10 +536,11 @@ class Store:
     per process (the refresh pipeline serialises itself)."""
 
     def __init__(self, client, embedder: Embedder, *, server: bool, lock: OwnerLock | None = None,
-                 data_dir: Path | None = None):
+                 data_dir: Path | None = None, location: str = ""):
         self.client = client
         self.embedder = embedder
         self.server = server
+        self.location = location  # server mode: scheme://host:port, without credentials
         self.data_dir = data_dir  # embedded mode: where ``chroma/`` lives (healing moves it aside)
         self._lock = lock
         self.healed: Path | None = None  # the broken-<time> folder, once this process healed
@@ -510,7 +550,7 @@ class Store:
         self._snap_lock = threading.Lock()
         self._loading: str | None = None  # version being loaded in the background
         self._pending: Snapshot | None = None  # loaded by this process's refresh, going live
-        self._meta = self._collection(META)
+        self._meta = Reopening(self._open_meta(), self._open_meta)
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -539,12 +579,11 @@ class Store:
                 client = chromadb.HttpClient(host=chroma_host, port=chroma_port, ssl=chroma_ssl,
                                              headers=chroma_headers or None, settings=csettings)
                 _bound_timeouts(client, timeout)
-                return cls(client, embedder, server=True)
+                return cls(client, embedder, server=True, location=location)
             except Exception as exc:
                 # the caller reports the one sentence below; the cause is for -v
                 log.debug("Chroma server %s unavailable", location, exc_info=True)
-                raise StoreUnavailable(f"The story index is unavailable (the Chroma server at {location} did "
-                                       "not answer); check CHROMA_HOST / CHROMA_PORT, or try again shortly.") from exc
+                raise _unavailable(location) from exc
         data_dir = Path(data_dir)
         lock = OwnerLock(data_dir / "owner.lock")
         try:
@@ -563,6 +602,13 @@ class Store:
         coll = client.get_or_create_collection(name=META, embedding_function=_make_embedding_function(embedder),
                                                configuration={"hnsw": {"space": "cosine"}})
         coll.get(ids=["active", "building", "lease"], include=["metadatas"])
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable | None:
+        """The error to report for ``exc`` when it says the Chroma server could not be
+        reached or did not answer in time (server mode), else None."""
+        import httpx
+
+        return _unavailable(self.location) if self.server and isinstance(exc, httpx.TransportError) else None
 
     def close(self) -> None:
         if not self.server:
@@ -596,8 +642,7 @@ class Store:
                 path=str(self.data_dir / heal.CHROMA_DIR),
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
             self._snap = self._pending = None
-            self.__dict__.pop("_meta_dim_cache", None)  # the fresh meta collection sets its own
-            self._meta = self._collection(META)
+            self._meta = Reopening(self._open_meta(), self._open_meta)
         return True
 
     # -- collections ----------------------------------------------------------------------
@@ -606,9 +651,30 @@ class Store:
             name=name, embedding_function=self._ef, configuration={"hnsw": {"space": "cosine"}}
         )
 
+    def _open_meta(self):
+        # a meta collection made anew (healed, or rebuilt by another process) sets its own size
+        self.__dict__.pop("_meta_dim_cache", None)
+        return self._collection(META)
+
     def collections_for(self, version: str):
-        """(chunks, sentences, stories) collections of one version (created if missing)."""
-        return tuple(self._collection(f"{PREFIX}{version}_{kind}") for kind in ("chunks", "sents", "stories"))
+        """(chunks, sentences, stories) collections of one version (created if missing).
+        Opened again by name if another process deletes and rebuilds them (``Reopening``),
+        never created again that way: a reader must not leave empty copies behind."""
+        return tuple(self._version_collection(f"{PREFIX}{version}_{kind}")
+                     for kind in ("chunks", "sents", "stories"))
+
+    def _version_collection(self, name: str) -> Reopening:
+        return Reopening(self._collection(name),
+                         lambda: self.client.get_collection(name=name, embedding_function=self._ef))
+
+    def has_version(self, version: str) -> bool:
+        """Whether the server still holds ``version``'s collections (another process may
+        have deleted them)."""
+        try:
+            self.client.get_collection(name=f"{PREFIX}{version}_chunks", embedding_function=self._ef)
+        except Exception:  # NotFoundError, or any failure: not a version to serve from
+            return False
+        return True
 
     def cached_vectors(self, kind: str, texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """``embed(texts)``, row for row, for vectors that depend only on the embedder (the
@@ -735,7 +801,9 @@ class Store:
         pending = self._pending
         if pending is not None and pending.version.version == v.version:
             return pending  # this process's refresh is installing it right now
-        if snap is not None and self.server:
+        # the version this process has can serve while the new one loads, unless another
+        # process deleted it (the index rebuilt from scratch): then the load is waited for
+        if snap is not None and self.server and self.has_version(snap.version.version):
             self._load_in_background(v)
             return snap
         with self._snap_lock:

@@ -303,6 +303,39 @@ def test_the_language_is_the_last_questions_else_the_locale_else_english():
     assert chat.lang("u1", question="<@123> :hmm:") == "fr"  # markup alone says nothing
 
 
+async def test_the_session_reads_each_question_once(monkeypatch):
+    """One reading of a question gives both its language and whether a follow-up may lean on
+    it (worth_remembering analysed it a second time, after the language was detected)."""
+    import bot.chat
+    from bot.chat import BaseDestination
+
+    readings: list[str] = []
+
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        def reading(*args: Any, **kwargs: Any) -> Any:
+            readings.append(real.__name__)
+            return real(*args, **kwargs)
+        return reading
+
+    monkeypatch.setattr(bot.chat, "analyse", counting(bot.chat.analyse))
+    monkeypatch.setattr(bot.chat, "detect_lang", counting(bot.chat.detect_lang))
+
+    class Outbox(BaseDestination):
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        async def send(self, reply: Any, *, private: bool = False) -> list[str]:
+            self.sent.append(reply)
+            return []
+
+    chat, dest = ChatSession(FakeCore(), platform="test"), Outbox()
+    await chat.ask(dest, "Pourquoi pas Baidu ?", user="u1", keys=["thread"])
+    assert readings == ["analyse"] and dest.lang == "fr"
+    assert chat.context(["thread"]) == "Pourquoi pas Baidu ?" and dest.sent[0].citations
+    await chat.ask(dest, "merci !", user="u1", keys=["thread"])  # small talk: not remembered
+    assert readings == ["analyse", "analyse"] and chat.context(["thread"]) == "Pourquoi pas Baidu ?"
+
+
 def test_every_chat_text_exists_in_every_language_with_the_same_blanks():
     import re
     from pathlib import Path

@@ -82,6 +82,17 @@ def test_eval_prints_a_table_and_json(tmp_path):
     assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("gold", ["42", '["Baidu", "Alibaba"]'])
+def test_eval_names_the_file_and_line_of_a_gold_that_is_not_text(tmp_path, gold):
+    questions = tmp_path / "numbers.jsonl"
+    lines = ['{"q": "why not Baidu?", "gold": "Baidu"}', f'{{"q": "how many?", "gold": {gold}}}']
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = storybot("eval", str(questions), data=tmp_path / "d")
+    assert out.returncode == 1, out.stderr
+    assert "numbers.jsonl, line 2" in out.stderr and "'gold' must be" in out.stderr, out.stderr
+    assert "TypeError" not in out.stderr and "unexpected" not in out.stderr
+
+
 def test_eval_of_a_multi_story_corpus(tmp_path):
     """--add-stories adds the multi-story corpus to the shipped story in a temporary index:
     an embedded one, even when the configured index is on a Chroma server (here one that
@@ -112,6 +123,20 @@ def test_clear_errors_without_a_trace(tmp_path, setup, message):
     out = storybot("ask", "why not Baidu?", data=tmp_path / "d", stories=stories)
     assert out.returncode == 1
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args,option", [
+    (["search", "-k", "-1", "why not Baidu?"], "'-k': -1"),  # sliced off the last passage
+    (["search", "-k", "0", "why not Baidu?"], "'-k': 0"),  # printed nothing, successfully
+    (["report", "--limit", "0"], "'--limit': 0"),
+    (["slack", "--http", "--port", "70000"], "'--port': 70000"),
+    (["discord", "--clear-guild-commands", "-5"], "'--clear-guild-commands': -5"),
+])
+def test_numeric_options_out_of_range_are_usage_errors(tmp_path, args, option):
+    out = storybot(*args, data=tmp_path / "d")
+    assert out.returncode == 2, (out.stdout, out.stderr)  # click's usage error, before anything runs
+    assert f"Invalid value for {option} is not in the range" in out.stderr, out.stderr
+    assert not (tmp_path / "d").exists()
 
 
 def test_chat_answers_follow_ups_until_an_empty_line(tmp_path):

@@ -3,6 +3,7 @@ it got and an example, and stops only the commands that use it. The generated
 .env.example and docs/configuration.md match the settings object."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -110,6 +111,28 @@ def test_out_of_range_values_are_named_not_met_later(monkeypatch, name, value, s
     with pytest.raises(ConfigError) as err:
         load_settings(needs=())
     assert f"{name}: got " in str(err.value) and says in str(err.value) and "s3cr3t" not in str(err.value)
+
+
+def test_chroma_headers_are_read_once_when_the_settings_are_built(monkeypatch):
+    """The check and the use read CHROMA_HEADERS with one parser, once: the setting holds
+    the headers (each Store.open and the log redaction parsed the text again)."""
+    import bot.config
+
+    reads = []
+
+    def counting(text, *args, **kwargs):
+        reads.append(text)
+        return json.loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(bot.config, "json", type("CountingJson", (), {"loads": staticmethod(counting)}))
+    monkeypatch.setenv("CHROMA_HEADERS", '{"Authorization": "Bearer abc", "X-Tenant": 7}')
+    settings = load_settings(needs=())
+    for _ in range(2):
+        assert settings.chroma_header_dict == {"Authorization": "Bearer abc", "X-Tenant": "7"}
+    assert len(reads) == 1
+    assert "abc" not in repr(settings)
+    monkeypatch.setenv("CHROMA_HEADERS", "Authorization: Bearer abc; X-Tenant: 7")
+    assert load_settings(needs=()).chroma_header_dict == {"Authorization": "Bearer abc", "X-Tenant": "7"}
 
 
 def test_a_malformed_core_setting_stops_every_command_and_hides_secrets(monkeypatch):

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -494,6 +495,31 @@ def test_a_replica_loads_a_new_version_in_the_background(server, tmp_path):
     assert {p.story for p in search(bot, FACT["oakridge-tram"][4], k=1)} == {"oakridge-tram"}
 
 
+def test_a_process_carries_on_after_another_deletes_and_rebuilds_the_index(server, tmp_path):
+    """Chroma handles point at collection ids: after another process deleted every storybot
+    collection and built the index again, this process answers from the new one and
+    refreshes it without a restart (it answered "unavailable" until restarted)."""
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery", "oakridge-tram"], shipped=False)
+    e5 = E5Embedder()
+    store = Store.open(e5, data_dir=tmp_path / "bot", chroma_host=host, chroma_port=port)
+    answerer = Answerer(store, Refresher(store, stories))
+    try:
+        v1 = answerer.refresh().index_version
+        assert answerer.answer(FACT["oakridge-tram"][4]).index_version == v1
+        _wipe(host, port)  # another process deletes the index ...
+        other = Store.open(e5, data_dir=tmp_path / "job", chroma_host=host, chroma_port=port)
+        v2 = Refresher(other, stories).refresh().index_version  # ... and builds it again
+        assert v2 != v1
+        after = answerer.answer(FACT["halden-brewery"][4])  # the old version is gone: none to serve meanwhile
+        assert after.index_version == v2 and after.citations[0].story == "halden-brewery", after
+        # and its refresh takes the lease in, and reads the pointer from, the rebuilt meta collection
+        again = answerer.refresh()
+        assert not again.swapped and again.index_version == v2 and other.get_meta("lease") is None
+    finally:
+        answerer.close()
+
+
 def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     host, port = server
     stories = make_corpus(tmp_path / "stories", [], shipped=True)
@@ -533,9 +559,37 @@ def test_lease_has_exactly_one_winner_and_expires(server, tmp_path):
     # ... but a live one is respected
     stores[0].set_meta("lease", {"owner": "busy-host:456:1", "holder": "process 456 on busy-host",
                                  "since": time.time() - 42, "until": time.time() + 60})
-    with pytest.raises(RefreshInProgress, match=r"process 456 on busy-host, started 4\d s ago"):
+    with pytest.raises(RefreshInProgress, match=r"process 456 on busy-host, started 4\d s ago") as err:
         refreshers[1].refresh()
+    # ... and the refusal says what to do if that process was stopped (its lease lapses)
+    assert re.search(r"If that process was stopped .*lapses in \d+ s: a refresh after that takes over",
+                     str(err.value)), str(err.value)
     stores[0].delete_meta("lease")
+
+
+def test_a_refresh_killed_on_this_host_leaves_no_lease_in_the_way(server, tmp_path, caplog):
+    """A refresh killed with SIGKILL cannot drop its lease; the next refresh on the same host
+    sees that its process is gone and takes over at once (it was told "a refresh is already
+    running ... try again when it ends", about a process that would never end)."""
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery"])
+    env = cli_env(stories, host, port, tmp_path / "killed")
+    store = Store.open(E5Embedder(), data_dir=tmp_path / "next", chroma_host=host, chroma_port=port)
+    job = subprocess.Popen([sys.executable, "-m", "bot.cli", "refresh"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while (lease := store.get_meta("lease")) is None:
+            assert job.poll() is None and time.monotonic() < deadline, "the refresh never took its lease"
+            time.sleep(0.05)
+    finally:
+        _kill(job)
+    assert lease["owner"].startswith(f"{socket.gethostname()}:{job.pid}:")
+    assert store.get_meta("lease") == lease  # left behind, and not expired
+    report = Refresher(store, stories).refresh()
+    assert report.swapped and store.active().version == report.index_version
+    assert store.get_meta("lease") is None
+    assert f"process {job.pid} on {socket.gethostname()} (its process is gone" in caplog.text
 
 
 # == 2. a dead or hung server ==============================================================
@@ -570,6 +624,48 @@ def test_server_killed_mid_session_then_restarted(own_server, tmp_path, caplog):
         assert [c.quote for c in after.citations] == [c.quote for c in before.citations]
     finally:
         answerer.close()
+
+
+def test_a_refresh_whose_server_dies_midway_says_the_index_is_unavailable(own_server, tmp_path, monkeypatch):
+    """The server dies once the refresh holds its lease: the refresh ends with the store's own
+    "unavailable" sentence (it was "something unexpected went wrong (ConnectError)"); failing
+    to drop the lease on the way out does not replace why a refresh failed; and once the
+    server is back, this process refreshes again at once (its next refresh was refused for two
+    minutes, "already running in another process", by the lease it could not drop)."""
+    srv = own_server
+    stories = make_corpus(tmp_path / "stories", ["halden-brewery"], shipped=False)
+    store = Store.open(E5Embedder(), data_dir=tmp_path / "data", chroma_host=srv.host, chroma_port=srv.port,
+                       timeout=5)
+    refresher = Refresher(store, stories)
+    writing = store.collections_for
+
+    def server_dies(version: str):  # the first write of the new version, under the lease
+        assert store.get_meta("lease") is not None
+        srv.kill()
+        return writing(version)
+
+    monkeypatch.setattr(store, "collections_for", server_dies)
+    with pytest.raises(StoreUnavailable) as err:
+        refresher.refresh()
+    assert _friendly(err.value) and f"{srv.host}:{srv.port}" in str(err.value), str(err.value)
+
+    # a refresh that fails for its own reason while the server dies: that reason, not the
+    # failed drop of the lease, is what the caller gets
+    srv.start()
+    monkeypatch.setattr(store, "collections_for", writing)
+
+    def interrupted(done: int, total: int) -> None:
+        srv.kill()
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        refresher.refresh(progress=interrupted)
+
+    # the server is back: the lease this process could not drop is its own, taken back at once
+    srv.start()
+    assert store.get_meta("lease") is not None
+    report = refresher.refresh()
+    assert report.swapped and store.get_meta("lease") is None
 
 
 def test_cli_replica_survives_a_server_restart(own_server, tmp_path, askers):

@@ -58,6 +58,29 @@ def test_a_new_story_is_answered_within_seconds_while_questions_keep_coming(tmp_
     assert served and all(a.citations and "Baidu" in a.citations[0].quote for a in served)
 
 
+def test_a_story_in_a_folder_added_after_the_start_is_indexed(tmp_path):
+    """A folder moved into the stories folder reports only the folder, never its files (and
+    the files of a folder just made may be written before it is watched): the story in it
+    is indexed all the same."""
+    stories = copy_stories(tmp_path / "stories")
+    answerer = Answerer.from_settings(load_settings(data_dir=tmp_path / "data", stories_dir=stories,
+                                                    _env_file=None))
+    try:
+        answerer.ensure_index()
+        prepared = tmp_path / "2026"  # beside the stories folder: moving it in is one rename
+        prepared.mkdir()
+        (prepared / "festival.md").write_text(festival_story(STORY_BYTES), encoding="utf-8")
+        with StoryWatcher(answerer, stories, quiet_ms=100, max_wait_ms=500) as watcher:
+            prepared.rename(stories / "2026")
+            deadline = time.monotonic() + 60  # a hang guard, not a measure
+            while not watcher.refreshes and time.monotonic() < deadline:
+                time.sleep(0.1)
+        answer = answerer.answer(QUESTION)
+        assert answer.citations and answer.citations[0].story == "2026/festival", answer
+    finally:
+        answerer.close()
+
+
 class CountingAnswerer(Answerer):
     """An answerer with no index: records refreshes, and says "busy" as often as told."""
 
