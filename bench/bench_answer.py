@@ -62,7 +62,14 @@ def warm(data: Path, rounds: int):
     from bot.config import load_settings
 
     a = Answerer.from_settings(load_settings(data_dir=data, log_answers=False, _env_file=None))
-    qs = questions()
+    lat, hit1, high = timed(a, questions(), rounds)
+    a.close()
+    return lat, hit1, high
+
+
+def timed(a, qs: list[dict], rounds: int) -> tuple[list[float], float, float]:
+    """Each question asked ``rounds`` times after a warm-up: latencies (ms), and over the
+    first round's answerable questions, first citation right and answered "high"."""
     a.answer("warm up")
     lat, hits, n, high = [], 0, 0, 0
     for r in range(rounds):
@@ -74,7 +81,6 @@ def warm(data: Path, rounds: int):
                 n += 1
                 hits += bool(ans.citations) and q["gold"] in ans.citations[0].passage
                 high += ans.confidence == "high"
-    a.close()
     return lat, hits / n, high / n
 
 
@@ -94,18 +100,9 @@ def two_languages(tmp: Path, rounds: int):
     build = time.perf_counter() - t0
     qs = [json.loads(line) for f in sorted((ROOT / "eval" / "multi").glob("*_questions.jsonl"))
           for line in f.read_text(encoding="utf-8").splitlines() if line]
-    a.answer("warm up")
-    lat, hits, n = [], 0, 0
-    for r in range(rounds):
-        for q in qs:
-            t = time.perf_counter()
-            ans = a.answer(q["q"])
-            lat.append((time.perf_counter() - t) * 1000)
-            if r == 0 and q["gold"]:
-                n += 1
-                hits += bool(ans.citations) and q["gold"] in ans.citations[0].passage
+    lat, hit1, _ = timed(a, qs, rounds)
     a.close()
-    return build, lat, hits / n, len(qs)
+    return build, lat, hit1, len(qs)
 
 
 def tutorial(tmp: Path):
@@ -140,6 +137,13 @@ def tutorial(tmp: Path):
     return lat, hits / len(qs), setup
 
 
+def measures(title: str) -> Table:
+    t = Table(title=title)
+    for col in ("measure", "value", "target"):
+        t.add_column(col, justify="right" if col != "measure" else "left")
+    return t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cold-runs", type=int, default=5)
@@ -151,9 +155,7 @@ def main() -> None:
         data = Path(tmp) / "data"
         cold_t, peak = cold(data, args.cold_runs)
         warm_lat, hit1, high = warm(data, args.warm_rounds)
-        t = Table(title=f"storybot ask ({len(questions())} questions from eval/)")
-        for col in ("measure", "value", "target"):
-            t.add_column(col, justify="right" if col != "measure" else "left")
+        t = measures(f"storybot ask ({len(questions())} questions from eval/)")
         t.add_row("cold `storybot ask` p50 (fresh process, index built)", f"{statistics.median(cold_t):.2f} s", "≤ 1.5 s")
         t.add_row("peak RSS of a one-shot ask", f"{peak:.0f} MB", "≤ 400 MB")
         t.add_row("warm question → answer p50", f"{pct(warm_lat, .5):.1f} ms", "≤ 20 ms")
@@ -162,9 +164,7 @@ def main() -> None:
         t.add_row("answered with confidence (\"high\", answerable)", f"{high:.2f}", "≥ 0.85")
         console.print(t)
         build, multi_lat, multi_hit1, n = two_languages(Path(tmp), max(1, args.warm_rounds // 2))
-        t = Table(title=f"four stories in two languages (shipped + eval/multi/stories, {n} questions)")
-        for col in ("measure", "value", "target"):
-            t.add_column(col, justify="right" if col != "measure" else "left")
+        t = measures(f"four stories in two languages (shipped + eval/multi/stories, {n} questions)")
         t.add_row("first refresh (sentences and the stories' words embedded)", f"{build:.1f} s", "")
         t.add_row("warm question → answer p50", f"{pct(multi_lat, .5):.1f} ms", "")
         t.add_row("warm question → answer p95", f"{pct(multi_lat, .95):.1f} ms", "")
