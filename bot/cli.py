@@ -426,8 +426,8 @@ def discord(ctx, clear_guild):
 @cli.command()
 @folder_options
 @click.option("--http", is_flag=True, help="HTTP mode (Events API) instead of Socket Mode.")
-@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535),
-              help="HTTP mode port.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(0, 65535),
+              help="HTTP mode port (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP mode address.")
 @click.pass_context
 def slack(ctx, http, port, host):

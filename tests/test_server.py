@@ -794,7 +794,14 @@ def test_openai_embedding_backend_builds_and_answers(server, tmp_path, embedding
         from index.calibrate import bank_languages, load_bank
 
         bank = {line for lang in bank_languages() for line in load_bank(lang)}
-        passages = [len(b) for b in embedding_service.inputs if len(b) > 1 and not set(b) <= bank]
+        # ... and so are the stories' words, these stories being in two languages
+        # (index/crosslang.py): not sentences either
+        from index.crosslang import content_words
+
+        words = {w for c in chunks for w in content_words(c.text)}
+        assert any(len(b) > 1 and set(b) <= words for b in embedding_service.inputs)
+        passages = [len(b) for b in embedding_service.inputs
+                    if len(b) > 1 and not set(b) <= bank and not set(b) <= words]
         assert len(passages) >= 3, embedding_service.batches  # batched, not one call
         assert max(passages) <= 16 and sum(passages) == report.embedded <= sentences
         active = answerer.store.active()
