@@ -409,6 +409,14 @@ def test_importing_the_module_does_not_import_llama_index():
     ("Baidu failed.\nRéférences : [1] et [2]", "Baidu failed. [1][2]", (1, 2)),
     ("Baidu failed **[1]**.", "Baidu failed [1].", (1,)),
     ("Baidu failed [Passage 3].", "Baidu failed [3].", (3,)),
+    ("Baidu failed [1–3].", "Baidu failed [1][2][3].", (1, 2, 3)),
+    ("Baidu failed [2-3].", "Baidu failed [2][3].", (2, 3)),
+    ("Baidu failed [1, 2–3].", "Baidu failed [1][2][3].", (1, 2, 3)),
+    ("Baidu failed ^2.", "Baidu failed [2].", (2,)),
+    ("Baidu failed¹ and Apple chose Alibaba³.", "Baidu failed[1] and Apple chose Alibaba[3].", (1, 3)),
+    ("Baidu failed.²³", "Baidu failed.[2][3]", (2, 3)),  # 23 is no passage: 2 and 3
+    # an exponent or a unit is not a citation
+    ("A 500 m² site, 10² or 10^6 users [1].", "A 500 m² site, 10² or 10^6 users [1].", (1,)),
     # a list after an answer that cites inline adds nothing, and what it says of each source
     # (the model's words, not the checked quotes) is never shown
     ("Baidu failed [1].\n\n**Sources:** [1], [2]", "Baidu failed [1].", (1,)),
@@ -427,6 +435,15 @@ def test_a_year_in_brackets_is_not_a_citation():
     from bot.llm import normalise_citations
 
     assert normalise_citations("In (2024) and (7), see (2).", 3) == "In (2024) and (7), see [2]."
+
+
+def test_superscripts_are_rewritten_only_when_unambiguous():
+    from bot.llm import normalise_citations
+
+    # with 12 passages "¹²" may be 12 or 1 and 2: left as written; "¹¹" is 11 (1 twice is no
+    # citation), "¹⁰" 10; "⁷" and "^7" name no passage of 3; "[3–1]" runs backwards
+    assert normalise_citations("A¹², B¹¹, C¹⁰.", 12) == "A¹², B[11], C[10]."
+    assert normalise_citations("A⁷, B^7, C [3–1].", 3) == "A⁷, B^7, C [3–1]."
 
 
 def test_renumber_follows_first_use():
