@@ -209,6 +209,16 @@ def _sources_list(text: str) -> str:
     return text
 
 
+def says_story_does_not_say(text: str) -> bool:
+    """Does ``text`` say that the story does not say ("The story does not say [1].", "L'article
+    ne le dit pas"), in the phrases of any language's file (``index/lang``, ``[answers]``)? Such
+    an answer answers nothing, whatever it cites: the core decided the story answers, and
+    sends its extractive answer instead."""
+    from index.language import all_languages, any_match
+
+    return any_match([lang.does_not_say for lang in all_languages()], text)
+
+
 # A quotation in the written answer: "…", “…”, « … », „…“, 「…」.
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|«\s*([^»\n]+?)\s*»|„([^“”\n]+)[“”]|「([^」\n]+)」')
 QUOTE_MIN_WORDS = 3  # shorter quoted bits are terms ("l'IA"), not quotations
@@ -464,6 +474,8 @@ class LLMWriter:
                 raise LLMFailure("empty answer")
             if len(text) > MAX_ANSWER_CHARS:
                 raise LLMFailure("answer too long")
+            if says_story_does_not_say(text):
+                raise LLMFailure("the model says the story does not say")
             cited = check_citations(text, len(passages))
             check_quotes(text, passages)
         except Exception as exc:

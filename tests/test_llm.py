@@ -479,6 +479,16 @@ def test_quotations_the_passages_hold_pass():
     check_quotes('Baidu\'s "exigences d’Apple" [1] and "AI" were the issue [1].', PASSAGES)
 
 
+@pytest.mark.parametrize("raw", ["The story does not say [1].", "L’article ne le dit pas [2].",
+                                 "The passages don't say why [1][3].", "L'article ne précise pas."])
+def test_an_answer_saying_the_story_does_not_say_is_no_cited_answer(fake, raw):
+    # cited or not, it answers nothing: shown with citations it would pass for an answer
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(raw))
+        with pytest.raises(LLMFailure, match="^the model says the story does not say$"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)
+
+
 def test_a_model_in_a_loop_fails_instead_of_flooding_the_chat(fake):
     # 20 kB of answer: Discord would have posted it as a dozen messages
     for on_text in (None, lambda _t: None):
