@@ -496,7 +496,10 @@ class LLMWriter:
     def _chat(self, messages: list) -> str:
         response = self._llm.chat(messages)
         content = response.message.content
-        if content is None:  # e.g. a reply with no message or a tool call instead of text
+        if content is None:  # e.g. a reply with no message or a tool call instead of text...
+            choices = getattr(response.raw, "choices", None)
+            if choices and getattr(getattr(choices[0], "message", None), "content", None) == "":
+                return ""  # ... but llama-index reads OpenAI's empty reply ("content": "") as None too
             raise LLMFailure("malformed response")
         return content
 

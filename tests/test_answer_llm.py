@@ -49,6 +49,7 @@ def test_a_checked_llm_answer_is_sent_with_verbatim_citations(answerer, llm_serv
 @pytest.mark.parametrize("reply,reason", [
     (Reply.answer("Apple chose Alibaba [7]."), "out of range"),
     (Reply.answer("Apple chose Alibaba."), "no citation"),
+    (Reply.answer(""), "empty answer"),
     (Reply.answer("The story does not say [1]."), "the model says the story does not say"),
     (Reply.error(500), "http 500"),
     (Reply.answer("late [1]", delay=3.0), "timeout"),

@@ -147,10 +147,14 @@ def test_answer_without_citation_fails(fake):
         writer_for(fake).write(QUESTION, PASSAGES, "en")
 
 
-def test_empty_answer_fails(fake):
-    fake.script(Reply.answer("   "))
-    with pytest.raises(LLMFailure, match="^empty answer$"):
-        writer_for(fake).write(QUESTION, PASSAGES, "en")
+@pytest.mark.parametrize("provider", ["openai-like", "openai", "ollama"])
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_answer_fails(fake, provider, text):
+    # an empty reply is a reply ("content": ""), not a malformed one
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(text))
+        with pytest.raises(LLMFailure, match="^empty answer$"):
+            writer_for(fake, provider).write(QUESTION, PASSAGES, "en", on_text=on_text)
 
 
 def test_check_citations():
