@@ -239,10 +239,20 @@ def check_quotes(text: str, passages: list[LLMPassage]) -> None:
             raise LLMFailure("quote not in the story")
 
 
+# Markdown the prompt asks the model not to write, which no adapter renders in an answer
+# (Discord escapes it and Slack shows it as plain text, so that neither a story nor a model
+# can post links or mentions; the CLI prints text): bold markers, heading hashes, "* " bullets.
+_MARKDOWN = ((re.compile(r"\*\*"), ""), (re.compile(r"^[ \t]*#{1,6}(?:[ \t]+|$)", re.M), ""),
+             (re.compile(r"^([ \t]*)\*(?:[ \t]+|$)", re.M), r"\1- "))
+
+
 def clean_answer(text: str) -> str:
     """The answer as shown: inline ``<think>`` blocks removed, grouped citations split
-    (``[1, 3]`` -> ``[1][3]``), outer whitespace stripped."""
+    (``[1, 3]`` -> ``[1][3]``), markdown bold markers and heading hashes removed, ``* ``
+    bullets written ``- ``, outer whitespace stripped."""
     text = _THINK.sub("", text)
+    for markup, plain in _MARKDOWN:
+        text = markup.sub(plain, text)
     text = _CITE.sub(lambda m: "".join(f"[{int(p)}]" for p in re.split(r"[,;]", m.group(1))), text)
     return text.strip()
 

@@ -173,6 +173,18 @@ def test_clean_answer_splits_groups_and_drops_thinking():
     assert clean_answer("Alibaba [1] <think>still thinking") == "Alibaba [1]"
 
 
+def test_markdown_no_adapter_renders_is_removed(fake):
+    # Discord escapes it, Slack and the CLI show plain text: "**" and "##" were shown as typed
+    raw = "## Answer\n**Baidu** failed [1]:\n* too slow [1]\n  * too weak [3]\n\n5 * 3 and *so* on [2]."
+    for on_text in (None, lambda text: seen.append(text)):
+        seen: list[str] = []
+        fake.script(Reply.answer(raw))
+        result = writer_for(fake, min_interval=0).write(QUESTION, PASSAGES, "en", on_text=on_text)
+        assert result.text == ("Answer\nBaidu failed [1]:\n- too slow [1]\n  - too weak [3]\n\n"
+                               "5 * 3 and *so* on [2].")
+        assert not any("**" in text or "#" in text for text in seen)
+
+
 def test_grouped_citations_are_normalized(fake):
     fake.script(Reply.answer("Apple chose Alibaba [1, 3]."))
     result = writer_for(fake).write(QUESTION, PASSAGES, "en")
