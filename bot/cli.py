@@ -165,7 +165,8 @@ def ask(ctx, question, as_json, story):
 
 def _ask_streaming(answerer, question: str, story: str | None) -> None:
     """With an LLM: print the written answer as it arrives, then the checked result (the
-    streamed text is provisional: a failed check replaces it with the extractive answer)."""
+    streamed text is provisional: a failed check replaces it with the extractive answer; a
+    checked one may show its citations otherwise, normalised and renumbered)."""
     from rich.console import Console
 
     from bot.render import print_answer
@@ -184,6 +185,8 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
             from dataclasses import replace
 
             answer = replace(answer, text="")  # already on screen: print only what follows
+        elif answer.mode == "llm":  # the same answer, its citation marks as they are listed below
+            click.echo("(checked, with its citations numbered as below)")
         else:
             click.echo("(replaced by the checked answer below)")
     print_answer(clean_answer(answer), Console())

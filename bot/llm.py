@@ -117,6 +117,12 @@ def check_citations(text: str, n_passages: int) -> tuple[int, ...]:
 # The other shapes real models write citations in, turned into "[n]" before the check.
 _FULLWIDTH = re.compile(r"[【〔［]\s*(\d{1,3}(?:\s*[,;、，]\s*\d{1,3})*)\s*[】〕］]")
 _FOOTNOTE = re.compile(r"\[\^(\d{1,3})\]")  # markdown footnotes: [^1]
+_CARET = re.compile(r"(?<!\d)\^(\d{1,3})(?!\d)")  # ^1, not the exponent of 10^6
+_SUPERSCRIPT = re.compile(r"(?<![\d⁰¹²³⁴⁵⁶⁷⁸⁹])[⁰¹²³⁴⁵⁶⁷⁸⁹]+")  # ¹, ²³; not the exponent of 10²
+_SUPER_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+_AFTER_UNIT = re.compile(r"\d\s*[^\W\d_]{1,2}\Z")  # "500 m²", "3 km²": a unit, not a citation
+_RANGE_ITEM = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
+_RANGE = re.compile(rf"\[\s*({_RANGE_ITEM}(?:\s*[,;]\s*{_RANGE_ITEM})*)\s*\]")  # [1–3], [1-2, 4]
 _LABELLED = re.compile(r"\[(?:passage|source|ref|doc|citation)\s*#?\s*(\d{1,3})\]", re.I)
 _BOLD = re.compile(r"(\*\*|__)(\[[\d,; ]+\])\1")  # **[1]**
 _PAREN = re.compile(r"(?<![\w(])\((\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\)")  # (1), (1, 2)
@@ -131,14 +137,18 @@ _FOOTNOTE_DEFS = re.compile(r"\n\s*\[\^?\d{1,3}\]\s*:.*$", re.S)  # "[^1]: passa
 
 
 def normalise_citations(text: str, n_passages: int) -> str:
-    """Rewrite the citation shapes models write (``[1][2]``, ``[1, 2]``, ``【1】``, ``(1)``,
-    ``[^1]``, ``[Passage 1]``, bold ``**[1]**``, a trailing "Sources:" list) as ``[n]`` so
-    the check sees what the model cited. A trailing list is dropped (with whatever it says
-    of each source); its numbers stand in for the answer's only when it cites nothing inline. ``(n)`` counts only for a passage number
+    """Rewrite the citation shapes models write (``[1][2]``, ``[1, 2]``, ``[1–3]``, ``【1】``,
+    ``(1)``, ``[^1]``, ``^1``, ``¹``, ``[Passage 1]``, bold ``**[1]**``, a trailing "Sources:"
+    list) as ``[n]`` so the check sees what the model cited. A trailing list is dropped (with
+    whatever it says of each source); its numbers stand in for the answer's only when it
+    cites nothing inline. ``(n)``, ``^n`` and ``¹`` count only for a passage number
     (1..``n_passages``): "(2024)" or "(15)" in a sentence are not citations."""
     text = _FOOTNOTE_DEFS.sub("", text)
     text = _FULLWIDTH.sub(lambda m: "[" + re.sub(r"[、，;]", ",", m.group(1)) + "]", text)
     text = _FOOTNOTE.sub(r"[\1]", text)
+    text = _CARET.sub(lambda m: f"[{m.group(1)}]" if 1 <= int(m.group(1)) <= n_passages else m.group(0), text)
+    text = _SUPERSCRIPT.sub(lambda m: _superscript(m, n_passages), text)
+    text = _RANGE.sub(_expand_ranges, text)
     text = _LABELLED.sub(r"[\1]", text)
     text = _BOLD.sub(r"\2", text)
 
@@ -148,6 +158,31 @@ def normalise_citations(text: str, n_passages: int) -> str:
 
     text = _PAREN.sub(paren, text)
     return _sources_list(text)
+
+
+def _superscript(m: re.Match, n_passages: int) -> str:
+    """``¹`` -> ``[1]``. A run of them reads as one number or as several ("¹²": 12, or 1 and
+    2): rewritten only when exactly one reading names passages (1..``n_passages``, each once),
+    and never after a number or a unit ("10²", "500 m²")."""
+    if _AFTER_UNIT.search(m.string, 0, m.start()):
+        return m.group(0)
+    digits = m.group(0).translate(_SUPER_DIGITS)
+    readings = {(int(digits),), tuple(int(d) for d in digits)}
+    valid = [r for r in readings if all(1 <= n <= n_passages for n in r) and len(set(r)) == len(r)]
+    return f"[{', '.join(map(str, valid[0]))}]" if len(valid) == 1 else m.group(0)
+
+
+def _expand_ranges(m: re.Match) -> str:
+    """``[1–3]`` -> ``[1, 2, 3]`` (an en dash or a hyphen); a descending range is left as is."""
+    if not re.search("[-–]", m.group(1)):
+        return m.group(0)
+    nums: list[int] = []
+    for item in re.split(r"\s*[,;]\s*", m.group(1)):
+        lo, _, hi = re.sub(r"\s", "", item).replace("–", "-").partition("-")
+        if hi and int(lo) > int(hi):
+            return m.group(0)
+        nums += range(int(lo), int(hi or lo) + 1)
+    return f"[{', '.join(map(str, nums))}]"
 
 
 def _sources_list(text: str) -> str:
@@ -174,6 +209,16 @@ def _sources_list(text: str) -> str:
     return text
 
 
+def says_story_does_not_say(text: str) -> bool:
+    """Does ``text`` say that the story does not say ("The story does not say [1].", "L'article
+    ne le dit pas"), in the phrases of any language's file (``index/lang``, ``[answers]``)? Such
+    an answer answers nothing, whatever it cites: the core decided the story answers, and
+    sends its extractive answer instead."""
+    from index.language import all_languages, any_match
+
+    return any_match([lang.does_not_say for lang in all_languages()], text)
+
+
 # A quotation in the written answer: "…", “…”, « … », „…“, 「…」.
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|«\s*([^»\n]+?)\s*»|„([^“”\n]+)[“”]|「([^」\n]+)」')
 QUOTE_MIN_WORDS = 3  # shorter quoted bits are terms ("l'IA"), not quotations
@@ -194,10 +239,20 @@ def check_quotes(text: str, passages: list[LLMPassage]) -> None:
             raise LLMFailure("quote not in the story")
 
 
+# Markdown the prompt asks the model not to write, which no adapter renders in an answer
+# (Discord escapes it and Slack shows it as plain text, so that neither a story nor a model
+# can post links or mentions; the CLI prints text): bold markers, heading hashes, "* " bullets.
+_MARKDOWN = ((re.compile(r"\*\*"), ""), (re.compile(r"^[ \t]*#{1,6}(?:[ \t]+|$)", re.M), ""),
+             (re.compile(r"^([ \t]*)\*(?:[ \t]+|$)", re.M), r"\1- "))
+
+
 def clean_answer(text: str) -> str:
     """The answer as shown: inline ``<think>`` blocks removed, grouped citations split
-    (``[1, 3]`` -> ``[1][3]``), outer whitespace stripped."""
+    (``[1, 3]`` -> ``[1][3]``), markdown bold markers and heading hashes removed, ``* ``
+    bullets written ``- ``, outer whitespace stripped."""
     text = _THINK.sub("", text)
+    for markup, plain in _MARKDOWN:
+        text = markup.sub(plain, text)
     text = _CITE.sub(lambda m: "".join(f"[{int(p)}]" for p in re.split(r"[,;]", m.group(1))), text)
     return text.strip()
 
@@ -429,6 +484,8 @@ class LLMWriter:
                 raise LLMFailure("empty answer")
             if len(text) > MAX_ANSWER_CHARS:
                 raise LLMFailure("answer too long")
+            if says_story_does_not_say(text):
+                raise LLMFailure("the model says the story does not say")
             cited = check_citations(text, len(passages))
             check_quotes(text, passages)
         except Exception as exc:
@@ -449,7 +506,10 @@ class LLMWriter:
     def _chat(self, messages: list) -> str:
         response = self._llm.chat(messages)
         content = response.message.content
-        if content is None:  # e.g. a reply with no message or a tool call instead of text
+        if content is None:  # e.g. a reply with no message or a tool call instead of text...
+            choices = getattr(response.raw, "choices", None)
+            if choices and getattr(getattr(choices[0], "message", None), "content", None) == "":
+                return ""  # ... but llama-index reads OpenAI's empty reply ("content": "") as None too
             raise LLMFailure("malformed response")
         return content
 

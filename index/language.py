@@ -4,7 +4,8 @@ Each file holds the words storybot reads questions with in one language: functio
 that identify it, stop words, words that are not names, the endings and lexicon of
 capitalised adjectives (demonyms), cue phrases for what a question asks for (money, a count,
 a date) and for messages that are not questions about the stories (instructions to the bot,
-requests for its opinion, creative writing). Adding a language means adding a file; no
+requests for its opinion, creative writing), and what a written answer says when the story
+does not answer. Adding a language means adding a file; no
 code names a word of any language.
 
 Phrases match whole words on accent-folded, lower-cased text; a word ending in ``*`` is a
@@ -103,6 +104,7 @@ class Language:
     openers: frozenset[str] = frozenset()  # "so", "well": words before a question's first word
     person_roles: re.Pattern | None = None  # "mayor", "PDG": a naming question with one asks for a person
     titles: frozenset[str] = frozenset()  # "Dr", "Mme": before a capitalised word, a person named
+    does_not_say: re.Pattern | None = None  # "the story does not say": a written answer that answers nothing
 
 
 @lru_cache(maxsize=1)
@@ -165,6 +167,7 @@ def load(code: str) -> Language:
         chat_words=words(names.get("chat_words", []) + names.get("modern_words", [])),
         units=tuple((name, pat) for name, xs in data.get("units", {}).items() if (pat := phrase_pattern(xs))),
         priced=tuple((name, pat) for name, xs in data.get("priced", {}).items() if (pat := phrase_pattern(xs))),
+        does_not_say=phrase_pattern(data.get("answers", {}).get("does_not_say", [])),
     )
 
 

@@ -1,5 +1,7 @@
 """The core with an LLM configured: the real llama-index client against the local
 OpenAI-compatible test server, through ``Answerer.answer``."""
+import re
+
 import pytest
 
 from bot.answer import Answerer
@@ -49,6 +51,8 @@ def test_a_checked_llm_answer_is_sent_with_verbatim_citations(answerer, llm_serv
 @pytest.mark.parametrize("reply,reason", [
     (Reply.answer("Apple chose Alibaba [7]."), "out of range"),
     (Reply.answer("Apple chose Alibaba."), "no citation"),
+    (Reply.answer(""), "empty answer"),
+    (Reply.answer("The story does not say [1]."), "the model says the story does not say"),
     (Reply.error(500), "http 500"),
     (Reply.answer("late [1]", delay=3.0), "timeout"),
     (Reply.malformed("{not json"), "malformed"),
@@ -77,6 +81,17 @@ def test_streaming_reaches_the_callback(answerer, llm_server):
     seen = []
     a = answerer.answer("Pourquoi pas Baidu ?", on_text=seen.append)
     assert a.mode == "llm" and seen and seen[-1] == a.text
+
+
+def test_the_llm_is_given_the_passages_the_extractive_answer_cites(answerer, llm_server):
+    # what docs/llm.md says is sent: one passage per extractive citation, nothing retrieved besides
+    question = "What data does Alibaba give Apple access to?"
+    llm_server.reset()
+    extractive = answerer.answer(question)  # the LLM's reply does not count: the passages it was given do
+    [req] = llm_server.requests
+    assert extractive.citations
+    assert re.findall(r"^\[(\d+)\] \(", req.prompt, re.M) == [str(c.n) for c in extractive.citations]
+    assert all(c.passage.strip() in req.prompt for c in extractive.citations)
 
 
 def test_only_the_passages_the_llm_cites_are_shown(answerer, llm_server):

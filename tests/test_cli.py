@@ -186,3 +186,34 @@ def test_markup_and_escapes_in_titles_and_hedged_questions_print_as_text(tmp_pat
     out = storybot("report", data=data, stories=stories)
     assert out.returncode == 0, out.stderr
     assert "[/b] budget [red]late[/red]" in out.stdout and "\x1b" not in out.stdout
+
+
+class StreamingAnswerer:
+    """An answerer whose LLM streams ``streamed`` then returns ``final``."""
+
+    def __init__(self, streamed: list[str], final):
+        self.streamed, self.final = streamed, final
+
+    def answer(self, question, *, source, story, on_text):
+        for text in self.streamed:
+            on_text(text)
+        return self.final
+
+
+@pytest.mark.parametrize("streamed, text, mode, replaced", [
+    ("Baidu failed [1].", "Baidu failed [1].", "llm", False),
+    ("Baidu failed (3).", "Baidu failed [1].", "llm", False),  # normalised and renumbered: the same answer
+    ("Baidu failed (7).", "Les discussions avec Baidu ont échoué [1]", "extractive (fallback: no citation)",
+     True),
+])
+def test_a_streamed_answer_is_said_replaced_only_when_it_was(capsys, streamed, text, mode, replaced):
+    from bot.cli import _ask_streaming
+    from bot.types import Answer, Citation
+
+    cite = Citation(n=1, quote="Les discussions avec Baidu ont échoué", passage="p", story="s", title="t",
+                    section=None, start=0, end=1, score=1.0)
+    _ask_streaming(StreamingAnswerer([streamed[:6], streamed], Answer("q", text, False, (cite,), mode=mode)),
+                   "q", None)
+    out = capsys.readouterr().out
+    assert ("replaced" in out) is replaced
+    assert out.count(text) == 1 and out.startswith(streamed)

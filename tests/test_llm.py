@@ -147,10 +147,14 @@ def test_answer_without_citation_fails(fake):
         writer_for(fake).write(QUESTION, PASSAGES, "en")
 
 
-def test_empty_answer_fails(fake):
-    fake.script(Reply.answer("   "))
-    with pytest.raises(LLMFailure, match="^empty answer$"):
-        writer_for(fake).write(QUESTION, PASSAGES, "en")
+@pytest.mark.parametrize("provider", ["openai-like", "openai", "ollama"])
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_answer_fails(fake, provider, text):
+    # an empty reply is a reply ("content": ""), not a malformed one
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(text))
+        with pytest.raises(LLMFailure, match="^empty answer$"):
+            writer_for(fake, provider).write(QUESTION, PASSAGES, "en", on_text=on_text)
 
 
 def test_check_citations():
@@ -167,6 +171,18 @@ def test_check_citations():
 def test_clean_answer_splits_groups_and_drops_thinking():
     assert clean_answer("<think>hmm [9]</think> Alibaba [1, 3].") == "Alibaba [1][3]."
     assert clean_answer("Alibaba [1] <think>still thinking") == "Alibaba [1]"
+
+
+def test_markdown_no_adapter_renders_is_removed(fake):
+    # Discord escapes it, Slack and the CLI show plain text: "**" and "##" were shown as typed
+    raw = "## Answer\n**Baidu** failed [1]:\n* too slow [1]\n  * too weak [3]\n\n5 * 3 and *so* on [2]."
+    for on_text in (None, lambda text: seen.append(text)):
+        seen: list[str] = []
+        fake.script(Reply.answer(raw))
+        result = writer_for(fake, min_interval=0).write(QUESTION, PASSAGES, "en", on_text=on_text)
+        assert result.text == ("Answer\nBaidu failed [1]:\n- too slow [1]\n  - too weak [3]\n\n"
+                               "5 * 3 and *so* on [2].")
+        assert not any("**" in text or "#" in text for text in seen)
 
 
 def test_grouped_citations_are_normalized(fake):
@@ -409,6 +425,14 @@ def test_importing_the_module_does_not_import_llama_index():
     ("Baidu failed.\nRéférences : [1] et [2]", "Baidu failed. [1][2]", (1, 2)),
     ("Baidu failed **[1]**.", "Baidu failed [1].", (1,)),
     ("Baidu failed [Passage 3].", "Baidu failed [3].", (3,)),
+    ("Baidu failed [1–3].", "Baidu failed [1][2][3].", (1, 2, 3)),
+    ("Baidu failed [2-3].", "Baidu failed [2][3].", (2, 3)),
+    ("Baidu failed [1, 2–3].", "Baidu failed [1][2][3].", (1, 2, 3)),
+    ("Baidu failed ^2.", "Baidu failed [2].", (2,)),
+    ("Baidu failed¹ and Apple chose Alibaba³.", "Baidu failed[1] and Apple chose Alibaba[3].", (1, 3)),
+    ("Baidu failed.²³", "Baidu failed.[2][3]", (2, 3)),  # 23 is no passage: 2 and 3
+    # an exponent or a unit is not a citation
+    ("A 500 m² site, 10² or 10^6 users [1].", "A 500 m² site, 10² or 10^6 users [1].", (1,)),
     # a list after an answer that cites inline adds nothing, and what it says of each source
     # (the model's words, not the checked quotes) is never shown
     ("Baidu failed [1].\n\n**Sources:** [1], [2]", "Baidu failed [1].", (1,)),
@@ -427,6 +451,15 @@ def test_a_year_in_brackets_is_not_a_citation():
     from bot.llm import normalise_citations
 
     assert normalise_citations("In (2024) and (7), see (2).", 3) == "In (2024) and (7), see [2]."
+
+
+def test_superscripts_are_rewritten_only_when_unambiguous():
+    from bot.llm import normalise_citations
+
+    # with 12 passages "¹²" may be 12 or 1 and 2: left as written; "¹¹" is 11 (1 twice is no
+    # citation), "¹⁰" 10; "⁷" and "^7" name no passage of 3; "[3–1]" runs backwards
+    assert normalise_citations("A¹², B¹¹, C¹⁰.", 12) == "A¹², B[11], C[10]."
+    assert normalise_citations("A⁷, B^7, C [3–1].", 3) == "A⁷, B^7, C [3–1]."
 
 
 def test_renumber_follows_first_use():
@@ -460,6 +493,16 @@ def test_quotations_the_passages_hold_pass():
 
     check_quotes("Apple « a finalement choisi Alibaba » [3], the “modèles de Tencent” aside [2].", PASSAGES)
     check_quotes('Baidu\'s "exigences d’Apple" [1] and "AI" were the issue [1].', PASSAGES)
+
+
+@pytest.mark.parametrize("raw", ["The story does not say [1].", "L’article ne le dit pas [2].",
+                                 "The passages don't say why [1][3].", "L'article ne précise pas."])
+def test_an_answer_saying_the_story_does_not_say_is_no_cited_answer(fake, raw):
+    # cited or not, it answers nothing: shown with citations it would pass for an answer
+    for on_text in (None, lambda _t: None):
+        fake.script(Reply.answer(raw))
+        with pytest.raises(LLMFailure, match="^the model says the story does not say$"):
+            writer_for(fake).write(QUESTION, PASSAGES, "en", on_text=on_text)
 
 
 def test_a_model_in_a_loop_fails_instead_of_flooding_the_chat(fake):
