@@ -12,6 +12,10 @@ not broken: moving it aside would not help (or would not even work), and a rebui
 fail the same way. Those get a ``DataDirUnusable`` whose sentence names the folder and the
 fix. Classification is by errno for OS errors and by SQLite result code / message for what
 Chroma's Rust bindings and ``sqlite3`` report (they carry no errno).
+
+Only errors about the files count as corruption. Chroma's errors about a call (a duplicate
+id, an invalid argument, a missing collection) say nothing about the files, whatever their
+message holds: they pass through as the ordinary errors they are, and nothing is moved.
 """
 from __future__ import annotations
 
@@ -46,38 +50,56 @@ _TEXT = [  # message fragments, for errors that carry neither an errno nor a cod
     ("unable to open database", "read-only"), ("disk is full", "full"), ("no space left", "full"),
     ("malformed", "corrupt"), ("not a database", "corrupt"), ("file is encrypted", "corrupt"),
     ("no such table", "corrupt"), ("no such column", "corrupt"), ("corrupt", "corrupt"),
-]  # anything else Chroma raises about its files (an HNSW file, a schema from another version) counts below
+]
+# What Chroma and SQLite raise when their own files cannot be used as they are (the Rust side
+# failing on its SQLite or segment files: "no such table", "Inconsistent hash: ...", "Missing
+# field: [Missing metadata segment]", or panicking), when no code or fragment above says more.
+_BROKEN = {"InternalError", "PanicException", "DatabaseError"}
+
+
+def _from_store(e: BaseException) -> bool:
+    """Raised by Chroma (its Rust bindings included) or SQLite, not by the caller's code."""
+    return (type(e).__module__ or "").startswith(("chromadb", "sqlite3", "pyo3_runtime")) or \
+        type(e).__name__ in _BROKEN
+
+
+def _about_the_call(e: BaseException) -> bool:
+    """One of Chroma's errors about what it was asked (``DuplicateIDError``,
+    ``InvalidArgumentError``, ``NotFoundError`` ...): every ``ChromaError`` but ``InternalError``."""
+    return type(e).__name__ != "InternalError" and any(t.__name__ == "ChromaError" for t in type(e).__mro__)
 
 
 def classify(exc: BaseException) -> str:
     """``"busy"``, ``"read-only"``, ``"full"``, ``"corrupt"`` or ``"other"`` for an error
-    raised while opening or reading the embedded store (its causes are looked at too)."""
+    raised while opening or reading the embedded store (its causes are looked at too).
+    ``"corrupt"`` only for an error that says the store's files cannot be read; an error
+    about the call (a duplicate id: a bug in the input) is ``"other"``."""
     seen: set[int] = set()
     e: BaseException | None = exc
-    chroma_error = False
+    broken = False
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _ERRNO:
             return _ERRNO[e.errno]
-        text = str(e)
-        m = _SQLITE_CODE.search(text)
-        if m:
-            code = int(m.group(1)) & 0xFF  # extended codes keep the primary one in the low byte
-            for codes, kind in ((_BUSY, "busy"), (_READONLY, "read-only"), (_FULL, "full"), (_CORRUPT, "corrupt")):
-                if code in codes:
+        if _about_the_call(e):
+            return "other"  # its message names ids and values, which may hold any word
+        if _from_store(e) or isinstance(e, OSError):
+            text = str(e)
+            m = _SQLITE_CODE.search(text)
+            if m:
+                code = int(m.group(1)) & 0xFF  # extended codes keep the primary one in the low byte
+                for codes, kind in ((_BUSY, "busy"), (_READONLY, "read-only"), (_FULL, "full"),
+                                    (_CORRUPT, "corrupt")):
+                    if code in codes:
+                        return kind
+            low = text.lower()
+            for fragment, kind in _TEXT:
+                if fragment in low:
                     return kind
-        low = text.lower()
-        for fragment, kind in _TEXT:
-            if fragment in low:
-                return kind
-        mod = type(e).__module__ or ""
-        # pyo3_runtime.PanicException: chromadb's Rust side gave up on its own files
-        chroma_error = (chroma_error or mod.startswith(("chromadb", "sqlite3", "pyo3_runtime"))
-                        or type(e).__name__ in ("DatabaseError", "PanicException"))
+            broken = broken or type(e).__name__ in _BROKEN
         e = e.__cause__ or e.__context__
-    # Anything else Chroma itself raised while opening its own files means they cannot be
-    # used as they are; since they are rebuildable, that counts as broken.
-    return "corrupt" if chroma_error else "other"
+    # Since the index is rebuildable, files Chroma itself cannot read count as broken.
+    return "corrupt" if broken else "other"
 
 
 def fatal(exc: BaseException) -> bool:

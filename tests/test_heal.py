@@ -4,6 +4,7 @@ import logging
 import sqlite3
 
 import pytest
+from chromadb.errors import DuplicateIDError, InternalError, InvalidArgumentError, NotFoundError
 
 from index.errors import DataDirUnusable
 from index.heal import KEEP_BROKEN, classify, quarantine, unusable
@@ -27,11 +28,28 @@ ChromaLikeError.__module__ = "chromadb.errors"
      "read-only"),
     (ChromaLikeError("error returned from database: (code: 13) database or disk is full"), "full"),
     (sqlite3.DatabaseError("file is not a database"), "corrupt"),
-    (ChromaLikeError("something new inside chromadb"), "corrupt"),  # Chroma's own files: rebuildable
+    (InternalError("Inconsistent hash: db=x, source=8fbfe4ff"), "corrupt"),  # Chroma's own files: rebuildable
+    (InternalError("Missing field: [Missing metadata segment]"), "corrupt"),
+    (ChromaLikeError("something new inside chromadb"), "other"),  # says nothing about the files
     (ValueError("a bug of ours"), "other"),
+    (ValueError("locked out: a malformed answer of ours"), "other"),  # our text is no store's message
 ])
 def test_classify(exc, kind):
     assert classify(exc) == kind
+
+
+@pytest.mark.parametrize("exc", [
+    DuplicateIDError("Expected IDs to be unique, found duplicates of: corrupt-locked#1 in upsert."),
+    InvalidArgumentError("Collection expecting embedding with dimension of 384, got 768"),
+    NotFoundError("Collection [sb_v1_chunks] does not exist"),
+])
+def test_an_error_about_the_call_is_no_broken_store_whatever_its_message_says(exc):
+    # a DuplicateIDError (a bug in the input) used to move a healthy index aside as corrupt
+    assert classify(exc) == "other"
+    try:
+        raise RuntimeError("refresh failed") from exc
+    except RuntimeError as outer:
+        assert classify(outer) == "other"
 
 
 def test_the_cause_is_looked_at_too():

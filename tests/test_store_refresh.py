@@ -7,7 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from chromadb.errors import DuplicateIDError
 
+from index import refresh as refresh_module
 from index.embed import get_embedder
 from index.errors import EmbedderMismatch, NoStories, RefreshInProgress
 from index.refresh import Refresher
@@ -419,6 +421,29 @@ def test_two_files_with_one_id_skip_the_second_and_keep_the_index(e5, tmp_path):
         assert store.active().version == first.index_version
         assert not list((tmp_path / "data").glob("broken-*"))
         assert any("2.4 million" in d for d in store.snapshot().docs)
+    finally:
+        store.close()
+
+
+def test_a_duplicate_id_from_a_bug_in_the_input_fails_the_refresh_and_keeps_the_index(e5, tmp_path, monkeypatch):
+    # Chroma's DuplicateIDError counted as a corrupt store: the healthy index was moved aside
+    # and the refresh rebuilt from scratch, only to fail the same way
+    stories = copy_stories(tmp_path / "stories")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        first = refresher.refresh()
+        real = refresh_module.read_stories
+
+        def twice(folder, max_bytes):  # a reader that hands one story over twice
+            read, problems = real(folder, max_bytes)
+            return read + read[:1], problems
+
+        monkeypatch.setattr(refresh_module, "read_stories", twice)
+        with pytest.raises(DuplicateIDError):
+            refresher.refresh(full=True)
+        assert not list((tmp_path / "data").glob("broken-*")) and store.healed is None
+        assert store.active().version == first.index_version
+        assert any("Baidu" in d for d in store.snapshot().docs)
     finally:
         store.close()
 
