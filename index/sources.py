@@ -175,8 +175,10 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     A file (or link) whose real path lies outside ``folder`` is skipped and reported: the
     folder is the boundary of what may be quoted. A file over ``max_bytes`` is reported
     without being read. Two files with one id (``a.md`` and ``a.txt``): the first in sorted
-    order that reads is the story, the other is reported. A missing folder is a ``Problem`` too; the caller decides whether
-    "no stories" is fatal.
+    order that reads is the story, the other is reported. A file reached by several names (a
+    link beside its target, two links to one file) is one story, under the name that is not
+    a link if there is one; the others are reported. A missing folder is a ``Problem`` too;
+    the caller decides whether "no stories" is fatal.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -187,6 +189,7 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     stories: list[Story] = []
     problems: list[Problem] = []
     seen: dict[str, Path] = {}  # story id -> the file that holds it
+    files: list[tuple[Path, Path]] = []  # (path, real path) of the files to read
     for path, linked_dir in _walk(folder):
         try:
             real = path.resolve(strict=True)
@@ -197,6 +200,16 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
             problems.append(Problem(path, "links outside the stories folder; skipped (copy the file in instead)"))
             continue
         if linked_dir or not real.is_file():  # a link within the folder: its files are walked already
+            continue
+        files.append((path, real))
+    # one story per file, or a link beside its target would put the story in the index twice
+    named: dict[Path, Path] = {}  # real path -> the one name it is read under
+    for path, real in sorted(files, key=lambda f: (f[0].is_symlink(), f[0])):
+        named.setdefault(real, path)
+    for path, real in files:
+        if named[real] != path:
+            read = named[real].relative_to(folder).as_posix()
+            problems.append(Problem(path, f"is a link to the same file as {read}, which is read; skipped"))
             continue
         sid = story_id(path, folder)
         if sid in seen:  # "a.md" beside "a.txt": one id, and the index needs ids to be unique

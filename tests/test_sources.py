@@ -1,4 +1,7 @@
 """Reading story files: front matter, titles, decoding problems, offsets."""
+from pathlib import Path
+
+from index.refresh import load_corpus
 from index.sources import read_stories
 
 from tests.conftest import STORIES
@@ -62,17 +65,39 @@ def test_links_out_of_the_folder_are_skipped_and_reported_by_name(tmp_path):
     (folder / "good.txt").write_text("Title\n\nA paragraph that is fine.\n", encoding="utf-8")
     (folder / "passwd.txt").symlink_to(outside / "passwd.txt")  # a file link out
     (folder / "sub" / "elsewhere").symlink_to(outside, target_is_directory=True)  # a folder link out
-    (folder / "alias.txt").symlink_to(folder / "good.txt")  # a link within: fine
+    (folder / "alias.txt").symlink_to(folder / "good.txt")  # a link within: read once, as good.txt
     (folder / "gone.md").symlink_to(tmp_path / "nothing.md")  # dangling
     (folder / "loop.txt").symlink_to(folder / "loop.txt")  # a loop
     stories, problems = read_stories(folder)
-    assert sorted(s.id for s in stories) == ["alias", "good"]
+    assert [s.id for s in stories] == ["good"]
     assert all("root:" not in s.text and "Secret" not in s.text for s in stories)
     reasons = {p.path.name: p.message for p in problems}
-    assert set(reasons) == {"passwd.txt", "elsewhere", "gone.md", "loop.txt"}
+    assert set(reasons) == {"passwd.txt", "elsewhere", "gone.md", "loop.txt", "alias.txt"}
     assert "outside the stories folder" in reasons["passwd.txt"]
     assert "outside the stories folder" in reasons["elsewhere"]
     assert "does not exist" in reasons["gone.md"]
+
+
+def test_a_file_reached_through_links_is_one_story_under_its_own_name(tmp_path):
+    # a link beside its target was indexed as a second story with the same text
+    folder = tmp_path / "stories"
+    (folder / "2025").mkdir(parents=True)
+    (folder / "harbour.md").write_text("Harbour\n\nThe ferry was cancelled because of fog.\n", encoding="utf-8")
+    (folder / "a-link.md").symlink_to(folder / "harbour.md")  # sorts before its target
+    (folder / "2025" / "ferry.md").symlink_to(Path("..") / "harbour.md")  # relative, from a subfolder
+    (folder / ".drafts").mkdir()
+    (folder / ".drafts" / "mill.txt").write_text("Mill\n\nThe mill reopens in May.\n", encoding="utf-8")
+    (folder / "mill.txt").symlink_to(folder / ".drafts" / "mill.txt")  # only links reach it: the first is read
+    (folder / "mill-copy.txt").symlink_to(folder / ".drafts" / "mill.txt")
+    stories, problems = read_stories(folder)
+    assert [s.id for s in stories] == ["harbour", "mill-copy"]
+    assert [str(p) for p in problems] == [
+        "ferry.md: is a link to the same file as harbour.md, which is read; skipped",
+        "a-link.md: is a link to the same file as harbour.md, which is read; skipped",
+        "mill.txt: is a link to the same file as mill-copy.txt, which is read; skipped"]
+    # ... and a refresh reports them as it reports every skipped file
+    _, chunks, skipped = load_corpus(folder, max_chars=1200)
+    assert sorted({c.story.id for c in chunks}) == ["harbour", "mill-copy"] and skipped == problems
 
 
 def test_a_folder_given_through_a_link_is_still_its_own_boundary(tmp_path):
