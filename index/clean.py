@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.sources import Story
+from index.sources import Story, front_matter
 
 # Lines that belong to the web page, not the article. Each pattern must match the whole
 # (stripped) line, and only short lines are considered, so an article sentence that merely
@@ -112,4 +112,5 @@ def blocks(story: Story) -> list[Block]:
 
 
 def _has_front_title(story: Story) -> bool:
-    return story.body_start > 0 and bool(re.search(r"^\s*title\s*:", story.text[: story.body_start], re.I | re.M))
+    # the title as the front matter was read: not a "title:" nested under another key
+    return story.body_start > 0 and bool(front_matter(story.text)[0].get("title"))

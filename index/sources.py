@@ -1,7 +1,9 @@
 """Read stories from a folder: ``.txt`` / ``.md`` files with optional front matter.
 
-Front matter is a block of ``key: value`` lines between two ``---`` lines at the very top
-(keys: title, outlet, date, url, lang). Without it, the title is the first non-blank line.
+Front matter is a block of ``key: value`` lines between two ``---`` lines at the top, after
+blank lines at most (keys: title, outlet, date, url, lang; ``#`` lines are comments, and a
+block of ``key: value`` lines indented under a key is ignored). Without it, the title is the
+first non-blank line.
 Offsets everywhere in the index refer to ``Story.text``: the file decoded as UTF-8, a byte
 order mark removed, line endings kept as they are.
 
@@ -20,7 +22,8 @@ from pathlib import Path
 SUFFIXES = {".txt", ".md"}
 FRONT_KEYS = {"title", "outlet", "date", "url", "lang"}
 MAX_STORY_BYTES = 1_000_000  # default per-story limit (STORYBOT_MAX_STORY_BYTES)
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT = re.compile(r"---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)  # matched at its start
+_NESTED_KEY = re.compile(r"[\w.-]+[ \t]*:(?:[ \t]|$)")  # "name: Jane" indented under "author:"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -94,14 +97,7 @@ def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BY
     except UnicodeDecodeError as exc:
         raise StoryFormatError(f"not valid UTF-8 text (byte {exc.start})") from None
     text = text.removeprefix("\ufeff")
-    meta: dict[str, str] = {}
-    body_start = 0
-    if text.startswith("---"):
-        m = _FRONT.match(text)
-        if not m:
-            raise StoryFormatError("front matter starts with '---' but is never closed")
-        meta = _front_matter(m.group(1) or "")
-        body_start = m.end()
+    meta, body_start = front_matter(text)
     body = text[body_start:]
     if not body.strip():
         raise StoryFormatError("the story has no text after its front matter")
@@ -114,18 +110,39 @@ def parse_story(sid: str, path: Path, data: bytes, max_bytes: int = MAX_STORY_BY
     )
 
 
+def front_matter(text: str) -> tuple[dict[str, str], int]:
+    """The front matter of a decoded story file and where its body starts: ``({}, 0)``
+    without one. Blank lines an editor left above the opening ``---`` belong to it. Raises
+    ``StoryFormatError`` for one left open or holding a line that is not ``key: value``."""
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("---", start):
+        return {}, 0
+    m = _FRONT.match(text, start)
+    if not m:
+        raise StoryFormatError("front matter starts with '---' but is never closed")
+    return _front_matter(m.group(1) or ""), m.end()
+
+
 def _front_matter(block: str) -> dict[str, str]:
     """``key: value`` lines as editors write them for static-site generators: a value in
     quotes loses exactly its pair (``title: Macron: "Non"`` keeps its closing quote), and
-    the indented or ``- item`` lines under a key (a YAML list, a folded value) continue it."""
+    the indented or ``- item`` lines under a key (a YAML list, a folded value) continue it.
+    Indented ``key: value`` lines under a key with no value (a nested mapping: ``author:``
+    then ``name: Jane``) are skipped, and that key is left empty: no known key is read
+    from them."""
     meta: dict[str, str] = {}
     key = None
+    nested = block_scalar = False
     for n, line in enumerate(block.splitlines(), 2):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         item = line.strip()
         listed = item.startswith("- ")
         if key is not None and (listed or line[0] in " \t"):
+            # a block scalar ("title: >") holds any text; a plain value cannot hold "name: x"
+            nested = nested or not (meta[key] or listed or block_scalar) and bool(_NESTED_KEY.match(item))
+            if nested:
+                continue
             joint = ", " if listed and meta[key] else " "
             meta[key] = (meta[key] + joint + _unquote(item[2:].strip() if listed else item)).strip()
             continue
@@ -134,7 +151,8 @@ def _front_matter(block: str) -> dict[str, str]:
             raise StoryFormatError(f"front matter line {n} is not 'key: value'")
         key = name.strip().lower()
         value = value.strip()
-        meta[key] = "" if value in ("|", ">", "|-", ">-", "|+", ">+") else _unquote(value)
+        block_scalar, nested = value in ("|", ">", "|-", ">-", "|+", ">+"), False
+        meta[key] = "" if block_scalar else _unquote(value)
     return meta
 
 

@@ -1,6 +1,7 @@
 """Reading story files: front matter, titles, decoding problems, offsets."""
 from pathlib import Path
 
+from index.clean import blocks
 from index.refresh import load_corpus
 from index.sources import read_stories
 
@@ -52,6 +53,36 @@ def test_byte_order_mark_is_dropped_and_missing_folder_reported(tmp_path):
     stories, problems = read_stories(tmp_path / "nope")
     assert stories == [] and "does not exist" in problems[0].message
 
+
+
+def test_front_matter_with_comments_blank_lines_above_it_and_nested_keys(tmp_path):
+    # blank lines (after a byte order mark) above the opening "---" made the front matter
+    # body text, its keys read as the title; a "title:" nested under another key, or a block
+    # nested under "title:", was read as the story's title
+    (tmp_path / "above.md").write_bytes("\ufeff\n  \n---\n# imported from the CMS\ntitle: Ferry cancelled\n"
+                                        "  # a comment inside a key\noutlet: Harbour News\n---\nThe ferry stayed "
+                                        "in port.\n".encode("utf-8"))
+    (tmp_path / "nested.md").write_text("---\nauthor:\n  name: Jane Doe\n  title: Reporter\n  links:\n"
+                                        "    url: https://example.org/jane\ndate: 2025-03-01\ntags:\n  - port\n"
+                                        "---\nHarbour reopens\n\nThe harbour reopened on Monday.\n",
+                                        encoding="utf-8")
+    (tmp_path / "languages.md").write_text("---\ntitle:\n  en: Mill reopens\n  fr: Le moulin rouvre\n"
+                                           "lang: en\n---\nMill reopens in May\n\nThe mill reopens in May.\n",
+                                           encoding="utf-8")
+    stories, problems = read_stories(tmp_path)
+    assert problems == []
+    got = {s.id: s for s in stories}
+    above = got["above"]
+    assert (above.title, above.outlet) == ("Ferry cancelled", "Harbour News")
+    assert above.text[above.body_start:] == "The ferry stayed in port.\n"
+    nested = got["nested"]
+    assert (nested.title, nested.date, nested.url) == ("Harbour reopens", "2025-03-01", None)
+    assert nested.extra == {"author": "", "tags": "port"}
+    assert got["languages"].title == "Mill reopens in May" and got["languages"].lang == "en"
+    # a title that is not the front matter's is the body's first line, never a passage
+    for story in (nested, got["languages"]):
+        first, *rest = blocks(story)
+        assert (first.kind, first.text) == ("title", story.title) and rest[0].kind == "para"
 
 # --- the folder is a boundary -------------------------------------------------------------------
 
