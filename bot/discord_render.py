@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 import prompts
+from bot.markup import readable
 from bot.render import citation_label, one_line, pack, shorten, split_text
 from bot.types import Answer, Citation
 
@@ -22,7 +23,8 @@ QUESTION_ECHO_CHARS = 200
 
 def escape(text: str) -> str:
     """``text`` shown as typed: markdown, masked links (``[x](url)``), headings and quotes
-    escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it.)"""
+    escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it; the
+    asker's own words are echoed ``readable``, so none shows as a mention either.)"""
     return re.sub(r"\]\(", r"\\](", discord.utils.escape_markdown(text))
 
 
@@ -57,7 +59,8 @@ def provisional(text: str, lang: str = "en", question: str | None = None) -> str
 
 
 def _echo(question: str) -> str:
-    return f"> {escape(one_line(shorten(question, QUESTION_ECHO_CHARS)))}\n"
+    # the asker's words: a <@id> or <#id> there would show as a live mention, a <t:…> as a clock
+    return f"> {escape(one_line(shorten(readable(question), QUESTION_ECHO_CHARS)))}\n"
 
 
 def _source_embeds(answer: Answer) -> list[discord.Embed]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import unicodedata
 
 # <@123>, <@!123>, <@&123> (Discord users / roles); <@U024BE7LH>, <@U024BE7LH|alice>, <!here>,
-# <!subteam^S123|@team> (Slack); <#123> and <#C024BE91L|general> (channels); <t:1700000000:R>.
-_MENTION = re.compile(r"<(?:@[!&]?|#|!|t:)[^<>\s]*>")
+# <!subteam^S123|@team>, <!date^1392734382^{date_short}|Feb 18, 2014> (Slack); <#123> and
+# <#C024BE91L|general> (channels); <t:1700000000:R>. A label may hold spaces.
+_MENTION = re.compile(r"<(?:@[!&]?|#|!|t:)[^<>\n]*>")
 _CUSTOM_EMOJI = re.compile(r"<a?:[\w~-]{1,64}:\d{1,25}>")  # Discord <:hmm:123...>, <a:dance:123...>
 _LABELLED_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>|\s]+\|([^<>]*)>")  # Slack <url|label>
 _BARE_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>\s]+>|\bhttps?://[^\s<>]+")
@@ -65,6 +67,29 @@ def plain(text: str) -> str:
     # "cc" / "ping" left dangling after the mentions they introduced went
     text = re.sub(r"(?:^|\s)(?:cc|cc:|ping|/cc)\s*[,.;:]*\s*$", "", text.strip(), flags=re.I)
     return re.sub(r"\s+([?!.,;:])(?=\s|$)", lambda m: (" " if m.group(1) in "?!:;" and french else "") + m.group(1), text).strip()
+
+
+def readable(text: str) -> str:
+    """``text`` with its chat tokens as a person reads them, for a reply that shows someone's
+    own words: ``<@U1|alice>`` "@alice", ``<@123>`` "@user", ``<@&123>`` "@role",
+    ``<#C1|general>`` "#general", ``<#123>`` "#channel", ``<!here>`` "@here", a labelled
+    ``<!…|label>`` its label, ``<t:1700000000:R>`` its time (UTC). Raw, a token shows as code
+    in Slack's plain text and as a live mention on Discord."""
+    return _MENTION.sub(_readable_token, text) if "<" in text else text
+
+
+def _readable_token(m: re.Match) -> str:
+    head, _, label = m.group(0)[1:-1].partition("|")
+    if head.startswith("t:"):
+        try:
+            return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(head[2:].partition(":")[0])))
+        except (ValueError, OverflowError, OSError):  # not a time, or not one this machine can show
+            return ""
+    if head.startswith("#"):
+        return "#" + (label or "channel")
+    if head.startswith("@"):
+        return "@" + (label.lstrip("@") or ("role" if head.startswith("@&") else "user"))
+    return label or "@" + head[1:].partition("^")[0]  # <!here>, <!channel>, <!everyone>
 
 
 def quoted(text: str) -> str:

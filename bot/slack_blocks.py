@@ -1,7 +1,8 @@
 """An ``Answer`` as Slack messages, built from ``slack_sdk.models.blocks``.
 
 Escaping: mrkdwn cannot escape ``*``, ``_``, ``~`` or backticks, so all text from a user or a
-story file goes in ``plain_text`` objects, shown as typed: no formatting, links or mentions.
+story file goes in ``plain_text`` objects, shown as typed: no formatting, links or mentions
+(the asker's mention and channel tokens shown as read, ``@alice``, ``#general``).
 Only what the bot writes itself (``<@user>``, ``*[1]*``, prompts) is mrkdwn. The notification
 fallback (``text``) escapes ``& < >`` as Slack asks.
 """
@@ -18,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 import prompts
+from bot.markup import readable
 from bot.render import citation_label, pack, shorten, split_text
 from bot.types import Answer
 
@@ -72,7 +74,8 @@ def with_vote_note(blocks: list[dict], user: str, text: str) -> list[dict]:
 
 def _asked(user: str, question: str, lang: str, *more: MarkdownTextObject) -> ContextBlock:
     who = _mrkdwn(prompts.render("chat_asked", lang, who=f"<@{user}>"))
-    return _context(who, _plain(shorten(" ".join(question.split()) or "…", TEXT_LIMIT)), *more)
+    # plain text shows a <@U…> or <#C…> of the question as code: show it as the asker saw it
+    return _context(who, _plain(shorten(" ".join(readable(question).split()) or "…", TEXT_LIMIT)), *more)
 
 
 def _buttons(answer_id: int, lang: str) -> ActionsBlock:

@@ -22,6 +22,7 @@ from bot.discord_render import (
     EMBED_DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     EMBEDS_PER_MESSAGE,
+    escape,
     provisional,
     render,
 )
@@ -292,6 +293,22 @@ async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, b
     assert "[1]" in final.content and final.custom_ids
     assert not [c for c in fake.calls if followup_of(payload)(c)]  # the edited response is the answer
 
+
+
+async def test_chat_tokens_of_the_question_are_echoed_readable_and_nothing_pings(fake, bot, core):
+    # the question echoed over the answer (as it streams, and in the answer) showed its raw
+    # <@id>, <@&id>, <#id> and <t:…> tokens: live mentions and a clock on Discord
+    question = f"what did <@{BOB['id']}> tell <@&42> in <#{CHANNEL_ID}> at <t:1700000000:R> about Baidu?"
+    core.streams[question] = ("Apple's talks",)
+    payload = await ask(fake, question)
+    await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
+    echo = "> " + escape("what did @user tell @role in #channel at 2023-11-14 22:13 UTC about Baidu?") + "\n"
+    shown = [c for c in fake.calls if original_edit_of(payload)(c)]
+    assert len(shown) == 2 and all(c.content.startswith(echo) for c in shown), [c.content for c in shown]
+    for call in fake.calls:  # and whatever a reply holds, it pings nobody it names
+        if isinstance(call.json, dict) and (call.content or call.embeds):
+            mentions = (call.json.get("data") or call.json).get("allowed_mentions")
+            assert mentions is not None and mentions["parse"] == [] and not mentions.get("users"), call
 
 # --- messages -------------------------------------------------------------------------------------
 

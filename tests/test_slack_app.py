@@ -741,6 +741,25 @@ def test_real_answerer_answers_why_not_baidu_through_slack(fake, shared_answerer
     assert quotes and any("Baidu" in quote for quote in quotes)
 
 
+def test_chat_tokens_in_a_question_are_shown_readable_and_never_taken_for_names(fake, shared_answerer,
+                                                                             slack_settings):
+    # a labelled token with a space (<#C…|general chat>, <!subteam^…|@design team>) survived
+    # the markup cleaning: the answer said "the story does not mention C024BE91L", and the
+    # question was echoed with its raw tokens
+    question = "What did <!subteam^S0DESIGN|@design team> tell <#C024BE91L|general chat> about Baidu?"
+    with socket_mode(build_app(shared_answerer, slack_settings), fake):
+        push_command(fake, "/ask", question, user="U1", reply_to="ask")
+        [status] = fake.wait_calls("chat.postMessage", channel=GENERAL, timeout=120)
+        [update] = fake.wait_calls("chat.update", ts=status.response["ts"], timeout=120)
+
+    # the status shows the words as typed, the answer the question as the core read it
+    assert status.texts("context")[:2] == ["<@U1> asked:", "What did @design team tell #general chat about Baidu?"]
+    assert update.texts("context")[:2] == ["<@U1> asked:", "What did tell about Baidu?"]
+    shown = " ".join(update.texts("section") + update.texts("context")) + update.text
+    assert not any(raw in shown for raw in ("S0DESIGN", "C024BE91L", "<!", "<#", "&lt;"))
+    assert "Baidu" in " ".join(update.texts("context"))  # answered from the story
+
+
 @pytest.mark.parametrize("token", ["slack_bot_token", "slack_app_token"])
 def test_run_slack_names_a_token_slack_refuses(slack_settings, token):
     prefix = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}[token]
@@ -850,10 +869,11 @@ def test_user_and_story_text_is_plain_text_and_an_unsure_answer_is_hedged(bot, a
 
     [status] = bot.wait_calls("chat.postMessage", channel=GENERAL)
     [update] = bot.wait_calls("chat.update", ts=status.response["ts"])
+    shown = "*why* not @channel <https://evil.example|Baidu>?"  # a mention as read, no formatting
     for call in (status, update):  # the question, shown as typed: no formatting, no ping, no link
         elements = [e for b in call.blocks if b["type"] == "context" for e in b["elements"]]
-        assert {"type": "plain_text", "text": question, "emoji": False} in elements
-        assert "<!channel>" not in call.text and "&lt;!channel&gt;" in call.text
+        assert {"type": "plain_text", "text": shown, "emoji": False} in elements
+        assert "<!channel>" not in call.text and "&lt;https://evil.example|Baidu&gt;" in call.text
     [quote] = [e for b in update.blocks if b["type"] == "context" for e in b["elements"] if "R&D" in e["text"]]
     assert quote["type"] == "plain_text"
     assert [b["type"] for b in update.blocks][:3] == ["context", "context", "section"]
