@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -293,8 +294,11 @@ class ChatSession:
             await dest.send(self.text("refresh_started", lang), private=True)
             try:
                 report = await asyncio.to_thread(self.core.refresh)
-            except RefreshInProgress:  # another process (or replica) is refreshing
-                await dest.edit(self.text("refresh_running", lang))
+            except RefreshInProgress as exc:  # another process (or replica) is refreshing
+                # its report goes to whoever asked there: say when to try again instead
+                minutes = None if exc.retry_after is None else max(1, math.ceil(exc.retry_after / 60))
+                await dest.edit(self.text("refresh_running", lang) if minutes is None else
+                                self.text("refresh_elsewhere", lang, minutes=minutes))
             except Exception as exc:  # noqa: BLE001 (the admin is told what went wrong)
                 await dest.edit(self.failure(exc, lang))
             else:

@@ -30,7 +30,13 @@ class NoStories(StoryIndexError):
 
 
 class RefreshInProgress(StoryIndexError):
-    """A refresh is already running; a second one is not started."""
+    """A refresh is already running; a second one is not started. ``retry_after``: when it
+    runs in another process, the seconds after which trying again can succeed (its lease
+    lapses then unless renewed); None when it runs in this one."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EmbedderUnavailable(StoryIndexError):

@@ -153,12 +153,13 @@ class Lease:
             f"A refresh is already running in another process ({_holder(lease)}, started "
             f"{_age(lease)} ago); try again when it ends. If that process was stopped before it "
             f"finished, its claim lapses in {_seconds(left)}: a refresh after that takes over and "
-            "resumes its work.")
+            "resumes its work.", retry_after=left)
 
     def renew(self) -> None:
         lease = self.store.get_meta("lease")
         if lease and lease.get("owner") != self.owner:  # we stalled past expiry and lost it
-            raise RefreshInProgress("Another process took over this refresh; its report will follow.")
+            raise RefreshInProgress("Another process took over this refresh; its report will follow.",
+                                    retry_after=self.seconds)
         self.store.set_meta("lease", self._record())
 
     def drop(self) -> None:

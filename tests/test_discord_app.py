@@ -482,9 +482,10 @@ async def test_a_second_refresh_is_told_one_is_running_and_questions_still_get_a
 
 
 async def test_a_refresh_running_elsewhere_is_reported(fake, bot, core):
-    core.refresh_error = RefreshInProgress("A refresh is already running.")
+    core.refresh_error = RefreshInProgress("A refresh is already running in another process.", retry_after=90)
     payload, _ = await refresh(fake, ALICE, MANAGER)
-    assert (await fake.wait_for(original_edit_of(payload))).content == ALREADY_REFRESHING
+    told = (await fake.wait_for(original_edit_of(payload))).content
+    assert told == ChatSession.text("refresh_elsewhere", "en", minutes=2) and "elsewhere" in told
 
 
 # --- abuse and faults -----------------------------------------------------------------------------

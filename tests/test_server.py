@@ -29,7 +29,9 @@ import numpy as np
 import pytest
 
 from bot.answer import Answerer
+from bot.chat import ChatSession
 from bot.config import load_settings
+from bot.slack_app import build_app
 from index.embed import E5Embedder
 from index.errors import EmbedderMismatch, RefreshInProgress, StoreUnavailable
 from index.refresh import Lease, Refresher, load_corpus
@@ -37,6 +39,8 @@ from index.search import _split_chunk, search, split_story_filter
 from index.store import Store
 from tests.chroma_server import ChromaServer, ChromaStartError, external_server, heartbeat
 from tests.conftest import REPO, STORIES
+from tests.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.test_slack_app import push_command, socket_mode
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(150)]
 
@@ -591,6 +595,34 @@ def test_a_refresh_killed_on_this_host_leaves_no_lease_in_the_way(server, tmp_pa
     assert store.get_meta("lease") is None
     assert f"process {job.pid} on {socket.gethostname()} (its process is gone" in caplog.text
 
+
+
+def test_refresh_asked_in_chat_while_another_process_holds_the_lease(server, tmp_path):
+    """The admin who asks ``/refresh`` in chat while another process (a replica, or
+    ``storybot refresh`` elsewhere) refreshes is told so plainly, with when to try again, and
+    nothing of the holder's process, host or paths. (They were told "its report will appear
+    when it finishes": a report that never comes, from a refresh in another process.)"""
+    host, port = server
+    stories = make_corpus(tmp_path / "stories", [], shipped=True)
+    settings = server_settings(tmp_path, stories, host, port, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN,
+                               slack_signing_secret=SIGNING_SECRET, slack_admins=["UADMIN"], rate="0")
+    answerer = open_answerer(settings)
+    try:
+        answerer.refresh()
+        until = time.time() + 100  # renewed after each batch: the holder may still be at work
+        answerer.store.set_meta("lease", {"owner": "busy-host:456:1", "holder": "process 456 on busy-host",
+                                          "since": time.time() - 42, "until": until})
+        with FakeSlack() as fake:
+            with socket_mode(build_app(answerer, settings.model_copy(update={"slack_api_url": fake.api_url})), fake):
+                push_command(fake, "/refresh", "", user="UADMIN", reply_to="refresh")
+                started, told = fake.wait_responses("refresh", 2)
+        assert started.params["text"] == ChatSession.text("refresh_started", "en")
+        assert told.params["text"] == ChatSession.text("refresh_elsewhere", "en", minutes=2)
+        assert "elsewhere" in told.params["text"] and "try again in" in told.params["text"].lower()
+        assert not any(word in told.params["text"] for word in ("456", "busy-host", "process", str(tmp_path)))
+        assert answerer.store.get_meta("lease")["owner"] == "busy-host:456:1"  # left to its holder
+    finally:
+        answerer.close()
 
 # == 2. a dead or hung server ==============================================================
 UNAVAILABLE_WORDS = ("unavailable", "try again shortly")
