@@ -33,12 +33,13 @@ log = logging.getLogger(__name__)
 SAFE_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
-def _messages(reply: Answer | str, echo: bool) -> list[dict[str, Any]]:
-    """Send/edit arguments for an answer or a text; the 👍/👎 buttons go under the last
-    message of a logged answer (and only there: a webhook's send() fails on view=None)."""
+def _messages(reply: Answer | str, echo: str = "") -> list[dict[str, Any]]:
+    """Send/edit arguments for an answer or a text, after the question ``echo`` (as typed)
+    when given; the 👍/👎 buttons go under the last message of a logged answer (and only
+    there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
         return [{"content": reply}]
-    out = render(reply, echo_question=echo)
+    out = render(reply, echo_question=bool(echo), question=echo)
     if reply.answer_id is not None:
         out[-1]["view"] = view = discord.ui.View(timeout=None)  # persistent: the buttons never expire
         for way in ("up", "down"):
@@ -67,7 +68,7 @@ class _Interaction(BaseDestination):
         if not self.interaction.response.is_done():  # a note before any work
             await self.interaction.response.send_message(cast(str, reply), ephemeral=True)
             return []
-        first, *rest = _messages(reply, echo=bool(self.question))
+        first, *rest = _messages(reply, echo=self.question)
         follow_up = functools.partial(self.interaction.followup.send, ephemeral=self.private, wait=True)
         replace = self._edited or private  # a streamed answer or a private note replaces "thinking"
         sent = [await (self.interaction.edit_original_response if replace else follow_up)(**first)]
@@ -94,7 +95,7 @@ class _Replies(BaseDestination):
         self._first = await (self._first.edit(content=shown) if self._first else self.message.reply(shown))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
-        first, *rest = _messages(reply, echo=False)
+        first, *rest = _messages(reply)
         sent = [await (self._first.edit if self._first else self.message.reply)(**first)]
         sent += [await self.message.channel.send(**kwargs) for kwargs in rest]
         return [m.id for m in sent]

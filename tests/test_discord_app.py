@@ -300,6 +300,8 @@ async def test_chat_tokens_of_the_question_are_echoed_readable_and_nothing_pings
     # <@id>, <@&id>, <#id> and <t:…> tokens: live mentions and a clock on Discord
     question = f"what did <@{BOB['id']}> tell <@&42> in <#{CHANNEL_ID}> at <t:1700000000:R> about Baidu?"
     core.streams[question] = ("Apple's talks",)
+    # the core reads the question without its chat tokens; the answer still echoes it as typed
+    core.replies[question] = cited("what did tell in at about Baidu?")
     payload = await ask(fake, question)
     await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
     echo = "> " + escape("what did @user tell @role in #channel at 2023-11-14 22:13 UTC about Baidu?") + "\n"

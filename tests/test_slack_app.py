@@ -752,9 +752,10 @@ def test_chat_tokens_in_a_question_are_shown_readable_and_never_taken_for_names(
         [status] = fake.wait_calls("chat.postMessage", channel=GENERAL, timeout=120)
         [update] = fake.wait_calls("chat.update", ts=status.response["ts"], timeout=120)
 
-    # the status shows the words as typed, the answer the question as the core read it
+    # the status and the answer show the words as typed (the answer showed the question as
+    # the core read it: "What did tell about Baidu?")
     assert status.texts("context")[:2] == ["<@U1> asked:", "What did @design team tell #general chat about Baidu?"]
-    assert update.texts("context")[:2] == ["<@U1> asked:", "What did tell about Baidu?"]
+    assert update.texts("context")[:2] == ["<@U1> asked:", "What did @design team tell #general chat about Baidu?"]
     shown = " ".join(update.texts("section") + update.texts("context")) + update.text
     assert not any(raw in shown for raw in ("S0DESIGN", "C024BE91L", "<!", "<#", "&lt;"))
     assert "Baidu" in " ".join(update.texts("context"))  # answered from the story
