@@ -417,6 +417,8 @@ def test_importing_the_module_does_not_import_llama_index():
     ("Baidu failed [1; 3].", "Baidu failed [1][3].", (1, 3)),
     ("Baidu failed 【1】.", "Baidu failed [1].", (1,)),
     ("Baidu failed【2、3】.", "Baidu failed[2][3].", (2, 3)),
+    ("Baidu failed【1-3】.", "Baidu failed[1][2][3].", (1, 2, 3)),
+    ("Baidu failed【1〜2、3】.", "Baidu failed[1][2][3].", (1, 2, 3)),
     ("Baidu failed (1).", "Baidu failed [1].", (1,)),
     ("Baidu failed (1, 3).", "Baidu failed [1][3].", (1, 3)),
     ("Baidu failed[^2].\n\n[^2]: Les modèles de Baidu...", "Baidu failed[2].", (2,)),
