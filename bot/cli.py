@@ -455,6 +455,7 @@ def _run_bot(platform: str, settings, run) -> None:
              settings.stories_dir)
     answerer = _answerer(settings)
     watcher = StoryWatcher(answerer, settings.stories_dir) if settings.watch_stories else None
+    _stop_on_sigterm()
     try:
         if watcher is not None:
             watcher.start()
@@ -463,6 +464,26 @@ def _run_bot(platform: str, settings, run) -> None:
         if watcher is not None:
             watcher.stop()
         answerer.close()
+        log.info("storybot stopped the %s bot", platform)
+
+
+def _stop_on_sigterm() -> None:
+    """Stop on SIGTERM as on Ctrl-C: the chat connection closes, the index is closed. A
+    service manager (systemd, ``docker stop``) stops a process with SIGTERM, whose default
+    ends it at once; and a bot started in the background by a script never gets SIGINT at
+    all (the shell ignores it for background jobs)."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(on_ctrl_c) and on_ctrl_c is not signal.default_int_handler:
+            on_ctrl_c(signum, frame)  # asyncio.run's: it cancels the bot's task, which closes its connection
+        else:
+            raise KeyboardInterrupt  # what Ctrl-C does outside asyncio, or when SIGINT is ignored
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @cli.command()

@@ -90,7 +90,7 @@ class Bot:
 
     def stop(self) -> str:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)  # as a service manager stops it (the same clean stop as Ctrl-C)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:

@@ -898,15 +898,28 @@ def test_the_manifest_asks_for_the_scopes_the_bot_uses_and_no_more():
     assert "command: /ask" in manifest and "command: /refresh" in manifest
 
 
-def test_storybot_slack_connects_without_bolt_warnings_and_stops_cleanly(fake):
+def _sigint_as_a_terminal_sends_it():
+    # a process started in the background by a script inherits SIGINT ignored (the shell's
+    # rule for background jobs), and then no Ctrl-C reaches it: the test's parent may be one
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_storybot_slack_connects_without_bolt_warnings_and_stops_cleanly(fake, stop):
+    # SIGTERM (systemd, docker stop) ended the process at once, its index left open
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": fake.api_url,
            "STORYBOT_STORIES": str(STORIES)}
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "slack"], env=env, stderr=subprocess.PIPE, text=True)
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "slack"], env=env, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=_sigint_as_a_terminal_sends_it)
     try:
         fake.wait_for(lambda: fake.acks or fake._sockets, "the bot's Socket Mode connection", timeout=60)
     finally:
-        bot.send_signal(signal.SIGINT)
-        _, stderr = bot.communicate(timeout=30)
+        bot.send_signal(stop)
+        try:
+            _, stderr = bot.communicate(timeout=30)
+        finally:
+            bot.kill()  # never left running after a failure
+    assert "storybot stopped the Slack bot" in stderr, stderr
     assert "unused" not in stderr and "Traceback" not in stderr and "WARNING" not in stderr
     assert [c.token for c in fake.calls_to("apps.connections.open")][:1] == ["app"]
 
