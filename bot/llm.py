@@ -117,6 +117,7 @@ def check_citations(text: str, n_passages: int) -> tuple[int, ...]:
 # The other shapes real models write citations in, turned into "[n]" before the check.
 _FULL_ITEM = r"\d{1,3}(?:\s*[-–~〜－]\s*\d{1,3})?"  # 2, or a range 1–3 / 1〜3
 _FULLWIDTH = re.compile(rf"[【〔［]\s*({_FULL_ITEM}(?:\s*[,;、，]\s*{_FULL_ITEM})*)\s*[】〕］]")
+_FULL_MARKS = str.maketrans({"、": ",", "，": ",", ";": ",", "~": "-", "〜": "-", "－": "-"})
 _FOOTNOTE = re.compile(r"\[\^(\d{1,3})\]")  # markdown footnotes: [^1]
 _CARET = re.compile(r"(?<!\d)\^(\d{1,3})(?!\d)")  # ^1, not the exponent of 10^6
 _SUPERSCRIPT = re.compile(r"(?<![\d⁰¹²³⁴⁵⁶⁷⁸⁹])[⁰¹²³⁴⁵⁶⁷⁸⁹]+")  # ¹, ²³; not the exponent of 10²
@@ -145,7 +146,7 @@ def normalise_citations(text: str, n_passages: int) -> str:
     cites nothing inline. ``(n)``, ``^n`` and ``¹`` count only for a passage number
     (1..``n_passages``): "(2024)" or "(15)" in a sentence are not citations."""
     text = _FOOTNOTE_DEFS.sub("", text)
-    text = _FULLWIDTH.sub(lambda m: "[" + re.sub(r"[~〜－]", "-", re.sub(r"[、，;]", ",", m.group(1))) + "]", text)
+    text = _FULLWIDTH.sub(lambda m: f"[{m.group(1).translate(_FULL_MARKS)}]", text)
     text = _FOOTNOTE.sub(r"[\1]", text)
     text = _CARET.sub(lambda m: f"[{m.group(1)}]" if 1 <= int(m.group(1)) <= n_passages else m.group(0), text)
     text = _SUPERSCRIPT.sub(lambda m: _superscript(m, n_passages), text)

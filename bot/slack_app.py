@@ -95,7 +95,8 @@ class _Reply(BaseDestination):
             await self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=reply,
                                                  thread_ts=self.thread)
         else:
-            messages = (blocks.render_answer(reply, asked_by=self.asked_by, question=self.question) if isinstance(reply, Answer)
+            messages = (blocks.render_answer(reply, asked_by=self.asked_by, question=self.question)
+                        if isinstance(reply, Answer)
                         else [{"text": blocks.escape(reply)}])  # a short text the bot wrote
             await self._put(messages[0])
             for message in messages[1:]:

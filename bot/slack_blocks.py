@@ -35,9 +35,10 @@ def escape(text: str) -> str:
 
 def render_answer(answer: Answer, *, asked_by: str | None = None, question: str = "") -> list[dict]:
     """``answer`` as Slack messages (``{"text": fallback, "blocks": [...]}``), in order: who
-    asked (``asked_by``) and what (``question`` as typed, else as the core read it), a hedge line when unsure (confidence "low"), the text with its [n]
-    markers, the note, each citation (number, quote, story and section), and the 👍/👎 buttons
-    when the answer was logged. Texts split at words within 3,000 characters, messages within
+    asked (``asked_by``) and what (``question`` as typed, else as the core read it), a hedge
+    line when unsure (confidence "low"), the text with its [n] markers, the note, each
+    citation (number, quote, story and section), and the 👍/👎 buttons when the answer was
+    logged. Texts split at words within 3,000 characters, messages within
     50 blocks. An abstention cites nothing."""
     blocks = [_asked(asked_by, question or answer.question, answer.lang)] if asked_by else []
     if answer.confidence == "low":
