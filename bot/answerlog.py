@@ -207,6 +207,9 @@ class AnswerLog:
         if vote not in (1, -1):
             raise ValueError("vote must be +1 or -1")
         with self._lock, self._db:
+            # the write lock from the start: another process's forget() cannot delete the
+            # answer between the check and the vote (the vote then failed on the foreign key)
+            self._db.execute("begin immediate")
             if not self._db.execute("select 1 from answers where id = ?", (answer_id,)).fetchone():
                 return False
             self._db.execute(

@@ -152,3 +152,35 @@ def test_parse_since_takes_durations_and_dates():
     for bad in ("yesterday", "7", "d", "-3d"):
         with pytest.raises(ValueError, match="7d"):
             parse_since(bad, now)
+
+
+def test_a_vote_racing_forget_in_another_process_is_recorded_then_forgotten(tmp_path):
+    # vote() checked the answer, then wrote the vote: another process's forget() deleting the
+    # answer in between made the vote fail on the foreign key (sqlite3.IntegrityError)
+    import threading
+
+    path = tmp_path / "answers.sqlite3"
+    voter, other = AnswerLog(path), AnswerLog(path)  # two connections, as two processes have
+    answer_id = add(voter, "why not Baidu?", user="U1")
+    at_insert, forgotten = threading.Event(), threading.Event()
+
+    def pause_before_the_vote(sql: str) -> None:
+        if sql.lstrip().lower().startswith("insert into votes"):
+            at_insert.set()
+            forgotten.wait(2)  # forget() runs here, unless the vote's transaction keeps it out
+
+    def forget() -> None:
+        assert at_insert.wait(10)
+        other.forget("discord:U1")
+        forgotten.set()
+
+    voter._db.set_trace_callback(pause_before_the_vote)
+    racer = threading.Thread(target=forget)
+    racer.start()
+    try:
+        assert voter.vote(answer_id, "U2", 1) is True
+    finally:
+        racer.join(30)
+    assert forgotten.is_set() and other.votes(answer_id) == (0, 0)  # forget came after, and took the vote
+    voter.close()
+    other.close()

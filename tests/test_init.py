@@ -119,7 +119,8 @@ def test_slack_bot_in_an_init_folder_connects_answers_and_picks_up_a_new_story(f
 
             (folder / "stories" / "festival.md").write_text(festival_story(6000), encoding="utf-8")
             dropped, n, cited = time.monotonic(), 0, None
-            while cited is None and time.monotonic() - dropped < 10:
+            # a deadline, not a speed bar: the watcher's refresh took over 10 s on two busy cores
+            while cited is None and time.monotonic() - dropped < 30:
                 n += 1
                 ts = f"200.{n:06d}"
                 fake.wait_ack(fake.push("events_api", event_callback(mention(QUESTION, user="U2", ts=ts),
@@ -127,7 +128,7 @@ def test_slack_bot_in_an_init_folder_connects_answers_and_picks_up_a_new_story(f
                 [reply] = fake.wait_calls("chat.postMessage", thread_ts=ts, timeout=30)
                 cited = reply if any("Mireille Okonjo" in t for t in reply.texts("context")) else None
                 time.sleep(0.3)
-            assert cited is not None, "the new story was not answered from within 10 s"
+            assert cited is not None, "the new story was not answered from within 30 s"
         finally:
             log = bot.stop()
     assert_started_well(log, "Slack")
