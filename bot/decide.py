@@ -75,6 +75,21 @@ _YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
 # "1,200-seat", "20-year-old"
 _COUNT_TOKEN = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)|[\w-]+")
 _CURRENCY_BEFORE = re.compile(r"([$€£¥])\s?\d")
+_DAY = r"(?:[12]?\d|3[01])"  # a day of the month: only 1 to 31 ("500 may lose their jobs" is a count)
+
+
+@lru_cache(maxsize=1)
+def _day_of_month() -> re.Pattern:
+    """A day number beside a month name of any language ("4 janvier", "22 January", "Jan. 22"):
+    the language files' ``[facts] months``. The month is group 1 or 2."""
+    months = "|".join(sorted((re.escape(m) for x in all_languages() for m in x.months), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.,]){_DAY}\s+({months})\b|\b({months})\.?\s+{_DAY}(?!\w|[.,]\d)"
+                      if months else r"(?!x)x")
+
+
+def _without_days(norm: str) -> str:
+    """``norm`` (normalised text) with the day numbers of its dates removed, months kept."""
+    return _day_of_month().sub(lambda m: f" {m.group(1) or m.group(2)} ", norm)
 
 
 def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = ()) -> list[str] | None:
@@ -92,7 +107,8 @@ def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = (
         kept = counted_near_numbers(re.sub(r"\d[\d.,]*", unless_given, text), t)
         return kept if kept is not None or counted_near_numbers(text, t) is None else []
     stop = stopwords()
-    norm = normalise(text)
+    # a date's day counts nothing: "opens on 4 January a centre for 20 doctors" counts doctors
+    norm = _without_days(normalise(text))
     toks: list[str] = []
     joined: list[str] = []
     for m in _COUNT_TOKEN.finditer(norm):

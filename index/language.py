@@ -91,6 +91,8 @@ class Language:
     # ticket, tarif...), see ``priced_classes``
     priced: tuple[tuple[str, re.Pattern], ...] = ()
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
+    # month names: a number beside one is a day of a date ("4 janvier", "January 22"), not a count
+    months: frozenset[str] = frozenset()
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
@@ -159,6 +161,7 @@ def load(code: str) -> Language:
         number_words=phrase_pattern(facts.get("number_words", [])),
         percent=phrase_pattern(facts.get("percent", [])),
         time_words=phrase_pattern(facts.get("time_words", [])),
+        months=words(facts.get("months", [])),
         speech_words=phrase_pattern(facts.get("speech", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
         question_words=phrase_pattern(ask.get("question_words", [])),

@@ -164,6 +164,9 @@ def test_off_topic_needs_a_low_score_against_every_story_and_no_support(snap):
     ("How many cows do the 73 farms keep?", "The dairy collects milk from 73 farms.", True),
     ("How many cows do the 73 farms keep?", "The 73 farms keep 4,100 cows between them.", False),
     ("Combien de vaches comptent les 73 exploitations ?", "Les 73 exploitations élèvent 4 100 vaches.", False),
+    # a date's day is no count: the sentence counts its households in words
+    ("How many families must leave?", "Nine families must leave by 28 February.", False),
+    ("Combien de lits aura la clinique ?", "La clinique de 4 000 habitants ouvrira le 3 mars.", True),
 ])
 def test_a_count_of_another_kind_of_thing(question, sentence, other):
     q = analyse(question, 200)
@@ -657,6 +660,12 @@ def test_word_vectors_survive_a_full_cache(monkeypatch):
     ("losing £9,000 a week, or €400 a day", ["week", "day", "week", "day", "day", "£", "€"]),
     ("the 2030-target stays", None),  # a year joined to a word counts nothing
     ("A long-term plan for 2030.", None),  # a year counts nothing
+    # a date's day counts nothing, in either order and language; a number beyond 31 still counts
+    ("The depot opens on 14 March with 35 drivers.", ["drivers"]),
+    ("The depot opens on March 14 with 35 drivers.", ["drivers"]),
+    ("It opened Sept. 3, hiring staff.", None),
+    ("Le dépôt ouvrira le 1 février avec 35 chauffeurs.", ["chauffeurs"]),
+    ("About 500 may lose their jobs.", ["may", "lose", "jobs"]),
 ])
 def test_what_a_number_counts(text, counted):
     """What a sentence's numbers count: the words after each number, but for a number joined
