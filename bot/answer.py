@@ -293,7 +293,7 @@ class Answerer:
         refuse = {lang: self._bars(snap, q.lang, lang)[0] for lang in set(snap.story_langs.values())}
         offsets = {sid: refuse[lang] for sid, lang in snap.story_langs.items()}
         found = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=story,
-                       offsets=offsets)
+                       offsets=offsets, lang=q.lang)
         return decide.prefer_carrying(q, found)[:TUNING.candidate_passages]
 
     def _pinned(self, q: Question, retrieval: str, qv, passages: list[Passage], snap: Snapshot,
@@ -330,9 +330,10 @@ class Answerer:
         if not subject or named != {top.story} or not (rest := decide.without_names(retrieval, subject)) \
                 or len(words(rest)) < 2:
             return passages
-        whole = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=top.story)
+        whole = search(self.store, retrieval, k=CANDIDATES, snapshot=snap, query_vec=qv, story=top.story,
+                       lang=q.lang)
         free = search(self.store, rest, k=CANDIDATES, snapshot=snap,
-                      query_vec=self.store.embedder.embed_query(rest), story=top.story)
+                      query_vec=self.store.embedder.embed_query(rest), story=top.story, lang=q.lang)
         if not whole or not free:
             return passages
         w = TUNING.subject_free_weight

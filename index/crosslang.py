@@ -100,15 +100,17 @@ def _blas():
     return ThreadpoolController()
 
 
-def expansion(store, snap, question: str, t: Tuning = TUNING) -> list[str]:
+def expansion(store, snap, question: str, t: Tuning = TUNING, lang: str | None = None) -> list[str]:
     """Keyword tokens of the question's words in the stories' other languages: for each
     content word the stories of the question's language lack, its nearest word among one
     other language's stories' words when their cosine reaches ``t.cross_word_cosine``, less
     the tokens the question already has. [] when the stories are in one language or no
-    content word of the question is missing from its own language's stories."""
+    content word of the question is missing from its own language's stories. ``lang`` is
+    the question's language, detected when not given (the answer core passes the one it
+    read the question in: a follow-up's retrieval text leads with the previous question)."""
     if not several_languages(snap.story_langs):
         return []
-    lang = detect(question)
+    lang = lang or detect(question)
     vocabulary = _vocabulary(store, snap)
     mine = vocabulary[lang][2] if lang in vocabulary else frozenset()
     asked = [w for w in content_words(question) if mine.isdisjoint(tokenize(w))]

@@ -90,12 +90,14 @@ def _none(v):
 
 def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None = None,
            query_vec: np.ndarray | None = None, story: str | None = None,
-           candidates: int = CANDIDATES, offsets: Mapping[str, float] | None = None) -> list[Passage]:
+           candidates: int = CANDIDATES, offsets: Mapping[str, float] | None = None,
+           lang: str | None = None) -> list[Passage]:
     """The ``k`` best passages for ``question``, best first, each with all its sentences
     scored against the question (``Passage.sentences``).
 
     ``story`` restricts the search to one story id; ``offsets`` (story id -> score) is taken
-    from each story's passages' ranking key. Returns [] when the index is empty.
+    from each story's passages' ranking key; ``lang`` is the question's language when the
+    caller has read it (else it is detected). Returns [] when the index is empty.
     """
     snap = snapshot or store.snapshot()
     if snap is None or not snap.ids:
@@ -107,7 +109,7 @@ def search(store: Store, question: str, k: int = 5, *, snapshot: Snapshot | None
     pool = _dense_pool(snap, q, n, story)
     # keyword
     kw = snap.keyword.scores(question)
-    if extra := expansion(store, snap, question):  # its words in the stories' other languages
+    if extra := expansion(store, snap, question, lang=lang):  # its words in the stories' other languages
         kw = kw + snap.keyword.token_scores(extra)
     if story:
         kw = np.where(snap.story_rows == story, kw, 0.0)

@@ -195,6 +195,9 @@ def test_the_other_languages_words_of_a_question(multi_answerer, shared_answerer
     # stadium ~ stade (.93): the French story's word joins the keyword query
     assert "stade" in crosslang.expansion(store, snap, "Who will pay for the new stadium?")
     assert crosslang.expansion(store, snap, "why not?") == []  # no content word
+    # read as French (the language the answer core read it in), its words are carried the
+    # other way: towards the English stories, never to the French story's own "stade"
+    assert "stade" not in crosslang.expansion(store, snap, "Who will pay for the new stadium?", lang="fr")
     # the refresh embedded every word of the stories: questions never wait for them
     texts: dict[str, list[str]] = {}
     for meta, doc in zip(snap.metas, snap.docs):
