@@ -18,6 +18,7 @@ from typing import Any
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_blocks as blocks
@@ -30,6 +31,7 @@ from bot.types import Answer
 log = logging.getLogger(__name__)
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}  # edits, joins, bot posts: no questions
 Respond = Callable[..., Awaitable[Any]]
+RATE_LIMIT_RETRIES = 3  # Web API calls refused with a 429, retried after Slack's Retry-After
 
 
 class _Reply(BaseDestination):
@@ -216,6 +218,10 @@ def build_app(core: Core, settings: Settings) -> AsyncApp:
     app = AsyncApp(token=settings.secret("slack_bot_token"), name="storybot",
                    signing_secret=settings.secret("slack_signing_secret"))
     app.client.base_url = settings.slack_api_url.rstrip("/") + "/"
+    # Slack posts about one message a second per channel: a long answer's parts can get a 429,
+    # which slack_sdk raises (losing the answer) unless told to wait Retry-After and try again.
+    # Each request's client copies these handlers.
+    app.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
     SlackBot(core, settings, app)
     return app
 

@@ -2,7 +2,8 @@
 
 - Web API at ``/api/<method>``: records every call (method, params, headers without the
   token, and which kind of token was used) and answers the way Slack does for the methods
-  the bot uses; anything else is ``unknown_method``.
+  the bot uses; anything else is ``unknown_method``. ``fail`` makes a method fail with an
+  error code, ``rate_limit`` refuses its next calls with HTTP 429 and ``Retry-After``.
 - ``response_url`` receiver at ``/response/<name>``: records what the bot sends there.
 - Socket Mode: ``apps.connections.open`` (app token only) returns the URL of a websocket that
   says ``hello``, then delivers the envelopes a test pushes and records the acks sent back.
@@ -74,6 +75,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.acks: dict[str, dict] = {}
         self._failures: dict[str, str] = {}
+        self._rate_limits: dict[str, int] = {}  # method -> calls still to refuse with HTTP 429
         self._sockets: list[ServerConnection] = []
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
@@ -107,6 +109,12 @@ class FakeSlack:
     def fail(self, method: str, error: str) -> None:
         """Make every later call to ``method`` fail with Slack's ``error`` code."""
         self._failures[method] = error
+
+    def rate_limit(self, method: str, times: int = 1) -> None:
+        """Refuse the next ``times`` calls to ``method`` as Slack does past a rate limit: HTTP
+        429, ``Retry-After: 0`` (seconds) and ``{"ok": false, "error": "ratelimited"}``."""
+        with self._cond:
+            self._rate_limits[method] = times
 
     # -- waiting on what the bot did --
 
@@ -191,6 +199,13 @@ class FakeSlack:
             self.calls.append(call)
             self._cond.notify_all()
 
+    def _refuse_over_limit(self, method: str) -> bool:
+        with self._cond:
+            if self._rate_limits.get(method, 0) <= 0:
+                return False
+            self._rate_limits[method] -= 1
+            return True
+
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
@@ -274,15 +289,24 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 self._send("ok", "text/plain")
             elif kind == "api":
                 token = _token_kind(self.headers.get("Authorization"), params.pop("token", None))
+                if fake._refuse_over_limit(name):
+                    response = {"ok": False, "error": "ratelimited"}
+                    fake._record(Call(name, params, headers, token, response))
+                    self._send(json.dumps(response), "application/json; charset=utf-8", status=429,
+                               headers={"Retry-After": "0"})
+                    return
                 response = fake._web_api(name, params, token)
                 fake._record(Call(name, params, headers, token, response))
                 self._send(json.dumps(response), "application/json; charset=utf-8")
             else:
                 self.send_error(404)
 
-        def _send(self, body: str, content_type: str) -> None:
+        def _send(self, body: str, content_type: str, status: int = 200,
+                  headers: dict[str, str] | None = None) -> None:
             data = body.encode("utf-8")
-            self.send_response(200)
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

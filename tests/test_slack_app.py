@@ -518,6 +518,22 @@ def test_rate_limit_answers_with_a_polite_note(fake, answerer, slack_settings):
     assert [a.question for a in answerer.asked] == ["why not Baidu?", "why Alibaba?"]
 
 
+def test_a_rate_limited_web_api_call_is_retried_and_the_answer_arrives(bot, answerer):
+    # Slack allows about one message a second per channel: a long answer's parts can meet a
+    # 429 (Retry-After), which slack_sdk raises unless told to wait and retry
+    bot.rate_limit("chat.postMessage")
+    push_event(bot, mention("why not Baidu?", user="U1", ts="750.000001"))
+    refused, post = answered_in(bot, "750.000001", count=2)
+    assert refused.response["error"] == "ratelimited" and post.response["ok"]
+    assert_rendered(post, answer_id=1)
+
+    bot.rate_limit("chat.update")
+    push_command(bot, "/ask", "and Tencent?", user="U1", reply_to="ask")
+    status = bot.wait_calls("chat.postMessage", thread_ts=None)[0]
+    refused, update = bot.wait_calls("chat.update", 2, ts=status.response["ts"])
+    assert refused.response["error"] == "ratelimited" and update.texts("section") == post.texts("section")
+
+
 INDEX_DOWN = "The story index is unavailable right now."
 
 
