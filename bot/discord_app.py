@@ -22,7 +22,7 @@ from discord.gateway import DiscordWebSocket
 import prompts
 from bot.chat import BaseDestination, ChatSession, Core, reaching
 from bot.config import Settings, refused
-from bot.discord_render import provisional, render
+from bot.discord_render import provisional, render, render_text
 from bot.errors import ConfigError
 from bot.types import Answer
 
@@ -38,7 +38,7 @@ def _messages(reply: Answer | str, echo: str = "") -> list[dict[str, Any]]:
     when given; the 👍/👎 buttons go under the last message of a logged answer (and only
     there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
-        return [{"content": reply}]
+        return render_text(reply)
     out = render(reply, echo_question=bool(echo), question=echo)
     if reply.answer_id is not None:
         out[-1]["view"] = view = discord.ui.View(timeout=None)  # persistent: the buttons never expire
@@ -49,8 +49,9 @@ def _messages(reply: Answer | str, echo: str = "") -> list[dict[str, Any]]:
 
 class _Interaction(BaseDestination):
     """A slash command or a button. Notes only the user sees answer it, or replace its deferred
-    response; ``edit`` replaces the first reply. An /ask defers, then follows up (ephemeral when
-    ``private``); a streamed answer edits the deferred response, which the answer replaces."""
+    response; ``edit`` replaces the first reply (a text over one message's limit goes on in
+    follow-ups). An /ask defers, then follows up (ephemeral when ``private``); a streamed answer
+    edits the deferred response, which the answer replaces."""
 
     def __init__(self, interaction: discord.Interaction, question: str = "", private: bool = True):
         self.interaction, self.question, self.private = interaction, question, private
@@ -76,8 +77,11 @@ class _Interaction(BaseDestination):
         return [] if self.private else [m.id for m in sent]  # nobody can reply to an ephemeral answer
 
     async def edit(self, text: str) -> None:
-        await self.interaction.edit_original_response(content=text)
+        first, *rest = render_text(text)
+        await self.interaction.edit_original_response(**first)
         self._edited = True
+        for kwargs in rest:  # a long refresh report goes on where the first reply was seen
+            await self.interaction.followup.send(ephemeral=self.private, **kwargs)
 
 
 class _Replies(BaseDestination):

@@ -51,6 +51,12 @@ def render(answer: Answer, *, echo_question: bool = False, question: str = "") -
     return messages + [{"embeds": group} for group in more]
 
 
+def render_text(text: str) -> list[dict[str, Any]]:
+    """A text the bot wrote (a note, a refresh report naming many files) as messages' ``content``,
+    split within the content limit like an answer's text."""
+    return [{"content": c} for c in split_text(text, CONTENT_LIMIT) or [text]]
+
+
 def provisional(text: str, lang: str = "en", question: str | None = None) -> str:
     """One message's content for the text of an LLM answer still being written (streamed, not
     checked yet): cut at a word to fit, marked as in progress, after the ``question`` if given."""

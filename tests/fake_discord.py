@@ -9,6 +9,8 @@ ids as snowflake strings):
   (autocomplete results included), interaction webhooks (``POST /webhooks/{app}/{token}``, ``PATCH .../messages/@original``),
   ``POST /channels/{id}/messages`` (and ``PATCH`` of one) and ``POST .../typing``.
   Bot-authenticated routes check the ``Authorization: Bot <token>`` header (401 otherwise).
+  A message over Discord's limits (content 2,000 characters; 10 embeds, a description 4,096,
+  all embeds 6,000) gets 400 Invalid Form Body (50035), as Discord answers it.
   Any other route is answered 404 and listed in ``unhandled``.
 - The gateway at ``/gateway``: HELLO (op 10), heartbeat ACKs (op 11), IDENTIFY (op 2) ->
   READY + GUILD_CREATE, RESUME (op 6) -> RESUMED (or, when ``refuse_resume`` is set, an
@@ -56,6 +58,8 @@ MEMBER = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 31) | (1 << 38)
 MANAGER = MEMBER | MANAGE_GUILD
 EPHEMERAL = 1 << 6
 
+# Discord's message limits (https://discord.com/developers/docs/resources/message).
+CONTENT_LIMIT, EMBEDS, DESCRIPTION_LIMIT, EMBED_TOTAL = 2000, 10, 4096, 6000
 _BODY: web.RequestKey[Any] = web.RequestKey("body", object)  # the body, parsed once by the recorder
 _MESSAGE_TYPES = {"default": 0, "reply": 19, "chat_input_command": 20}
 _OPTION_TYPES = {str: 3, bool: 5, int: 4}
@@ -380,6 +384,8 @@ class FakeDiscord:
             self._changed.notify_all()
         if _needs_bot_auth(call.path) and request.headers.get("Authorization") != f"Bot {self.token}":
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        if request.method in ("POST", "PATCH") and (problem := _over_limits(body)):
+            return _json({"message": "Invalid Form Body", "code": 50035, "errors": problem}, status=400)
         try:
             return await handler(request)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
@@ -521,6 +527,25 @@ def _edited(message: dict, body: dict) -> dict:
 def _json(data: Any, status: int = 200) -> web.Response:
     # Exactly "application/json", no charset: discord.py parses JSON only on that exact header.
     return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
+def _over_limits(body: Any) -> dict | None:
+    """Discord's ``errors`` for a message body (an interaction callback's under ``data``) over
+    its limits, or None."""
+    if not isinstance(body, dict):
+        return None
+    message = body.get("data") if isinstance(body.get("data"), dict) else body
+    embeds = message.get("embeds") or []
+    descriptions = [len(e.get("description") or "") for e in embeds]
+    total = sum(descriptions) + sum(len(e.get("title") or "") for e in embeds)
+    for field, size, limit in (("content", len(message.get("content") or ""), CONTENT_LIMIT),
+                               ("embeds", len(embeds), EMBEDS),
+                               ("embeds", max(descriptions, default=0), DESCRIPTION_LIMIT),
+                               ("embeds", total, EMBED_TOTAL)):
+        if size > limit:
+            return {field: {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                                         "message": f"Must be {limit} or fewer in length."}]}}
+    return None
 
 
 def _needs_bot_auth(path: str) -> bool:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -488,6 +489,21 @@ async def test_a_refresh_running_elsewhere_is_reported(fake, bot, core):
     payload, _ = await refresh(fake, ALICE, MANAGER)
     told = (await fake.wait_for(original_edit_of(payload))).content
     assert told == ChatSession.text("refresh_elsewhere", "en", minutes=2) and "elsewhere" in told
+
+
+async def test_a_refresh_report_longer_than_a_message_reaches_the_admin_whole(fake, bot, core):
+    # a report naming many skipped files: Discord refuses a message over 2,000 characters
+    # (400), and the admin was left with "Refreshing…"
+    skipped = "; ".join(f"story-{i:02d}.md: is larger than the 2 MB limit; split it" for i in range(40))
+    report = f"Index v2 rebuilt: 3 added. Skipped 40 file(s): {skipped}"
+    core.REPORT = SimpleNamespace(summary=lambda: report)
+    payload, _ = await refresh(fake, ALICE, MANAGER)
+    last = "story-39.md: is larger than the 2 MB limit; split it"
+    await fake.wait_for(lambda c: followup_of(payload)(c) and c.content.endswith(last))
+    told = [c for c in fake.calls if original_edit_of(payload)(c) or followup_of(payload)(c)]
+    assert told[0].method == "PATCH" and all(c.flags & EPHEMERAL for c in told[1:])
+    assert all(len(c.content) <= CONTENT_LIMIT for c in told)
+    assert " ".join(c.content for c in told).split() == report.split()
 
 
 # --- abuse and faults -----------------------------------------------------------------------------
