@@ -176,10 +176,13 @@ class StoryBotClient(discord.Client):
         # a reply continues the conversation of the message it answers; a forward does not
         replied = message.reference if message.reference and message.reference.type is not _FORWARD else None
         context_keys = (replied.message_id if replied else None, message.channel.id)
-        addressed = message.guild is None or self.user in message.mentions
+        # typing "@storybot" offers the bot and its role of the same name: either addresses it
+        role = message.guild.self_role if message.guild else None
+        addressed = message.guild is None or self.user in message.mentions or role in message.role_mentions
         if not addressed and not self.chat.context(context_keys):
             return
-        question = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        me = rf"<@!?{self.user.id}>" + (f"|<@&{role.id}>" if role else "")
+        question = re.sub(me, "", message.content).strip()
         await self.chat.ask(_Replies(message), question, user=str(message.author.id),
                             keys=_conversation(message.channel), context_keys=context_keys)
 

@@ -50,6 +50,7 @@ GUILD_ID = 1200000000000000001
 CHANNEL_ID = 1200000000000000002
 THREAD_ID = 1200000000000000003
 DM_CHANNEL_ID = 1200000000000000004
+BOT_ROLE_ID = 1200000000000000005  # the role Discord makes for a bot when it joins a server
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 MANAGE_GUILD = 1 << 5
@@ -107,17 +108,21 @@ def _dm_channel(recipient: dict) -> dict:
 def _guild() -> dict:
     everyone = {"id": str(GUILD_ID), "name": "@everyone", "permissions": str(MEMBER), "position": 0,
                 "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+    # named like the bot, and offered beside it when a member types "@storybot"
+    bot_role = {**everyone, "id": str(BOT_ROLE_ID), "name": "storybot", "position": 1, "managed": True,
+                "tags": {"bot_id": str(BOT_ID)}}
     return {
         "id": str(GUILD_ID), "name": "Story readers", "icon": None, "owner_id": "1", "region": None,
         "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
-        "default_message_notifications": 1, "explicit_content_filter": 0, "roles": [everyone],
+        "default_message_notifications": 1, "explicit_content_filter": 0, "roles": [everyone, bot_role],
         "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
         "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None,
         "vanity_url_code": None, "description": None, "banner": None, "premium_tier": 0,
         "preferred_locale": "en-US", "public_updates_channel_id": None, "nsfw_level": 0,
         "premium_progress_bar_enabled": False, "joined_at": TIMESTAMP, "large": False,
         "unavailable": False, "member_count": 4, "voice_states": [], "presences": [],
-        "members": [_member(BOT_USER)], "channels": [_text_channel()], "threads": [_thread()],
+        "members": [{**_member(BOT_USER), "roles": [str(BOT_ROLE_ID)]}],
+        "channels": [_text_channel()], "threads": [_thread()],
         "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
     }
 
@@ -314,11 +319,13 @@ class FakeDiscord:
         return payload
 
     def user_message(self, content: str, *, author: dict, channel_id: int = CHANNEL_ID,
-                     mention_bot: bool = False, reply_to: dict | None = None, ping: bool = True) -> dict:
+                     mention_bot: bool = False, mention_bot_role: bool = False, reply_to: dict | None = None,
+                     ping: bool = True) -> dict:
         """A MESSAGE_CREATE payload from ``author``; in the DM channel when ``channel_id`` is
-        ``DM_CHANNEL_ID``. ``mention_bot`` prefixes ``<@bot>``; ``reply_to`` makes it a reply
-        in that message's channel (which lists the replied-to author in ``mentions`` unless
-        the user turned the reply's ``ping`` off)."""
+        ``DM_CHANNEL_ID``. ``mention_bot`` prefixes ``<@bot>``; ``mention_bot_role`` prefixes the
+        bot's role, ``<@&role>`` (what a member gets who picks the role when typing "@storybot");
+        ``reply_to`` makes it a reply in that message's channel (which lists the replied-to
+        author in ``mentions`` unless the user turned the reply's ``ping`` off)."""
         if reply_to is not None:
             channel_id = int(reply_to["channel_id"])
         guild = channel_id != DM_CHANNEL_ID
@@ -326,8 +333,11 @@ class FakeDiscord:
         if mention_bot:
             content = f"<@{BOT_ID}> {content}"
             mentions.append(BOT_USER)
+        if mention_bot_role:
+            content = f"<@&{BOT_ROLE_ID}> {content}"
         message = self._message(channel_id, {"content": content}, author=author,
                                 kind="reply" if reply_to else "default")
+        message["mention_roles"] = [str(BOT_ROLE_ID)] if mention_bot_role else []
         if reply_to is not None:
             message["message_reference"] = {"type": 0, "message_id": reply_to["id"],
                                             "channel_id": reply_to["channel_id"],

@@ -327,6 +327,15 @@ async def test_a_mention_in_a_channel_is_answered_as_a_reply(fake, bot, core):
     assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
 
 
+async def test_a_mention_of_the_bots_role_is_answered_like_a_mention_of_the_bot(fake, bot, core):
+    # typing "@storybot" offers the bot and its role of the same name; the role's <@&id> was ignored
+    question = fake.user_message("why not Baidu?", author=BOB, mention_bot_role=True)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    reply = await fake.wait_for(reply_in(CHANNEL_ID, question))
+    assert "[1]" in reply.content
+    assert core.asked == [Asked("why not Baidu?", None, "discord", BOB["id"])]
+
+
 async def test_a_streamed_answer_to_a_mention_is_one_reply_edited_in_place(fake, bot):
     question = fake.user_message("stream", author=BOB, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", question)
