@@ -39,7 +39,7 @@ def _messages(reply: Answer | str, echo: str = "") -> list[dict[str, Any]]:
     there: a webhook's send() fails on view=None)."""
     if isinstance(reply, str):
         return render_text(reply)
-    out = render(reply, echo_question=bool(echo), question=echo)
+    out = render(reply, question=echo)
     if reply.answer_id is not None:
         out[-1]["view"] = view = discord.ui.View(timeout=None)  # persistent: the buttons never expire
         for way in ("up", "down"):

@@ -28,11 +28,10 @@ def escape(text: str) -> str:
     return re.sub(r"\]\(", r"\\](", discord.utils.escape_markdown(text))
 
 
-def render(answer: Answer, *, echo_question: bool = False, question: str = "") -> list[dict[str, Any]]:
+def render(answer: Answer, *, question: str = "") -> list[dict[str, Any]]:
     """The messages that show ``answer`` on Discord, in order, as ``content`` and ``embeds``:
     the text with its ``[n]`` markers (after a hedge line when unsure, confidence "low"; after
-    the question quoted with ``echo_question``, as typed if ``question`` is given, else as the
-    core read it, which a slash command's reply does not show),
+    ``question`` quoted as typed when given, which a slash command's reply does not show),
     split at paragraph, line or word boundaries within the content limit; then the citations
     as embeds within Discord's embed limits, a quote too long for one embed continuing in the
     next, cut between words. An abstention is its text alone."""
@@ -41,8 +40,8 @@ def render(answer: Answer, *, echo_question: bool = False, question: str = "") -
         text = f"⚠️ **{prompts.render('chat_hedge', answer.lang)}**\n{text}"
     if answer.note:
         text = f"{text}\n-# {escape(answer.note)}"
-    if echo_question:
-        text = _echo(question or answer.question) + text
+    if question:
+        text = _echo(question) + text
     messages: list[dict[str, Any]] = [{"content": c} for c in split_text(text, CONTENT_LIMIT) or ["…"]]
     if answer.abstained or not answer.citations:
         return messages
