@@ -21,6 +21,10 @@ LABEL_CHARS = 256  # a citation's story and section heading, at most
 QUESTION_ECHO_CHARS = 200
 
 
+# a quote, heading or list marker that a cut between words put at the start of a piece
+_MARKER_FIRST = re.compile(r"^(?=>|#|-(?!# ))")
+
+
 def escape(text: str) -> str:
     """``text`` shown as typed: markdown, masked links (``[x](url)``), headings and quotes
     escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it; the
@@ -42,7 +46,7 @@ def render(answer: Answer, *, question: str = "") -> list[dict[str, Any]]:
         text = f"{text}\n-# {escape(answer.note)}"
     if question:
         text = _echo(question) + text
-    messages: list[dict[str, Any]] = [{"content": c} for c in split_text(text, CONTENT_LIMIT) or ["…"]]
+    messages: list[dict[str, Any]] = [{"content": c} for c in _split(text, CONTENT_LIMIT) or ["…"]]
     if answer.abstained or not answer.citations:
         return messages
     first, *more = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
@@ -84,6 +88,14 @@ def _citation_blocks(c: Citation, more: str) -> list[str]:
     quote, on one line (one "> " block quote), continued in further blocks when too long."""
     label = escape(shorten(citation_label(c), LABEL_CHARS))
     heading = f"**[{c.n}]** " + (f"[{label}](<{c.url}>)" if c.url else f"*{label}*")
-    pieces = split_text(escape(one_line(c.quote)), EMBED_DESCRIPTION_LIMIT - len(heading) - len(more) - 6)
+    pieces = _split(escape(one_line(c.quote)), EMBED_DESCRIPTION_LIMIT - len(heading) - len(more) - 6)
     return [f"{heading}{' ' + more if i else ''}\n> {piece}{'…' if i < len(pieces) - 1 else ''}"
             for i, piece in enumerate(pieces)]
+
+
+def _split(text: str, limit: int) -> list[str]:
+    """``split_text`` for escaped text: a piece after the first that begins with a marker (cut
+    mid-line, where escaping left it alone) has it escaped too. The first piece keeps its start
+    (the echoed question's "> "), and a note's "-# " line its mark."""
+    pieces = split_text(text, limit - 1)
+    return pieces[:1] + [_MARKER_FIRST.sub(r"\\", piece) for piece in pieces[1:]]

@@ -692,6 +692,25 @@ async def test_text_from_a_user_or_a_story_cannot_render_a_masked_link(fake, bot
     assert "\\*\\*now\\*\\*" in shown[1]
 
 
+async def test_a_long_text_split_between_messages_never_starts_a_message_with_markdown(fake, start_bot, core):
+    # a long paragraph (or quote) cut before " - " or " > " went on in a message (or embed
+    # block) that began with the marker: shown as a list or a quote
+    await start_bot(rate="0")
+    texts, quotes = [], []
+    for pad in range(6):  # shifts where the text and the quote are cut, so some cuts land on a marker
+        question = f"long {pad}?"
+        core.replies[question] = cited(question, answer_id=pad + 1, quotes=("y" * pad + " - x > y" * 700,),
+                                       text="x" * pad + "word " * 399 + "- item > and more [1]")
+        payload = await ask(fake, question)
+        await fake.wait_for(lambda c, p=payload: followup_of(p)(c) and bool(c.custom_ids))
+        parts = [c for c in fake.calls if followup_of(payload)(c)]
+        texts += [p.content for p in parts[1:] if p.content]
+        lines = [line for p in parts for e in p.embeds for line in e["description"].split("\n")]
+        quotes += [line[2:] for line in lines if line[:2] == "> "]
+    assert [s[:6] for s in texts + quotes if s[0] in "-#>"] == []
+    assert any(s.startswith("\\- item") for s in texts) and any(s.startswith("\\- x") for s in quotes)
+
+
 async def test_an_unsure_answer_shows_a_hedge_line_and_closest_passages(fake, bot, core):
     for question, lang in (("why not Baidu?", "en"), ("Pourquoi pas Baidu ?", "fr")):
         core.replies[question] = cited(question, answer_id=3, confidence="low")
