@@ -21,15 +21,22 @@ LABEL_CHARS = 256  # a citation's story and section heading, at most
 QUESTION_ECHO_CHARS = 200
 
 
-# a quote, heading or list marker that a cut between words put at the start of a piece
-_MARKER_FIRST = re.compile(r"^(?=>|#|-(?!# ))")
+# an ordered-list item's number ("1. ", "12) "), which escape_markdown leaves alone: Discord
+# would number the list itself (a quote's "3. ... 7. ..." shown as 3. and 4.)
+_NUMBERED = r"\d+(?=[.)][ \t])"
+_NUMBERED_LINE = re.compile(rf"^([ \t]*{_NUMBERED})", re.MULTILINE)
+# a quote, heading or list marker (or a numbered item's) that a cut between words put at the
+# start of a piece
+_MARKER_FIRST = re.compile(rf"^(?:(?=>|#|-(?!# ))|{_NUMBERED})")
 
 
 def escape(text: str) -> str:
-    """``text`` shown as typed: markdown, masked links (``[x](url)``), headings and quotes
-    escaped. (Mentions cannot ping anyway: the client's allowed mentions forbid it; the
-    asker's own words are echoed ``readable``, so none shows as a mention either.)"""
-    return re.sub(r"\]\(", r"\\](", discord.utils.escape_markdown(text))
+    """``text`` shown as typed: markdown, masked links (``[x](url)``), headings, quotes and
+    list markers (``- ``; ``1. `` and ``1) `` by their dot or parenthesis) escaped. (Mentions
+    cannot ping anyway: the client's allowed mentions forbid it; the asker's own words are
+    echoed ``readable``, so none shows as a mention either.)"""
+    text = _NUMBERED_LINE.sub(r"\1\\", discord.utils.escape_markdown(text))
+    return re.sub(r"\]\(", r"\\](", text)
 
 
 def render(answer: Answer, *, question: str = "") -> list[dict[str, Any]]:
@@ -98,4 +105,4 @@ def _split(text: str, limit: int) -> list[str]:
     mid-line, where escaping left it alone) has it escaped too. The first piece keeps its start
     (the echoed question's "> "), and a note's "-# " line its mark."""
     pieces = split_text(text, limit - 1)
-    return pieces[:1] + [_MARKER_FIRST.sub(r"\\", piece) for piece in pieces[1:]]
+    return pieces[:1] + [_MARKER_FIRST.sub(r"\g<0>\\", piece) for piece in pieces[1:]]

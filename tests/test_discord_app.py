@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import threading
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -596,6 +597,27 @@ def test_render_escapes_markdown_in_quotes():
         n=1, quote=quote, passage="", story="s", title="T", section=None, start=0, end=1, score=1.0),))
     [reply] = render(answer)
     assert r"\*starred\*" in reply["embeds"][0].description
+
+
+def test_render_escapes_numbered_list_markers_at_line_starts_and_after_a_cut():
+    # a line of the answer, a quote or the question starting "1. " or "12) " (or a message or
+    # embed block starting so, cut between words) showed as a numbered list Discord renumbered
+    quote = Citation(n=1, quote="7) seventh", passage="", story="s", title="2. T", section=None, start=0,
+                     end=1, score=1.0)
+    answer = Answer("q", "1. first\n12) second\n  3. third\n1.5 million", abstained=False, citations=(quote,))
+    [reply] = render(answer, question="1. why?")
+    assert reply["content"] == "> 1\\. why?\n1\\. first\n12\\) second\n  3\\. third\n1.5 million"
+    assert reply["embeds"][0].description == "**[1]** *2\\. T*\n> 7\\) seventh"
+    starts = []
+    for pad in range(8):  # shifts the cuts, so some land just before a number
+        quote = replace(quote, quote="y" * pad + " 12) x" * 1000)
+        answer = Answer("q", "x" * pad + " 3. word" * 300, abstained=False, citations=(quote,))
+        messages = render(answer)
+        starts += [m["content"] for m in messages[1:] if "content" in m]
+        lines = [line for m in messages for e in m.get("embeds", ()) for line in e.description.split("\n")]
+        starts += [line[2:] for line in lines if line[:2] == "> "]
+    assert [s[:6] for s in starts if re.match(r"\d+[.)] ", s)] == []
+    assert any(s.startswith("3\\. word") for s in starts) and any(s.startswith("12\\) x") for s in starts)
 
 
 def test_conversation_memory_forgets_the_oldest_first():
