@@ -91,11 +91,13 @@ class _Reply(BaseDestination):
                                                   question=self.question))
 
     async def send(self, reply: Answer | str, *, private: bool = False) -> Sequence[Hashable]:
+        # a note's text is mrkdwn, and may name a story, a file or an error: "<!channel>" in it
+        # would ping the channel, "R&D <draft>" lose its words, unless escaped
         if private and self.respond:
-            await self.respond(text=reply, response_type="ephemeral")
+            await self.respond(text=blocks.escape(reply), response_type="ephemeral")
         elif private:
-            await self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=reply,
-                                                 thread_ts=self.thread)
+            await self.client.chat_postEphemeral(channel=self.channel, user=self.user,
+                                                 text=blocks.escape(reply), thread_ts=self.thread)
         else:
             messages = (blocks.render_answer(reply, asked_by=self.asked_by, question=self.question)
                         if isinstance(reply, Answer)

@@ -282,6 +282,27 @@ def test_a_vote_on_an_answer_missing_from_the_log_says_so(bot, answerer):
     assert bot.calls_to("chat.update") == []
 
 
+def test_private_notes_escape_the_names_and_errors_they_show(bot, answerer, monkeypatch):
+    # a note only the user sees is mrkdwn: an error naming a story file, as in "R&D <draft>.md",
+    # lost its words, and a "<!channel>" in it pinged the channel
+    failure = "No readable story in “R&D <draft>.md”; ask <!channel>."
+    shown = "No readable story in “R&amp;D &lt;draft&gt;.md”; ask &lt;!channel&gt;."
+    answerer.refresh_error = NoStories(failure)
+    push_command(bot, "/refresh", "", user="UADMIN", reply_to="refresh")
+    assert bot.wait_responses("refresh", 2)[-1].params["text"] == shown
+
+    def vote(answer_id: int, user: str, value: int) -> bool:
+        raise StoreUnavailable(failure)
+
+    monkeypatch.setattr(answerer, "vote", vote)
+    push_event(bot, mention("why not Baidu?", user="U1", ts="512.000001"))
+    [post] = answered_in(bot, "512.000001")
+    bot.push("interactive", block_action("vote_up", user="U2", posted=post,
+                                         response_url=bot.response_url("vote")))
+    [note] = bot.wait_responses("vote")
+    assert note.params == {"text": shown, "response_type": "ephemeral", "replace_original": False}
+
+
 def test_a_failing_working_sign_does_not_cost_the_answer(bot, answerer):
     bot.fail("reactions.add", "missing_scope")
     bot.fail("reactions.remove", "no_reaction")
