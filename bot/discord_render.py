@@ -46,14 +46,17 @@ def render(answer: Answer, *, question: str = "") -> list[dict[str, Any]]:
     split at paragraph, line or word boundaries within the content limit; then the citations
     as embeds within Discord's embed limits, a quote too long for one embed continuing in the
     next, cut between words. An abstention is its text alone."""
-    text = escape(answer.text)
+    head = _echo(question) if question else ""
     if answer.confidence == "low":
-        text = f"⚠️ **{prompts.render('chat_hedge', answer.lang)}**\n{text}"
+        head += f"⚠️ **{prompts.render('chat_hedge', answer.lang)}**\n"
+    text = escape(answer.text)
     if answer.note:
         text = f"{text}\n-# {escape(answer.note)}"
-    if question:
-        text = _echo(question) + text
-    messages: list[dict[str, Any]] = [{"content": c} for c in _split(text, CONTENT_LIMIT) or ["…"]]
+    # the head goes over the text's first piece, never alone: cut after the echo's line end
+    # (a first paragraph longer than a message), it left the question alone in a message
+    start, *rest = _split(text, CONTENT_LIMIT, first=CONTENT_LIMIT - len(head)) or [""]
+    contents = [(head + start).strip() or "…", *rest]
+    messages: list[dict[str, Any]] = [{"content": c} for c in contents]
     if answer.abstained or not answer.citations:
         return messages
     first, *more = pack(_source_embeds(answer), EMBED_TOTAL_LIMIT, most=EMBEDS_PER_MESSAGE)
@@ -100,9 +103,9 @@ def _citation_blocks(c: Citation, more: str) -> list[str]:
             for i, piece in enumerate(pieces)]
 
 
-def _split(text: str, limit: int) -> list[str]:
+def _split(text: str, limit: int, first: int | None = None) -> list[str]:
     """``split_text`` for escaped text: a piece after the first that begins with a marker (cut
-    mid-line, where escaping left it alone) has it escaped too. The first piece keeps its start
-    (the echoed question's "> "), and a note's "-# " line its mark."""
-    pieces = split_text(text, limit - 1)
+    mid-line, where escaping left it alone) has it escaped too. The first piece keeps its start,
+    and a note's "-# " line its mark."""
+    pieces = split_text(text, limit - 1, first=None if first is None else first - 1)
     return pieces[:1] + [_MARKER_FIRST.sub(r"\g<0>\\", piece) for piece in pieces[1:]]

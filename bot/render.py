@@ -17,22 +17,23 @@ def citation_label(c: Citation) -> str:
     return f"{label} ({extra})" if extra else label
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` characters, at a paragraph, line or
-    word boundary; a single word longer than ``limit`` is the only thing ever cut."""
-    if limit <= 0:
+def split_text(text: str, limit: int, *, first: int | None = None) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` characters (the first at most ``first``,
+    when given: room for a heading over it), at a paragraph, line or word boundary; a single
+    word longer than the limit is the only thing ever cut."""
+    if limit <= 0 or (first is not None and first <= 0):
         raise ValueError("limit must be positive")
     pieces: list[str] = []
     rest = text.strip()
-    while len(rest) > limit:
-        window = rest[: limit + 1]
+    while len(rest) > (size := limit if pieces or first is None else first):
+        window = rest[: size + 1]
         cut = -1
         for sep in ("\n\n", "\n", " "):
             cut = window.rfind(sep)
             if cut > 0:
                 break
         if cut <= 0:
-            cut = limit
+            cut = size
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:

@@ -286,6 +286,19 @@ async def test_a_long_answer_is_split_within_discord_limits(fake, bot):
     assert quote_words == [w for c in answer.citations for w in c.quote.split()]
 
 
+async def test_a_long_answer_begins_in_the_message_that_echoes_the_question(fake, bot, core):
+    # a first paragraph longer than a message was cut at the echoed question's line end: the
+    # question (and an unsure answer's hedge line) went alone in the first message
+    for question, confidence in (("everything?", "high"), ("everything, unsure?", "low")):
+        core.replies[question] = replace(long_answer(question, 1), confidence=confidence)
+        payload = await ask(fake, question)
+        await fake.wait_for(lambda c, p=payload: followup_of(p)(c) and bool(c.custom_ids))
+        first = next(c for c in fake.calls if followup_of(payload)(c))
+        echo, *lines = first.content.splitlines()
+        assert echo == f"> {escape(question)}" and len(lines) == (2 if confidence == "low" else 1)
+        assert lines[-1].startswith("word0000 [1] word0001") and len(first.content) <= CONTENT_LIMIT
+
+
 async def test_a_streamed_answer_is_shown_as_it_is_written_then_replaced(fake, bot):
     payload = await ask(fake, "stream")
     final = await fake.wait_for(lambda c: original_edit_of(payload)(c) and bool(c.embeds))
@@ -720,9 +733,9 @@ async def test_a_long_text_split_between_messages_never_starts_a_message_with_ma
     await start_bot(rate="0")
     texts, quotes = [], []
     for pad in range(6):  # shifts where the text and the quote are cut, so some cuts land on a marker
-        question = f"long {pad}?"
+        question = f"long {pad}?"  # echoed over the text's first piece: "> long 0?\n", 10 characters
         core.replies[question] = cited(question, answer_id=pad + 1, quotes=("y" * pad + " - x > y" * 700,),
-                                       text="x" * pad + "word " * 399 + "- item > and more [1]")
+                                       text="x" * pad + "word " * 397 + "- item > and more [1]")
         payload = await ask(fake, question)
         await fake.wait_for(lambda c, p=payload: followup_of(p)(c) and bool(c.custom_ids))
         parts = [c for c in fake.calls if followup_of(payload)(c)]

@@ -58,6 +58,9 @@ def test_split_text_keeps_words_whole_and_within_limit():
     assert " ".join(parts) == text
     assert split_text("a\n\nb", 10) == ["a\n\nb"]
     assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]  # only a giant word is cut
+    # room for a heading over the first piece: it alone is shorter
+    assert split_text("aaa bbb ccc ddd", 8, first=4) == ["aaa", "bbb ccc", "ddd"]
+    assert split_text("x" * 12, 8, first=3) == ["xxx", "x" * 8, "x"]
 
 
 def test_rate_limiter_with_a_fake_clock():
