@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -94,7 +95,7 @@ class _Reply(BaseDestination):
         # a note's text is mrkdwn, and may name a story, a file or an error: "<!channel>" in it
         # would ping the channel, "R&D <draft>" lose its words, unless escaped
         if private and self.respond:
-            await self.respond(text=blocks.escape(reply), response_type="ephemeral")
+            await self._respond(blocks.escape(reply))
         elif private:
             await self.client.chat_postEphemeral(channel=self.channel, user=self.user,
                                                  text=blocks.escape(reply), thread_ts=self.thread)
@@ -107,6 +108,21 @@ class _Reply(BaseDestination):
                 await self._post(message)
         return self.threads()
 
+    async def _respond(self, text: str) -> None:
+        """``text`` as an ephemeral note through ``respond``. A failure is logged, not raised (the
+        note is lost either way), by its type and HTTP status: never the error's text, which can
+        quote the response_url, whose path is a secret that posts in the channel."""
+        try:
+            response = await self.respond(text=text, response_type="ephemeral")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Slack: a note to a response_url failed: %s", type(exc).__name__)
+            return
+        if response.status_code != 200:  # expired (after 30 minutes) or used up: slack_sdk raises nothing
+            # only Slack's error code ("expired_url", bare or as JSON): a proxy's page may quote the URL
+            code = re.fullmatch(r'\s*(\w{1,40})\s*|\{.*"error": ?"(\w{1,40})".*\}', response.body or "", re.S)
+            error = code[1] or code[2] if code else "refused"
+            log.warning("Slack: a note to a response_url failed: %s (HTTP %d)", error, response.status_code)
+
     def threads(self) -> Sequence[Hashable]:
         return [(self.channel, self.thread)] if self.thread else []
 
@@ -114,8 +130,12 @@ class _Reply(BaseDestination):
         if self.judges is None:
             return await super().edit(text)
         note = blocks.with_vote_note(self.judges.get("blocks", []), self.user, text)
-        await self.client.chat_update(channel=self.channel, ts=self.judges["ts"],
-                                      text=self.judges.get("text", ""), blocks=note)
+        try:
+            await self.client.chat_update(channel=self.channel, ts=self.judges["ts"],
+                                          text=self.judges.get("text", ""), blocks=note)
+        except SlackApiError as exc:  # the message deleted, say: the vote is recorded all the same
+            log.warning("Slack: the vote note in %s failed: %s %s (HTTP %d)", self.channel,
+                        type(exc).__name__, exc.response.get("error"), exc.response.status_code)
 
 
 class SlackBot:

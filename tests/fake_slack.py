@@ -4,7 +4,8 @@
   token, and which kind of token was used) and answers the way Slack does for the methods
   the bot uses; anything else is ``unknown_method``. ``fail`` makes a method fail with an
   error code, ``rate_limit`` refuses its next calls with HTTP 429 and ``Retry-After``.
-- ``response_url`` receiver at ``/response/<name>``: records what the bot sends there.
+- ``response_url`` receiver at ``/response/<name>``: records what the bot sends there
+  (``fail("response_url", code)``: and answers 404 with the code, as Slack refuses an expired one).
 - Socket Mode: ``apps.connections.open`` (app token only) returns the URL of a websocket that
   says ``hello``, then delivers the envelopes a test pushes and records the acks sent back.
 
@@ -107,7 +108,8 @@ class FakeSlack:
         return f"http://127.0.0.1:{self._http.server_port}/response/{name}"
 
     def fail(self, method: str, error: str) -> None:
-        """Make every later call to ``method`` fail with Slack's ``error`` code."""
+        """Make every later call to ``method`` fail with Slack's ``error`` code (``"response_url"``:
+        every later post to a response_url, answered 404 with the code as its body)."""
         self._failures[method] = error
 
     def rate_limit(self, method: str, times: int = 1) -> None:
@@ -286,7 +288,8 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             kind, _, name = url.path.strip("/").partition("/")
             if kind == "response":
                 fake._record(Call("response_url", params, headers, None, target=name))
-                self._send("ok", "text/plain")
+                error = fake._failures.get("response_url")
+                self._send(error or "ok", "text/plain", status=404 if error else 200)
             elif kind == "api":
                 token = _token_kind(self.headers.get("Authorization"), params.pop("token", None))
                 if fake._refuse_over_limit(name):

@@ -35,6 +35,7 @@ from fake_slack import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
+    WAIT,
     Call,
     FakeSlack,
     block_action,
@@ -143,6 +144,16 @@ def sentinel(fake: FakeSlack) -> None:
     push_event(fake, message("sentinel?", user="USENTINEL", ts="999.000001", channel="D0SENTINEL",
                              channel_type="im"))
     answered_in(fake, "999.000001", channel="D0SENTINEL")
+
+
+def logged(caplog: pytest.LogCaptureFixture, logger: str, count: int) -> list[logging.LogRecord]:
+    """``logger``'s records, once there are ``count`` (a line logged after the bot's last call
+    to the fake: the fake cannot wait for it)."""
+    deadline = time.monotonic() + WAIT
+    while len(records := [r for r in caplog.records if r.name == logger]) < count:
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.01)
+    return records
 
 
 def assert_rendered(post: Call, answer_id: int) -> None:
@@ -301,6 +312,30 @@ def test_private_notes_escape_the_names_and_errors_they_show(bot, answerer, monk
                                          response_url=bot.response_url("vote")))
     [note] = bot.wait_responses("vote")
     assert note.params == {"text": shown, "response_type": "ephemeral", "replace_original": False}
+
+
+def test_a_lost_vote_note_or_response_url_note_is_logged_without_the_url(bot, answerer, caplog):
+    # a vote's note Slack refused (the message deleted) and a note a response_url refused
+    # (expired, used up) or could not take were lost without a word in the log
+    secret = "T0FAKE/1234/SeCrEtHoOkToKeN"  # a response_url's path posts in the channel for 30 minutes
+    push_event(bot, mention("why not Baidu?", user="U1", ts="516.000001"))
+    [post] = answered_in(bot, "516.000001")
+    bot.fail("chat.update", "message_not_found")
+    bot.fail("response_url", "expired_url")
+    bot.push("interactive", block_action("vote_up", user="U2", posted=post,
+                                         response_url=bot.response_url(secret)))
+    push_command(bot, "/refresh", "", user="UMEMBER", reply_to=secret)  # refused, in a note
+    unreachable = f"http://127.0.0.1:{closed_port()}/response/{secret}"
+    bot.push("slash_commands", slash_command("/refresh", "", user="UMEMBER", response_url=unreachable))
+
+    warned = logged(caplog, "bot.slack_app", 3)
+    assert sorted(r.getMessage() for r in warned) == [
+        "Slack: a note to a response_url failed: ClientConnectorError",
+        "Slack: a note to a response_url failed: expired_url (HTTP 404)",
+        f"Slack: the vote note in {GENERAL} failed: SlackApiError message_not_found (HTTP 200)"]
+    assert all(r.levelno == logging.WARNING for r in warned)
+    assert "SeCrEtHoOkToKeN" not in caplog.text
+    assert answerer.votes == [(1, "U2", 1)] and len(bot.responses(secret)) == 1  # tried once, as before
 
 
 def test_a_failing_working_sign_does_not_cost_the_answer(bot, answerer):
