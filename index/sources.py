@@ -8,8 +8,9 @@ Offsets everywhere in the index refer to ``Story.text``: the file decoded as UTF
 order mark removed, line endings kept as they are.
 
 A story file is data from whoever could write to the folder: the walk never leaves the
-folder (a link whose target lies outside it is skipped and reported, never read), and a file
-larger than the size limit is reported, never read whole.
+folder (a link whose target lies outside it is skipped and reported, never read), a file
+larger than the size limit is reported, never read whole, and so is a file whose name (or
+folder's name) is not UTF-8: its story id could not be stored or shown.
 """
 from __future__ import annotations
 
@@ -55,17 +56,27 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path.name}: {self.message}"
+        return f"{shown_name(self.path.name)}: {self.message}"
 
 
 class StoryFormatError(ValueError):
     """A story file is malformed; the message says how."""
 
 
+def shown_name(name: str) -> str:
+    """``name`` fit to print and log: the bytes of a file name that is not UTF-8 (which
+    Python keeps as lone surrogates, unprintable) written as ``\\xe9``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def story_id(path: Path, root: Path) -> str:
-    """A stable id: the path below the stories folder, without its suffix."""
-    rel = path.relative_to(root).with_suffix("")
-    return rel.as_posix()
+    """A stable id: the path below the stories folder, without its suffix. Raises
+    ``StoryFormatError`` (a ``ValueError``, as for a path not below ``root``) when that path
+    is not UTF-8: no id can hold it."""
+    sid = path.relative_to(root).with_suffix("").as_posix()
+    if shown_name(sid) != sid:
+        raise StoryFormatError("the file name (or a folder's name) is not UTF-8; skipped: rename it")
+    return sid
 
 
 def _size_text(n: int) -> str:
@@ -209,6 +220,11 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     seen: dict[str, Path] = {}  # story id -> the file that holds it
     files: list[tuple[Path, Path]] = []  # (path, real path) of the files to read
     for path, linked_dir in _walk(folder):
+        try:  # first: a name that is no id is not read, nor the file any link to it leads to
+            story_id(path, folder)
+        except StoryFormatError as exc:
+            problems.append(Problem(path, str(exc)))
+            continue
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):  # dangling link, or a link loop

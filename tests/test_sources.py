@@ -1,4 +1,5 @@
 """Reading story files: front matter, titles, decoding problems, offsets."""
+import os
 from pathlib import Path
 
 from index.clean import blocks
@@ -44,6 +45,22 @@ def test_bad_files_are_reported_by_name_and_the_rest_indexed(tmp_path):
     assert "binary" in reasons["binary.txt"]
     assert "never closed" in reasons["open.md"]
     assert str(problems[0]).startswith(problems[0].path.name)
+
+
+def test_names_that_are_not_utf8_are_skipped_and_shown_escaped(tmp_path):
+    # Python reads such a name with lone surrogates: as a story id they failed the refresh
+    (tmp_path / "good.txt").write_text("Title\n\nA paragraph that is fine.\n", encoding="utf-8")
+    folder = os.fsencode(tmp_path)
+    os.mkdir(folder + b"/d\xe9p\xeat")
+    for name in (b"/caf\xe9.txt", b"/d\xe9p\xeat/fine.txt"):
+        with open(folder + name, "wb") as fh:
+            fh.write(b"Title\n\nA paragraph that is fine.\n")
+    stories, problems = read_stories(tmp_path)
+    assert [s.id for s in stories] == ["good"]
+    shown = sorted(str(p) for p in problems)
+    assert [line.split(":")[0] for line in shown] == ["caf\\xe9.txt", "fine.txt"]
+    assert all("not UTF-8" in line for line in shown)
+    "".join(shown).encode("utf-8")
 
 
 def test_byte_order_mark_is_dropped_and_missing_folder_reported(tmp_path):

@@ -1,4 +1,5 @@
 """The Chroma store and the refresh pipeline, on the real Chroma and the real e5 model."""
+import os
 import shutil
 import subprocess
 import sys
@@ -461,5 +462,23 @@ def test_a_one_line_story_is_reported_not_counted_and_lost(e5, tmp_path):
         [problem] = report.problems
         assert problem.startswith("tortoise.txt: has no paragraph to quote")
         assert "tortoise.txt" in report.summary()
+    finally:
+        store.close()
+
+
+def test_a_file_whose_name_is_not_utf8_is_skipped_and_named_safely(e5, tmp_path):
+    # a name in Latin-1 ("café.txt" saved by an old system) reached Chroma as a story id
+    # holding a lone surrogate, which it cannot encode: the whole refresh failed
+    stories = copy_stories(tmp_path / "stories")
+    with open(os.fsencode(stories) + b"/caf\xe9.txt", "wb") as fh:
+        fh.write(b"Cafe\n\nThe cafe on the harbour reopened on Monday.\n")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        for _ in range(2):  # the second time over a live index, which keeps a broken file's last version
+            report = refresher.refresh()
+            assert report.stories == 1 == len(store.snapshot().story_ids)
+            [problem] = report.problems
+            assert problem.startswith("caf\\xe9.txt: ") and "UTF-8" in problem
+            report.summary().encode("utf-8")  # printable: no lone surrogate left in it
     finally:
         store.close()
