@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -348,6 +349,22 @@ def failure_reason(exc: BaseException) -> str:
 
 # --- the writer -----------------------------------------------------------------------------
 
+_reply = threading.local()  # ``content_type``: of the last reply the OpenAI client got on this thread
+
+
+def _note_reply(response: Any) -> None:
+    _reply.content_type = response.headers.get("content-type", "")
+
+
+def _openai_http_client() -> Any:
+    """The OpenAI SDK's own default HTTP client, noting the content type of every reply: a
+    stream that yields no chunk is an event stream that ended at once (an empty answer) or a
+    body of another kind (not a stream at all), and only the reply's type tells them apart."""
+    import openai
+
+    return openai.DefaultHttpxClient(event_hooks={"response": [_note_reply]})
+
+
 class LLMWriter:
     """Writes short cited answers with one llama-index LLM; thread-safe.
 
@@ -405,7 +422,7 @@ class LLMWriter:
 
             try:
                 llm = OpenAI(model=model, api_key=key, api_base=base or OPENAI_URL, timeout=timeout,
-                             max_retries=0, temperature=0.0)
+                             max_retries=0, temperature=0.0, http_client=_openai_http_client())
                 llm.metadata  # noqa: B018  (unknown model names fail here, not at the first question)
             except ValueError:
                 raise ConfigError(
@@ -427,7 +444,8 @@ class LLMWriter:
 
             llm = OpenAILike(model=model, api_base=base, api_key=key or NO_KEY, is_chat_model=True,
                              is_function_calling_model=False, context_window=OPENAI_LIKE_CONTEXT,
-                             timeout=timeout, max_retries=0, temperature=0.0)
+                             timeout=timeout, max_retries=0, temperature=0.0,
+                             http_client=_openai_http_client())
         else:  # ollama
             from llama_index.llms.ollama import Ollama
 
@@ -532,6 +550,7 @@ class LLMWriter:
                 log.warning("on_text callback failed; no more streaming updates for this answer",
                             exc_info=True)
 
+        _reply.content_type = None
         stream = self._llm.stream_chat(messages)
         try:
             for chunk in stream:
@@ -552,7 +571,9 @@ class LLMWriter:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        if chunks == 0:  # not an event stream at all
+        # no chunk at all: an event stream that ended at once is an empty answer (``write``
+        # says so); any other reply is not a stream (Ollama's always ends with a chunk)
+        if chunks == 0 and not (getattr(_reply, "content_type", None) or "").startswith("text/event-stream"):
             raise LLMFailure("malformed response")
         final = clean_answer(text)
         if live and final and final != sent:

@@ -67,6 +67,15 @@ def test_faults_fall_back_to_the_extractive_answer(answerer, llm_server, reply, 
     assert KEY not in caplog.text and KEY not in a.text + (a.note or "")
 
 
+def test_a_stream_that_ends_without_text_falls_back_to_the_extractive_answer(answerer, llm_server):
+    llm_server.reset()
+    llm_server.script(Reply.malformed("data: [DONE]\n\n", "text/event-stream"))
+    seen = []
+    a = answerer.answer("Why not Baidu?", on_text=seen.append)
+    assert a.mode == "extractive (fallback: empty answer)" and seen == []
+    assert a.text.startswith("Les premières discussions avec Baidu") and a.citations
+
+
 def test_no_llm_call_for_a_question_the_story_does_not_answer(answerer, llm_server):
     llm_server.reset()
     a = answerer.answer("What is the weather in Paris today?")

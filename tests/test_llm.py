@@ -157,6 +157,19 @@ def test_empty_answer_fails(fake, provider, text):
             writer_for(fake, provider).write(QUESTION, PASSAGES, "en", on_text=on_text)
 
 
+@pytest.mark.parametrize("provider", ["openai-like", "openai"])
+@pytest.mark.parametrize("reply", [
+    Reply.malformed("data: [DONE]\n\n", "text/event-stream"),  # no chunk at all
+    Reply.malformed(": keep-alive\n\n", "text/event-stream"),  # nor even [DONE]
+    Reply.answer("", chunks=("", "")),  # empty deltas only
+])
+def test_a_stream_without_text_is_an_empty_answer(fake, provider, reply):
+    # a stream that ended before its first chunk was called a malformed response
+    fake.script(reply)
+    with pytest.raises(LLMFailure, match="^empty answer$"):
+        writer_for(fake, provider).write(QUESTION, PASSAGES, "en", on_text=lambda _t: None)
+
+
 def test_check_citations():
     assert check_citations("a [2] b [1] c [2]", 3) == (2, 1)
     assert check_citations("a [1, 3] b [2;1]", 3) == (1, 3, 2)
