@@ -31,6 +31,7 @@ import prompts
 from bot.markup import plain, quoted
 from bot import decide
 from bot.decide import Pick
+from bot.errors import AnswerLogDamaged
 from bot.question import Question, analyse, clean
 from bot.stories import unknown_story_text
 from bot.types import Answer, Citation
@@ -83,13 +84,16 @@ class Answerer:
 
     def __init__(self, store: Store | None = None, refresher: Refresher | None = None, *, top_k: int = 3,
                  min_score: float = 0.76, max_question_chars: int = 1000, answer_log: "AnswerLog | None" = None,
-                 llm=None):
+                 llm=None, open_log: "Callable[[], AnswerLog] | None" = None):
         self.store = store
         self.refresher = refresher
         self.top_k = top_k
         self.min_score = min_score
         self.max_question_chars = max_question_chars
-        self.answer_log = answer_log
+        self._answer_log = answer_log
+        # opened on first use: refreshing, listing or searching never creates the log file
+        self._open_log = open_log if answer_log is None else None
+        self._log_lock = threading.Lock()
         self.llm = llm
         self._first_build = threading.Lock()
 
@@ -98,7 +102,6 @@ class Answerer:
         """The real answerer: Chroma (embedded or server), the configured embedder, the
         answer log in the data dir, and the LLM writer when one is configured."""
         from bot.answerlog import AnswerLog
-        from bot.errors import AnswerLogDamaged
         from index.embed import get_embedder
 
         key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
@@ -110,19 +113,29 @@ class Answerer:
                            chroma_headers=settings.chroma_header_dict, timeout=settings.chroma_timeout)
         refresher = Refresher(store, settings.stories_dir, settings.chunk_max_chars, settings.embed_batch,
                               settings.max_story_bytes)
-        answer_log = None
-        if settings.log_answers:
-            try:
-                answer_log = AnswerLog(Path(settings.data_dir) / "answers.sqlite3", keep_days=settings.log_days)
-            except AnswerLogDamaged as exc:  # the log must never cost people their answers
-                log.error("%s Answering without it until then (no votes either).", exc)
+        open_log = functools.partial(AnswerLog, Path(settings.data_dir) / "answers.sqlite3",
+                                     keep_days=settings.log_days) if settings.log_answers else None
         llm = None
         if settings.llm_provider != "none":
             from bot.llm import LLMWriter
 
             llm = LLMWriter.from_settings(settings)
         return cls(store, refresher, top_k=settings.top_k, min_score=settings.min_score,
-                   max_question_chars=settings.max_question_chars, answer_log=answer_log, llm=llm)
+                   max_question_chars=settings.max_question_chars, llm=llm, open_log=open_log)
+
+    @property
+    def answer_log(self) -> "AnswerLog | None":
+        """The answer log, opened (created, the first time) when an answer or a vote is first
+        recorded; None when answers are not logged or the log file is damaged."""
+        if self._open_log is not None:
+            with self._log_lock:
+                if self._open_log is not None:
+                    opener, self._open_log = self._open_log, None
+                    try:
+                        self._answer_log = opener()
+                    except AnswerLogDamaged as exc:  # the log must never cost people their answers
+                        log.error("%s Answering without it until then (no votes either).", exc)
+        return self._answer_log
 
     # -- index ----------------------------------------------------------------------------
     @property
@@ -178,8 +191,8 @@ class Answerer:
         self.close()
 
     def close(self) -> None:
-        if self.answer_log:
-            self.answer_log.close()
+        if self._answer_log:  # not self.answer_log: closing must not create the log
+            self._answer_log.close()
         if self.store:
             self.store.close()
 
@@ -460,10 +473,11 @@ class Answerer:
         return replace(answer, text=renumber(result.text, result.cited), citations=kept, mode="llm")
 
     def _record(self, answer: Answer, source: str, user: str | None = None) -> Answer:
-        if not self.answer_log:
-            return answer
         try:
-            rid = self.answer_log.record(
+            answer_log = self.answer_log  # opened here the first time (an OSError is logged below)
+            if not answer_log:
+                return answer
+            rid = answer_log.record(
                 question=answer.question, abstained=answer.abstained,
                 citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
                 index_version=answer.index_version, mode=answer.mode, source=source, user=user,

@@ -56,7 +56,13 @@ def test_refresh_json_twice_and_search_and_report(tmp_path):
     assert second["index_version"] == first["index_version"]
     found = json.loads(storybot("search", "--json", "why not Baidu?", data=tmp_path / "d").stdout)
     assert "Baidu" in found[0]["text"] and {"dense", "keyword", "score"} <= set(found[0])
+    listed = json.loads(storybot("stories", "--json", data=tmp_path / "d").stdout)
+    assert [s["id"] for s in listed] == ["apple-alibaba-ia-iphone-chine.fr"]
+    # the answer log holds what people asked: only a command that records or reads answers
+    # creates it (refresh, search and stories made an empty one)
+    assert not (tmp_path / "d" / "answers.sqlite3").exists()
     storybot("ask", "What is Tim Cook's view?", data=tmp_path / "d")
+    assert (tmp_path / "d" / "answers.sqlite3").exists()
     rep = json.loads(storybot("report", "--json", data=tmp_path / "d").stdout)
     assert rep["abstained"] == 1 and rep["top_abstained"][0]["question"] == "what is tim cook's view?"
 
