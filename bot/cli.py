@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,17 +40,36 @@ class StorybotGroup(click.Group):
     """No traceback reaches a user: every failure ends as one ``Error: ...`` line on stderr
     and exit code 1 (click's usage errors keep code 2). Our error types say what happened
     and what to do; an OS error names the file; anything unexpected says so in one line.
-    The trace goes to the log at debug level only (``-v`` or STORYBOT_LOG_LEVEL=debug)."""
+    The trace goes to the log at debug level only (``-v`` or STORYBOT_LOG_LEVEL=debug).
+    Output into a pipe whose reader stopped (``storybot eval | head -1``) ends the command
+    quietly, with the status of a program stopped by SIGPIPE."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # now, not at exit, where a closed pipe is only "ignored" on stderr
+            return result
+        except BrokenPipeError:
+            _quit_on_closed_pipe()
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
         except GeneratorExit:
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place a command's failure is reported
             _fail(exc)  # (BaseException: a Rust panic inside chromadb arrives as one)
+
+
+# the exit status of a program stopped by SIGPIPE, as a shell reports it (128 + 13)
+BROKEN_PIPE_STATUS = 141
+
+
+def _quit_on_closed_pipe() -> None:
+    """Exit quietly: whoever read stdout has stopped. As the Python docs' "Note on SIGPIPE"
+    does it: stdout goes to devnull, so that flushing it at exit does not fail again (an
+    "Exception ignored ... BrokenPipeError" on stderr); click's own handling would exit 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(BROKEN_PIPE_STATUS)
 
 
 def _fail(exc: BaseException) -> None:
@@ -167,9 +187,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
     """With an LLM: print the written answer as it arrives, then the checked result (the
     streamed text is provisional: a failed check replaces it with the extractive answer; a
     checked one may show its citations otherwise, normalised and renumbered)."""
-    from rich.console import Console
-
-    from bot.render import print_answer
+    from bot.render import print_answer, stdout_console
 
     shown = {"text": ""}
 
@@ -189,7 +207,7 @@ def _ask_streaming(answerer, question: str, story: str | None) -> None:
             click.echo("(checked, with its citations numbered as below)")
         else:
             click.echo("(replaced by the checked answer below)")
-    print_answer(clean_answer(answer), Console())
+    print_answer(clean_answer(answer), stdout_console())
 
 
 def _safe_answer(answerer, question: str, story: str | None):
@@ -220,14 +238,12 @@ def chat(ctx):
     """Ask questions interactively (empty line or Ctrl-D to quit).
 
     A short follow-up ("and Tencent?") is read with the previous question as context."""
-    from rich.console import Console
-
     from bot.answer import is_follow_up
-    from bot.render import print_answer
+    from bot.render import print_answer, stdout_console
 
     settings = _settings(ctx)
     answerer = _answerer(settings)
-    console = Console()
+    console = stdout_console()
     previous = None
     try:
         _ensure_index(answerer)
@@ -519,15 +535,16 @@ def stories(ctx, as_json):
         return
     import time
 
-    from rich.console import Console
     from rich.table import Column, Table
+
+    from bot.render import stdout_console
 
     table = Table("title", "outlet", "date", "chunks", "last refresh")
     table.columns.insert(0, Column("id", no_wrap=True))  # ids are typed back: never cut
     for i in map(clean_story, infos):
         refreshed = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.refreshed_at)) if i.refreshed_at else ""
         table.add_row(i.id, i.title, i.outlet, i.date, str(i.chunks), refreshed)
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ share is here: splitting long text at word boundaries and citation labels.
 """
 from __future__ import annotations
 
+import errno
+from functools import cache
+
 from bot.types import Answer, Citation
 
 
@@ -68,12 +71,30 @@ def pack(blocks: list, limit: int, *, size=len, sep: str = "", most: int = 10**9
 
 
 # -- terminal ------------------------------------------------------------------------------
-def print_answer(answer: Answer, console=None) -> None:
+@cache
+def _stdout_console_type() -> type:
     from rich.console import Console
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1 at once
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "stdout's reader has stopped")
+
+    return StdoutConsole
+
+
+def stdout_console():
+    """A rich Console on stdout whose output into a closed pipe (``storybot eval | head -1``)
+    raises ``BrokenPipeError``, like any other write there: the CLI ends every such case
+    the one way (``bot.cli``)."""
+    return _stdout_console_type()()
+
+
+def print_answer(answer: Answer, console=None) -> None:
     from rich.markup import escape
     from rich.text import Text
 
-    console = console or Console()
+    console = console or stdout_console()
     style = "yellow" if answer.abstained else "bold"
     if answer.text:
         console.print(Text(answer.text, style=style))
@@ -87,7 +108,6 @@ def print_answer(answer: Answer, console=None) -> None:
 
 
 def print_passages(passages) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Passages", show_lines=True)
@@ -97,14 +117,13 @@ def print_passages(passages) -> None:
         where = p.section or p.title
         table.add_row(str(p.rank), f"{p.score:.3f}", f"{p.dense:.3f}", f"{p.keyword:.2f}", where,
                       p.text[:400] + ("…" if len(p.text) > 400 else ""))
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def print_eval(result: dict, rows: bool = False) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     if rows:
         t = Table(title="Questions")
         for col in ("id", "question", "rank", "confidence", "retrieval top-1", "ms"):
@@ -135,10 +154,9 @@ def print_eval(result: dict, rows: bool = False) -> None:
 
 
 def print_report(data: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     console.print(f"{data['answers']} answers, {data['abstained']} abstained; "
                   f"votes 👍 {data['votes_up']} 👎 {data['votes_down']}; by source: "
                   + ", ".join(f"{k} {v}" for k, v in data["by_source"].items()))

@@ -12,11 +12,15 @@ JSON_KEYS = {"question", "answer", "abstained", "citations", "mode", "index_vers
 CITATION_KEYS = {"n", "quote", "passage", "story", "title", "section", "start", "end", "score"}
 
 
-def storybot(*args, data, stdin=None, env=None, stories=STORIES):
+def cli_env(data, env=None, stories=STORIES) -> dict:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "LLM_", "CHROMA_"))}
     e.update({"STORYBOT_DATA_DIR": str(data), "STORYBOT_STORIES": str(stories)}, **(env or {}))
+    return e
+
+
+def storybot(*args, data, stdin=None, env=None, stories=STORIES):
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=e, timeout=300, cwd=data.parent)
+                          env=cli_env(data, env, stories), timeout=300, cwd=data.parent)
 
 
 def test_first_ask_builds_the_index_then_json_contract(tmp_path):
@@ -167,6 +171,19 @@ def test_a_damaged_answer_log_costs_no_answer_and_report_names_it(tmp_path):
         assert out.returncode == 1 and "unexpected" not in out.stderr
         assert out.stderr.startswith("Error: The answer log ") and "is damaged" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [["ask", "why not Baidu?"], ["stories", "--json"]])
+def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path, args):
+    # `storybot stories --json | head -c 1` ended in "Error: something unexpected went wrong
+    # (BrokenPipeError)", status 1; `storybot ask ... | head -c 1` in status 1 (rich's exit)
+    data = tmp_path / "d"
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=cli_env(data), cwd=tmp_path)
+    proc.stdout.close()  # the reader is gone before the first byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err  # as a program stopped by SIGPIPE
+    assert not any(word in err for word in ("Error", "Traceback", "Exception ignored")), err
 
 
 def test_markup_and_escapes_in_titles_and_hedged_questions_print_as_text(tmp_path):
