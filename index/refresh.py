@@ -24,7 +24,7 @@ from index import crosslang, heal
 from index.calibrate import calibrate
 from index.chunk import Chunk, chunk_story, content_hash
 from index.embed import has_terms, recipe_for, sentence_key, sentence_vectors
-from index.errors import NoStories, RefreshInProgress, StoryIndexError
+from index.errors import NoStories, RefreshInProgress, StoreUnavailable, StoryIndexError
 from index.language import story_languages
 from index.sources import MAX_STORY_BYTES, Problem, Story, StoryFormatError, parse_story, read_stories, story_id
 from index.store import BATCH, Store, Version, format_terms, new_version_id
@@ -326,7 +326,7 @@ class Refresher:
         """Build the new version's collections (resuming an interrupted build); returns its id."""
         store, report, chunks, stories = self.store, diff.report, diff.chunks, diff.stories
         version, building_reuse = self._start_building()
-        chunks_c, sents_c, stories_c = store.collections_for(version)
+        chunks_c, sents_c, stories_c = store.collections_for(version, create=True)
         vectors = self._reusable_vectors(diff.reuse_from, building_reuse)
         recipe = diff.recipe
         terms = {**diff.terms, **self._stored_terms(building_reuse)}
@@ -425,8 +425,10 @@ class Refresher:
                 ids[sid] = p.path
         if not ids:
             return {}
-        _, _, stories_c = self.store.collections_for(active.version)
-        got = stories_c.get(ids=list(ids), include=["documents"])
+        stored = self._stored(active.version)
+        if stored is None:
+            return {}
+        got = stored[2].get(ids=list(ids), include=["documents"])
         kept = {}
         for sid, text in zip(got["ids"], got["documents"]):
             data = text.encode("utf-8")
@@ -439,9 +441,10 @@ class Refresher:
     def _old_state(self, v: Version | None) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         """The live version's chunk hashes and story hashes by id, and its chunks' latent
         terms by chunk hash."""
-        if v is None:
+        stored = self._stored(v.version if v else None)
+        if stored is None:
             return {}, {}, {}
-        chunks_c, _, stories_c = self.store.collections_for(v.version)
+        chunks_c, _, stories_c = stored
         metas = dict(_all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]))
         stories = {i: m["hash"] for i, m in _all(stories_c, ["metadatas"], lambda g, k: g["metadatas"][k])}
         return {i: m["hash"] for i, m in metas.items()}, stories, _terms_by_hash(metas.values())
@@ -463,18 +466,30 @@ class Refresher:
         """Sentence vectors by content hash from the live version and an interrupted build."""
         out: dict[str, np.ndarray] = {}
         for v in filter(None, [live.version if live else None, building]):
-            _, sents_c, _ = self.store.collections_for(v)
-            for _, (meta, emb) in _all(sents_c, ["metadatas", "embeddings"],
+            stored = self._stored(v)
+            if stored is None:
+                continue
+            for _, (meta, emb) in _all(stored[1], ["metadatas", "embeddings"],
                                        lambda g, k: (g["metadatas"][k], g["embeddings"][k])):
                 out[meta["hash"]] = np.asarray(emb, dtype=np.float32)
         return out
 
     def _stored_terms(self, version: str | None) -> dict[str, str]:
         """The latent terms an interrupted build already stored, by chunk hash."""
-        if version is None:
+        stored = self._stored(version)
+        if stored is None:
             return {}
-        chunks_c, _, _ = self.store.collections_for(version)
-        return _terms_by_hash(m for _, m in _all(chunks_c, ["metadatas"], lambda g, k: g["metadatas"][k]))
+        return _terms_by_hash(m for _, m in _all(stored[0], ["metadatas"], lambda g, k: g["metadatas"][k]))
+
+    def _stored(self, version: str | None) -> tuple | None:
+        """A version's (chunks, sentences, stories) collections to read from, or None for no
+        version or when part of it is gone (deleted by hand or by another process): it then reads as holding
+        nothing, so this refresh rebuilds what it held instead of failing, and reading it
+        never creates it empty."""
+        try:
+            return self.store.collections_for(version) if version else None
+        except StoreUnavailable:
+            return None
 
     @staticmethod
     def _upsert(coll, ids, docs, metas, embs) -> None:

@@ -656,16 +656,28 @@ class Store:
         self.__dict__.pop("_meta_dim_cache", None)
         return self._collection(META)
 
-    def collections_for(self, version: str):
-        """(chunks, sentences, stories) collections of one version (created if missing).
-        Opened again by name if another process deletes and rebuilds them (``Reopening``),
-        never created again that way: a reader must not leave empty copies behind."""
-        return tuple(self._version_collection(f"{PREFIX}{version}_{kind}")
+    def collections_for(self, version: str, *, create: bool = False):
+        """(chunks, sentences, stories) collections of one version. Only a refresh passes
+        ``create`` (made if missing): a reader that created them would leave empty copies
+        behind and answer from an empty index as if it were whole. Without it, a missing one
+        raises ``StoreUnavailable`` saying to refresh. Opened again by name if another
+        process deletes and rebuilds them (``Reopening``), never created again that way."""
+        return tuple(self._version_collection(f"{PREFIX}{version}_{kind}", create)
                      for kind in ("chunks", "sents", "stories"))
 
-    def _version_collection(self, name: str) -> Reopening:
-        return Reopening(self._collection(name),
-                         lambda: self.client.get_collection(name=name, embedding_function=self._ef))
+    def _version_collection(self, name: str, create: bool) -> Reopening:
+        from chromadb.errors import NotFoundError
+
+        def reopen():
+            return self.client.get_collection(name=name, embedding_function=self._ef)
+
+        if create:
+            return Reopening(self._collection(name), reopen)
+        try:
+            return Reopening(reopen(), reopen)
+        except NotFoundError:
+            raise StoreUnavailable("The story index is missing or incomplete (part of its live version is "
+                                   "gone); run `storybot refresh`.") from None
 
     def has_version(self, version: str) -> bool:
         """Whether the server still holds ``version``'s collections (another process may

@@ -12,7 +12,7 @@ from chromadb.errors import DuplicateIDError
 
 from index import refresh as refresh_module
 from index.embed import get_embedder
-from index.errors import EmbedderMismatch, NoStories, RefreshInProgress
+from index.errors import EmbedderMismatch, NoStories, RefreshInProgress, StoreUnavailable
 from index.refresh import Refresher
 from index.search import search
 from index.store import Store
@@ -480,5 +480,30 @@ def test_a_file_whose_name_is_not_utf8_is_skipped_and_named_safely(e5, tmp_path)
             [problem] = report.problems
             assert problem.startswith("caf\\xe9.txt: ") and "UTF-8" in problem
             report.summary().encode("utf-8")  # printable: no lone surrogate left in it
+    finally:
+        store.close()
+
+
+def test_a_reader_never_creates_a_missing_part_of_the_live_index(e5, tmp_path):
+    # readers opened the live version's collections with get_or_create: one deleted (by
+    # hand, by another process) came back empty, and questions were answered from an
+    # index that silently held nothing. A refresh still rebuilds it.
+    from bot.answer import Answerer
+
+    stories = copy_stories(tmp_path / "stories")
+    store, refresher = open_store(e5, tmp_path, stories)
+    try:
+        live = refresher.refresh().index_version
+        store.client.delete_collection(f"sb_{live}_chunks")
+        store.invalidate()
+        names = sorted(c.name for c in store.client.list_collections())
+        with pytest.raises(StoreUnavailable, match=r"missing or incomplete.*run `storybot refresh`"):
+            store.snapshot()
+        with pytest.raises(StoreUnavailable, match="missing or incomplete"):
+            Answerer(store, refresher).answer("Why not Baidu?")
+        assert sorted(c.name for c in store.client.list_collections()) == names
+        rebuilt = refresher.refresh()
+        assert rebuilt.swapped and rebuilt.added == 13 and rebuilt.index_version != live
+        assert len(store.snapshot().docs) == 13
     finally:
         store.close()
