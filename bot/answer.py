@@ -243,7 +243,7 @@ class Answerer:
             passages = self._pinned(q, retrieval, qv, passages, snap, named)
         if passages:
             passages = self._beside_subject(q, retrieval, qv, passages, snap, resolved, named)
-        result = self._extract(q, passages, snap, resolved, retrieval, qv)
+        result = self._extract(q, passages, snap, resolved, retrieval, qv, named)
         answer = Answer(question=q.text, lang=q.lang, note=note, index_version=snap.version.version, **result)
         if self.llm is not None and answer.confidence == "high":
             answer = self._write_with_llm(answer, on_text)
@@ -359,9 +359,11 @@ class Answerer:
         return decide.prefer_carrying(q, ranked)[:TUNING.candidate_passages]
 
     def _extract(self, q: Question, passages: list[Passage], snap: Snapshot,
-                 resolved: dict[str, decide.Forms | None], retrieval: str | None = None, qv=None) -> dict:
+                 resolved: dict[str, decide.Forms | None], retrieval: str | None = None, qv=None,
+                 named: set[str] | None = None) -> dict:
         """The extractive answer ("high"), the closest passages with a hedge ("low"), or a
-        refusal ("none"): returns Answer fields."""
+        refusal ("none"): returns Answer fields. ``named``: the stories the question is about
+        (``decide.named_stories``)."""
         if not passages:
             return self._abstain("off_topic", q, None, snap)
         top = passages[0]
@@ -427,6 +429,8 @@ class Answerer:
                 if moved is None:
                     return self._hedge(q, picks)
                 picks = moved
+        # (``named`` holds every story when the question names none: that allows nothing more)
+        picks = decide.same_story(picks, named if named and len(named) < len(snap.story_ids) else set())
         citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]

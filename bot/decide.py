@@ -531,6 +531,18 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
     return retrieval_first(kept, best_per_passage, passages[0])
 
 
+def same_story(picks: list[Pick], named: set[str]) -> list[Pick]:
+    """The picks of a confident answer that belong with its first: from the first pick's
+    story, or from any story the question names when it names several ("the fire station
+    and the railway"). A sentence of an unrelated story scoring near the best is
+    happenstance of the embedding (a question about a railway's passengers answered "[1]
+    ... passengers in 2025. [2] ... Qwen2.5-Max ..."), never support for the answer."""
+    if not picks:
+        return picks
+    allowed = {picks[0].passage.story} | (named if len(named) > 1 else set())
+    return [p for p in picks if p.passage.story in allowed]
+
+
 def rare_names(snap: Snapshot, resolved: dict[str, Forms | None], t: Tuning = TUNING) -> list[Forms]:
     """The forms of the question's names that set passages apart (``is_rare``)."""
     return [f for f in resolved.values() if f and is_rare(snap, f, t)]

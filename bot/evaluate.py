@@ -67,7 +67,8 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         rows.append({"id": item.get("id"), "q": item["q"], "gold": gold, "abstained": ans.abstained,
                      "confidence": ans.confidence, "rank": rank,
                      "retrieval_rank1": bool(top and gold in top[0].text),
-                     "ms": round(ms, 1), "answer": ans.text})
+                     "ms": round(ms, 1), "answer": ans.text,
+                     "stories": [c.story for c in ans.citations]})
     answerable = [r for r in rows if r["gold"]]
     unanswerable = [r for r in rows if not r["gold"]]
     n = len(answerable) or 1

@@ -201,6 +201,17 @@ def test_the_retrieval_top_passage_is_cited_first(snap):
     assert decide.retrieval_first([theirs], [theirs], top) == [theirs]
 
 
+def test_a_confident_answer_cites_only_its_first_citations_story(snap):
+    tram, tram2 = passage(snap, "tram#0", 0.84), passage(snap, "tram#1", 0.83, rank=2)
+    apple = passage(snap, "apple#1", 0.835, rank=3)
+    first, near, elsewhere = (decide.Pick(p, p.sentences[0], 0.85) for p in (tram, apple, tram2))
+    assert decide.same_story([first, near, elsewhere], set()) == [first, elsewhere]
+    # a question that names both stories may be answered from both
+    assert decide.same_story([first, near, elsewhere], {"tram", "apple"}) == [first, near, elsewhere]
+    assert decide.same_story([near, first], set()) == [near]
+    assert decide.same_story([], {"tram"}) == []
+
+
 def test_picks_keep_the_top_passage_even_without_the_rare_name(snap):
     q = analyse("Why did the talks with Baidu fail?", 100)
     resolved = decide.name_forms(q, snap)

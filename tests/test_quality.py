@@ -155,6 +155,14 @@ def test_few_story_quality(few_answerer):
     assert few_verdicts(result) == dict.fromkeys(few_verdicts(result), True), result
 
 
+def test_a_confident_answer_quotes_one_story(few_answerer):
+    # a sentence of another story scoring near the best is not support: a question about one
+    # story's figure must not be answered "[1] ... [2] <another story's figure>"
+    rows = clean_result(few_answerer, "few")["rows"]
+    spread = [(r["id"], r["stories"]) for r in rows if r["confidence"] == "high" and len(set(r["stories"])) > 1]
+    assert not spread, spread
+
+
 def _retrieval_top1(answerer, questions) -> int:
     from index.search import search
 
