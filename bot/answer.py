@@ -425,7 +425,7 @@ class Answerer:
                                  (lambda s: decide.prices_something_else(q, s),
                                   lambda s: not decide.prices_something_else(q, s))):
             if other_kind(picks[0].sentence.text):
-                moved = decide.fitting_first(picks, fits)
+                moved = decide.fitting_first(picks, fits, q)
                 if moved is None:
                     return self._hedge(q, picks)
                 picks = moved

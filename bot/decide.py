@@ -725,14 +725,17 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
     return next((why for why, check in checks if check()), None)
 
 
-def fitting_first(picks: list[Pick], fits: Callable[[str], bool]) -> list[Pick] | None:
+def fitting_first(picks: list[Pick], fits: Callable[[str], bool], q: Question | None = None) -> list[Pick] | None:
     """The picks with the first later one whose sentence ``fits`` (gives the kind of count
     or amount asked, when the first gives another kind) moved to the front; None when no
     later pick of the first pick's story fits. Another story's count of that kind is
     another fact: "how much was the firm losing a week?" about a bus company is not
-    answered by a holiday town's takings."""
+    answered by a holiday town's takings. So is a count whose passage lacks a number the
+    question gives (``numbers_elsewhere``: "how many fewer passengers in 2027?" is not
+    answered by the 2025 figure); the first pick passed that check (``doubt``)."""
     story = picks[0].passage.story
-    first = next((p for p in picks[1:] if p.passage.story == story and fits(p.sentence.text)), None)
+    first = next((p for p in picks[1:] if p.passage.story == story and fits(p.sentence.text)
+                  and not (q and numbers_elsewhere(q, p.passage.text))), None)
     return None if first is None else [first] + [p for p in picks if p is not first]
 
 

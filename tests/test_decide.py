@@ -705,3 +705,13 @@ def test_a_fitting_sentence_moves_first_only_from_the_same_story(snap):
     only_other_story = lambda text: text == apple.sentences[0].text  # noqa: E731
     assert decide.fitting_first(picks, only_other_story) is None
     assert decide.fitting_first(picks[:1], fits) is None
+
+
+def test_a_count_moves_first_only_if_its_passage_holds_the_questions_numbers(snap):
+    """"How many ... in 2030?" is not answered by a count whose passage lacks 2030 (another
+    year's figure): with no other fitting sentence the caller hedges."""
+    opens, votes = passage(snap, "tram#1", 0.85), passage(snap, "tram#0", 0.84, rank=2)
+    picks = [decide.Pick(p, p.sentences[0], p.dense) for p in (opens, votes)]
+    fits = lambda text: text == votes.sentences[0].text  # noqa: E731
+    assert decide.fitting_first(picks, fits, analyse("How many councillors will there be in 2030?", 100)) is None
+    assert decide.fitting_first(picks, fits, analyse("How many councillors are there?", 100)) == picks[::-1]
