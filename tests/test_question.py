@@ -185,6 +185,9 @@ def test_units_tables_tell_close_kinds_of_people_and_measures_apart():
     # "combien de" counting things of a known kind other than money asks for a count
     ("Combien de mois de surveillance l’université a-t-elle accepté de payer ?", False),
     ("Combien d’euros Apple va-t-il payer ?", True),
+    # tickets are things counted ([units] tickets), a ticket's price is money
+    ("combien de billets ont été rendus jusqu'ici", False),
+    ("Combien coûte le billet de train ?", True),
 ])
 def test_words_of_money_after_how_much(text, money):
     assert analyse(text, 500).wants_money is money
