@@ -671,10 +671,10 @@ def test_a_refresh_whose_server_dies_midway_says_the_index_is_unavailable(own_se
     refresher = Refresher(store, stories)
     writing = store.collections_for
 
-    def server_dies(version: str):  # the first write of the new version, under the lease
+    def server_dies(version: str, **kw):  # the first write of the new version, under the lease
         assert store.get_meta("lease") is not None
         srv.kill()
-        return writing(version)
+        return writing(version, **kw)
 
     monkeypatch.setattr(store, "collections_for", server_dies)
     with pytest.raises(StoreUnavailable) as err:
