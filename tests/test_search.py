@@ -51,6 +51,42 @@ def test_passages_rank_by_their_most_specific_answering_sentence(shared_answerer
             assert abs(p.focused - (best + (p.score - p.dense) + TUNING.latent_weight * p.latent)) < 1e-6
 
 
+def test_a_versions_sentence_vectors_are_read_from_chroma_once_and_kept(shared_answerer, monkeypatch):
+    import index.store as store_mod
+
+    snap = shared_answerer.store.snapshot()
+    real = snap.sents
+    reads = []
+
+    class Counting:  # the real collection, its reads counted
+        def get(self, **kw):
+            reads.append(kw["ids"])
+            return real.get(**kw)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(snap, "_vectors", {})
+    monkeypatch.setattr(snap, "sents", Counting())
+    ids = [f"{snap.ids[0]}/0", f"{snap.ids[1]}/0", "no-such-chunk/0"]
+    got = snap.sentence_vectors(ids)
+    stored = real.get(ids=ids[:2], include=["embeddings"])
+    assert set(got) == set(ids[:2])  # an id the version lacks is left out
+    for i, e in zip(stored["ids"], stored["embeddings"]):
+        assert np.array_equal(got[i], np.asarray(e, dtype=np.float32))
+    assert snap.sentence_vectors(ids[:2]).keys() == got.keys()
+    assert reads == [ids]  # the second call read nothing
+    search(shared_answerer.store, "why not Baidu?", k=3, snapshot=snap)
+    search(shared_answerer.store, "why not Baidu?", k=3, snapshot=snap)
+    assert len(reads) == 2  # a question read its sentences once; the same question again, none
+    # bounded: past SENTENCE_CACHE the kept vectors are dropped, the answer is unchanged
+    assert len(snap._vectors) > 10
+    monkeypatch.setattr(store_mod, "SENTENCE_CACHE", 10)
+    del snap._vectors[ids[0]]
+    assert snap.sentence_vectors(ids[:2]).keys() == got.keys()
+    assert list(snap._vectors) == [ids[0]]  # the one read now is kept, the rest dropped
+
+
 QUESTIONS = ["why not Baidu?", "Pourquoi pas Baidu ?", "How much did iPhone sales fall in China?",
              "Who broke the news first?", "what does Alibaba get out of it", "Quand Apple a-t-il commencé ?",
              "Which models did Apple test besides Baidu's?", "c koi le role de tencent",
