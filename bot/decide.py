@@ -175,10 +175,14 @@ def counts_something_else(q: Question, text: str, embedder=None, t: Tuning = TUN
     if near is None:
         # numbers in words only ("seven stops", "une dizaine d'élus"): what they count comes
         # after them, as after digits ("a five-year trial" counts years, not the beavers
-        # the sentence also names); compared by word, prefix or [units] class, not by e5
+        # the sentence also names), compared as after digits ("onze fois" answers "how many
+        # times"); a sentence with no number word at all is compared word by word, by word,
+        # prefix or [units] class only, not by e5: any of its words would do
         toks = [w for w in re.findall(r"\w+", normalise(text)) if w not in stopwords()]
         near = _words_after(toks, _is_number_word, t)
-        return not any(same_unit(a, w, None, t) for a in q.counted for w in (near or toks))
+        if near:
+            return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
+        return not any(same_unit(a, w, None, t) for a in q.counted for w in toks)
     return not any(same_unit(a, w, embedder, t) for a in q.counted for w in near)
 
 
@@ -393,6 +397,23 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
     if not per_name:
         return every
     return set.intersection(*per_name) or set.union(*per_name)
+
+
+def names_apart(snap: Snapshot, resolved: dict[str, Forms | None]) -> bool:
+    """Does the question name things that stories of one language hold but no story holds
+    together ("How much did the Greensand Trust give to the Harnby shop?", the trust of one
+    story, the shop of another)? No passage can then say what it asks: it mixes two
+    stories up, or asks how they compare, and the closest passages are all a reply can give.
+    Names held only by stories of different languages may be one thing written two ways
+    ("l'IA à Wraybourne": "IA" in the French stories, "AI" in the English one): not apart."""
+    if snap.keyword is None:
+        return False
+    every = set(snap.story_ids)
+    held = [stories for seqs in resolved.values() if seqs and (stories := stories_with(snap, seqs) & every)]
+    if len(held) < 2 or set.intersection(*held):
+        return False
+    langs = {snap.story_langs.get(s) for stories in held for s in stories}
+    return len(langs) == 1
 
 
 def within_story(snap: Snapshot, resolved: dict[str, Forms | None], story: str) -> dict[str, Forms | None]:

@@ -715,3 +715,39 @@ def test_a_count_moves_first_only_if_its_passage_holds_the_questions_numbers(sna
     fits = lambda text: text == votes.sentences[0].text  # noqa: E731
     assert decide.fitting_first(picks, fits, analyse("How many councillors will there be in 2030?", 100)) is None
     assert decide.fitting_first(picks, fits, analyse("How many councillors are there?", 100)) == picks[::-1]
+
+
+def test_names_of_two_stories_of_one_language_are_apart():
+    # the trust is in the church's story, the shop in another English story: no passage
+    # can say what the trust gave the shop
+    s = _one_chunk_stories({"church": "The Greensand Heritage Trust offered Wexcombe church a grant of £40,000.",
+                            "shop": "The Harnby shop opened on Chapel Row. It raised £86,500 from shares.",
+                            "fr": "Apple s’associe à Alibaba pour l’IA de ses iPhone en Chine."})
+    q = analyse("How much did the Greensand Heritage Trust give to the Harnby shop?", 200)
+    assert decide.names_apart(s, decide.name_forms(q, s))
+    # names one story holds together, or one name, are not apart
+    for text in ("How much did the Greensand Heritage Trust give Wexcombe church?", "What did Harnby raise?",
+                 "How much did the trust give?"):
+        q = analyse(text, 200)
+        assert not decide.names_apart(s, decide.name_forms(q, s)), text
+    # names held by stories of two languages may be one thing written two ways ("IA"/"AI")
+    s = _one_chunk_stories({"en": "Wraybourne University recorded 203 cases of AI misconduct.",
+                            "fr": "Apple s’associe à Alibaba pour l’IA de ses iPhone en Chine."})
+    q = analyse("combien de cas de fraude liés à l'IA à Wraybourne ?", 200)
+    assert not decide.names_apart(s, decide.name_forms(q, s))
+
+
+
+def test_a_count_in_words_is_compared_with_what_is_asked_as_a_count_in_digits_is():
+    from index.embed import get_embedder
+
+    e5 = get_embedder("e5")
+    q = analyse("How many times did the player leave his board during round seven?", 200)
+    said = "Le joueur quittait très souvent sa table : onze fois en quatre heures."
+    assert not decide.counts_something_else(q, said, e5)  # "fois" is what "times" counts
+    assert decide.counts_something_else(q, said)  # without the model only words, prefixes, tables
+    # a count in words of another kind of thing still counts something else
+    assert decide.counts_something_else(q, "Onze joueurs ont quitté le tournoi.", e5)
+    # a sentence with no number word is compared word by word, never by the model
+    q = analyse("How many sheep were killed?", 200)
+    assert decide.counts_something_else(q, "Les loups ont attaqué le troupeau la nuit.", e5)

@@ -171,6 +171,23 @@ def _retrieval_top1(answerer, questions) -> int:
                for q in questions for found in [search(answerer.store, q["q"], k=1, snapshot=snap)])
 
 
+def test_a_question_that_mixes_two_stories_up_is_not_answered_with_confidence(few_answerer):
+    # the steelworks is one French story's, the fire brigade of Roquesterne another's: no
+    # passage says what one gave the other, whatever passage comes closest
+    from bot import decide
+    from bot.question import analyse
+
+    snap = few_answerer.store.snapshot()
+    for text in ("Combien l'aciérie de Hagondel a-t-elle versé aux pompiers de Roquesterne ?",
+                 "How much did the Hagondel steelworks give the Roquesterne firefighters?"):
+        q = analyse(text, 500)
+        assert decide.names_apart(snap, decide.name_forms(q, snap, few_answerer.store.embedder)), text
+        assert few_answerer.answer(text).confidence != "high", text
+    # each name alone is answered from its story
+    answer = few_answerer.answer("Combien de salariés l'aciérie de Hagondel emploie-t-elle ?")
+    assert answer.confidence == "high" and "hagondel" in answer.citations[0].story
+
+
 def test_a_questions_words_in_the_stories_other_language_add_to_retrieval(multi_answerer, few_answerer,
                                                                            monkeypatch):
     """Keyword search with the question's words in the other language of the stories
