@@ -747,7 +747,7 @@ def test_a_count_in_words_is_compared_with_what_is_asked_as_a_count_in_digits_is
     assert not decide.counts_something_else(q, said, e5)  # "fois" is what "times" counts
     assert decide.counts_something_else(q, said)  # without the model only words, prefixes, tables
     # a count in words of another kind of thing still counts something else
-    assert decide.counts_something_else(q, "Onze joueurs ont quitté le tournoi.", e5)
+    assert decide.counts_something_else(q, "Onze spectateurs ont signalé le joueur.", e5)
     # a sentence with no number word is compared word by word, never by the model
     q = analyse("How many sheep were killed?", 200)
     assert decide.counts_something_else(q, "Les loups ont attaqué le troupeau la nuit.", e5)
