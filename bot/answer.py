@@ -208,6 +208,8 @@ class Answerer:
         question = plain(question)
         if quote:
             context = quote
+        if story is not None:  # a story id pasted with spaces or a newline around it
+            story = story.strip() or None
         if story is None:  # "story:<id> question" restricts any question to one story
             story, question = split_story_filter(question)
         q = analyse(question, self.max_question_chars)

@@ -32,6 +32,16 @@ def test_the_unknown_story_reply_suggests_and_says_how_to_list(shared_answerer):
     assert "Did you mean: apple-alibaba-ia-iphone-chine.fr?" in chat.text and "storybot" not in chat.text
 
 
+def test_a_story_id_pasted_with_spaces_around_it_is_the_story(shared_answerer):
+    sid = "apple-alibaba-ia-iphone-chine.fr"
+    plain = shared_answerer.answer("why not Baidu?", story=sid)
+    for pasted in (f"  {sid} ", f"{sid}\n", f"\t{sid}"):
+        answer = shared_answerer.answer("why not Baidu?", story=pasted)
+        assert not answer.abstained and answer.text == plain.text, pasted
+    # only spaces: no filter, every story
+    assert shared_answerer.answer("why not Baidu?", story="   ").text == plain.text
+
+
 def test_list_stories_from_the_live_index(shared_answerer):
     [info] = list_stories(shared_answerer.store.snapshot())
     assert info.id == "apple-alibaba-ia-iphone-chine.fr" and info.chunks == 13
