@@ -293,7 +293,9 @@ class Refresher:
             stories = sorted([*stories, *kept.values()], key=lambda s: s.id)
             chunks = chunks + [c for st in kept.values() for c in chunk_story(st, self.max_chars)]
         report = RefreshReport(stories=len(stories), problems=[
-            f"{p}; the index keeps its last good version" if p.path in kept else str(p) for p in problems])
+            f"{p}; the index keeps its last good version" if p.path in kept
+            else f"{p}; the index keeps its stories as they were" if any(k.is_relative_to(p.path) for k in kept)
+            else str(p) for p in problems])
         for line in report.problems:  # a bot's log says it too (a refresh's caller prints the report)
             log.warning("skipped story file %s", line)
         # counts compare with the live index whatever it is; vectors are reused only from
@@ -410,24 +412,37 @@ class Refresher:
 
     def _last_good(self, problems: list[Problem], active: Version | None, have: set[str]) -> dict[Path, Story]:
         """The stories whose file is there but no longer reads (a front matter left open, a
-        bad byte) and whose last good version the live index holds, by file: kept, as the
-        index has them, so a typo does not take a story offline. The problem is still
-        reported; a file deleted from the folder is removed as before."""
+        bad byte), or whose folder cannot be listed (its permissions changed), and whose last
+        good version the live index holds, by file: kept, as the index has them, so a typo
+        does not take a story offline. The problem is still reported; a file deleted from
+        the folder is removed as before."""
         if active is None or not problems:
             return {}
         ids: dict[str, Path] = {}
+        folders: list[Path] = []  # folders that could not be listed: every story below them
         for p in problems:
+            if p.path.is_dir() and not p.path.is_symlink():
+                folders.append(p.path)
+                continue
             try:
                 sid = story_id(p.path, self.stories_dir)
             except ValueError:  # not below the folder (a link out of it): never kept
                 continue
             if p.path.is_file() and not p.path.is_symlink() and sid not in have:
                 ids[sid] = p.path
-        if not ids:
+        if not ids and not folders:
             return {}
         stored = self._stored(active.version)
         if stored is None:
             return {}
+        for folder in folders:
+            try:
+                prefix = folder.relative_to(self.stories_dir).as_posix() + "/"
+            except ValueError:
+                continue
+            for sid in stored[2].get(include=[])["ids"]:
+                if sid.startswith(prefix) and sid not in have:
+                    ids[sid] = folder / sid[len(prefix):]  # where it was; its suffix is not kept
         got = stored[2].get(ids=list(ids), include=["documents"])
         kept = {}
         for sid, text in zip(got["ids"], got["documents"]):

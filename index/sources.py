@@ -183,13 +183,15 @@ def _first_line(body: str) -> str:
     return ""
 
 
-def _walk(folder: Path):
-    """(path, is a linked directory) below ``folder``, sorted, skipping hidden entries.
+def _walk(folder: Path, unreadable: list[OSError] | None = None):
+    """(path, is a linked directory) below ``folder``, sorted, skipping hidden entries; a
+    folder that cannot be listed goes to ``unreadable`` (``os.walk`` drops it silently).
 
     ``os.walk`` with ``followlinks=False`` (not ``Path.rglob``): a linked directory is never
     entered, only reported as itself, so ``read_stories`` can judge it by where it leads."""
     out = []
-    for top, dirs, files in os.walk(folder, followlinks=False):
+    errors = unreadable if unreadable is not None else []
+    for top, dirs, files in os.walk(folder, followlinks=False, onerror=errors.append):
         base = Path(top)
         out += [(base / d, True) for d in dirs if not d.startswith(".") and (base / d).is_symlink()]
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -219,7 +221,12 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     problems: list[Problem] = []
     seen: dict[str, Path] = {}  # story id -> the file that holds it
     files: list[tuple[Path, Path]] = []  # (path, real path) of the files to read
-    for path, linked_dir in _walk(folder):
+    unreadable: list[OSError] = []
+    walked = _walk(folder, unreadable)
+    for exc in unreadable:  # a folder that cannot be listed: its stories are not read this time
+        where = Path(exc.filename) if exc.filename else folder
+        problems.append(Problem(where, f"is a folder that cannot be read ({exc.strerror or exc.__class__.__name__})"))
+    for path, linked_dir in walked:
         try:  # first: a name that is no id is not read, nor the file any link to it leads to
             story_id(path, folder)
         except StoryFormatError as exc:

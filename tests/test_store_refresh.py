@@ -426,6 +426,42 @@ def test_two_files_with_one_id_skip_the_second_and_keep_the_index(e5, tmp_path):
         store.close()
 
 
+def test_a_folder_that_cannot_be_read_keeps_its_stories(e5, tmp_path, monkeypatch):
+    # a sub-folder whose permissions changed cannot be listed: os.walk drops it silently,
+    # which would have removed its stories. (The tests run as root, whom permissions do not
+    # stop: the listing's refusal is the one thing stood in for.)
+    stories = copy_stories(tmp_path / "stories")
+    (stories / "harbour").mkdir()
+    (stories / "harbour" / "lighthouse.md").write_text(
+        "---\ntitle: Harbour lighthouse to be restored\n---\n\nThe restoration will cost 2.4 million euros.\n",
+        encoding="utf-8")
+    store, refresher = open_store(e5, tmp_path, stories)
+    real_scandir = os.scandir
+
+    def refusing(path="."):
+        if os.fspath(path).rstrip("/").endswith("harbour"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    try:
+        assert refresher.refresh().stories == 2
+        monkeypatch.setattr(os, "scandir", refusing)
+        report = refresher.refresh()
+        assert report.stories == 2 and report.removed == 0
+        [problem] = report.problems
+        assert problem.startswith("harbour: is a folder that cannot be read (Permission denied)")
+        assert "keeps its stories" in problem
+        assert "harbour/lighthouse" in store.snapshot().story_ids
+        assert search(store, "How much will the lighthouse restoration cost?", k=1)[0].story == "harbour/lighthouse"
+        # readable again, nothing is reported; deleted, its stories go
+        monkeypatch.setattr(os, "scandir", real_scandir)
+        assert refresher.refresh().problems == []
+        shutil.rmtree(stories / "harbour")
+        assert refresher.refresh().removed == 1 and "harbour/lighthouse" not in store.snapshot().story_ids
+    finally:
+        store.close()
+
+
 def test_a_duplicate_id_from_a_bug_in_the_input_fails_the_refresh_and_keeps_the_index(e5, tmp_path, monkeypatch):
     # Chroma's DuplicateIDError counted as a corrupt store: the healthy index was moved aside
     # and the refresh rebuilt from scratch, only to fail the same way
