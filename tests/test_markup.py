@@ -54,6 +54,10 @@ def test_a_question_about_a_quoted_message_is_answered_from_the_quote(shared_ans
     bare = shared_answerer.answer("who's being quoted here?")
     a = shared_answerer.answer("> Sans IA locale, ils continueront à perdre du terrain face à Huawei\n"
                                "who's being quoted here?")
-    assert bare.confidence == "none"
+    # alone, it is not answered: refused or hedged. Which of the two is a tie: its best
+    # sentence scores the off-topic bar to the third decimal (0.805), and the last bits of
+    # the embedding differ between CPUs (refused on one machine, hedged on an AMD EPYC)
+    assert bare.confidence != "high"
+    assert not any("Sans IA locale" in c.quote for c in bare.citations)
     assert a.confidence != "none"
     assert "Sans IA locale" in a.citations[0].quote
