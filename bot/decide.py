@@ -386,17 +386,19 @@ def named_stories(snap: Snapshot, resolved: dict[str, Forms | None]) -> set[str]
     them all ("l'IA à Wraybourne", where the English story says "AI"), the names disagree
     and the question is about every story that holds one of them: which name it is really
     about is for retrieval to tell, not for the order the names come in."""
-    every = set(snap.story_ids)
-    per_name: list[set[str]] = []
-    for seqs in resolved.values():
-        if not seqs or snap.keyword is None:
-            continue
-        stories = stories_with(snap, seqs)
-        if stories & every:  # a name every story lacks by keyword (matched otherwise) narrows nothing
-            per_name.append(stories & every)
+    per_name = stories_by_name(snap, resolved)
     if not per_name:
-        return every
+        return set(snap.story_ids)
     return set.intersection(*per_name) or set.union(*per_name)
+
+
+def stories_by_name(snap: Snapshot, resolved: dict[str, Forms | None]) -> list[set[str]]:
+    """For each of the question's names that some story holds by keyword, those stories (a
+    name every story lacks by keyword, matched otherwise, narrows nothing and is left out)."""
+    if snap.keyword is None:
+        return []
+    every = set(snap.story_ids)
+    return [held for seqs in resolved.values() if seqs and (held := stories_with(snap, seqs) & every)]
 
 
 def names_apart(snap: Snapshot, resolved: dict[str, Forms | None]) -> bool:
@@ -406,10 +408,7 @@ def names_apart(snap: Snapshot, resolved: dict[str, Forms | None]) -> bool:
     stories up, or asks how they compare, and the closest passages are all a reply can give.
     Names held only by stories of different languages may be one thing written two ways
     ("l'IA à Wraybourne": "IA" in the French stories, "AI" in the English one): not apart."""
-    if snap.keyword is None:
-        return False
-    every = set(snap.story_ids)
-    held = [stories for seqs in resolved.values() if seqs and (stories := stories_with(snap, seqs) & every)]
+    held = stories_by_name(snap, resolved)
     if len(held) < 2 or set.intersection(*held):
         return False
     langs = {snap.story_langs.get(s) for stories in held for s in stories}

@@ -435,12 +435,13 @@ class Refresher:
         stored = self._stored(active.version)
         if stored is None:
             return {}
+        stored_ids = stored[2].get(include=[])["ids"] if folders else []
         for folder in folders:
             try:
                 prefix = folder.relative_to(self.stories_dir).as_posix() + "/"
             except ValueError:
                 continue
-            for sid in stored[2].get(include=[])["ids"]:
+            for sid in stored_ids:
                 if sid.startswith(prefix) and sid not in have:
                     ids[sid] = folder / sid[len(prefix):]  # where it was; its suffix is not kept
         got = stored[2].get(ids=list(ids), include=["documents"])

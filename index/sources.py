@@ -183,21 +183,21 @@ def _first_line(body: str) -> str:
     return ""
 
 
-def _walk(folder: Path, unreadable: list[OSError] | None = None):
-    """(path, is a linked directory) below ``folder``, sorted, skipping hidden entries; a
-    folder that cannot be listed goes to ``unreadable`` (``os.walk`` drops it silently).
+def _walk(folder: Path) -> tuple[list[tuple[Path, bool]], list[OSError]]:
+    """(path, is a linked directory) below ``folder``, sorted, skipping hidden entries, and
+    the errors of the folders that could not be listed (``os.walk`` drops them silently).
 
     ``os.walk`` with ``followlinks=False`` (not ``Path.rglob``): a linked directory is never
     entered, only reported as itself, so ``read_stories`` can judge it by where it leads."""
     out = []
-    errors = unreadable if unreadable is not None else []
+    errors: list[OSError] = []
     for top, dirs, files in os.walk(folder, followlinks=False, onerror=errors.append):
         base = Path(top)
         out += [(base / d, True) for d in dirs if not d.startswith(".") and (base / d).is_symlink()]
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         out += [(base / f, False) for f in files
                 if not f.startswith(".") and Path(f).suffix.lower() in SUFFIXES]
-    return sorted(out)
+    return sorted(out), errors
 
 
 def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[Story], list[Problem]]:
@@ -221,8 +221,7 @@ def read_stories(folder: Path, max_bytes: int = MAX_STORY_BYTES) -> tuple[list[S
     problems: list[Problem] = []
     seen: dict[str, Path] = {}  # story id -> the file that holds it
     files: list[tuple[Path, Path]] = []  # (path, real path) of the files to read
-    unreadable: list[OSError] = []
-    walked = _walk(folder, unreadable)
+    walked, unreadable = _walk(folder)
     for exc in unreadable:  # a folder that cannot be listed: its stories are not read this time
         where = Path(exc.filename) if exc.filename else folder
         problems.append(Problem(where, f"is a folder that cannot be read ({exc.strerror or exc.__class__.__name__})"))
