@@ -414,7 +414,7 @@ class Answerer:
         peak = max(passages, key=lambda p: p.dense)
         if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks)
-        doubt = decide.doubt(q, picks[0], snap, resolved) or (
+        doubt = decide.doubt(q, picks[0], snap, resolved, embedder=self.store.embedder) or (
             "names of different stories" if decide.names_apart(snap, resolved) else None)
         if doubt:  # the best sentence may answer something else than what is asked
             log.debug("hedged (%s): %s", doubt, q.text)

@@ -683,6 +683,21 @@ def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     return True
 
 
+def role_missing(q: Question, passage: str, embedder=None, t: Tuning = TUNING) -> bool:
+    """A question asking for the person in a role ("who is the mayor?", "c'est qui le PDG ?":
+    ``Question.roles``) whose answer passage gives no such role: not the word, nor a role
+    word of any language (``[ask] person_roles``) of the same meaning (``same_unit``: a
+    shared 5-letter prefix, else the e5 cosine of the two words, ``unit_match_cosine``:
+    "ceo" ~ "pdg"). A name there is someone else's: "who is the mayor of Tollerby?" is not
+    answered by "Ruth Ambrose, who runs a hardware shop and chairs the Chamber of Trade"."""
+    if not q.wants_person or not q.roles:
+        return False
+    _, roles, _ = _person_words()
+    norm = normalise(passage)
+    found = {m.group() for r in roles for m in r.finditer(norm)}
+    return not any(same_unit(a, b, embedder, t) for a in q.roles for b in found)
+
+
 def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,
                   t: Tuning = TUNING) -> bool:
     """A question asking which one ("Which firm took over the job?") whose answer passage
@@ -715,13 +730,13 @@ def new_names(q: Question, text: str, resolved: dict[str, Forms | None], snap: S
 
 
 def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | None],
-          t: Tuning = TUNING) -> str | None:
+          t: Tuning = TUNING, embedder=None) -> str | None:
     """Why the best sentence, though close to the question, may answer something else than
     what is asked (the answer is then hedged), or None. The checks, in order:
     ``unknown_lower_names``, ``figure_of_another``, ``lacks_rare_name``,
     ``numbers_elsewhere``, ``speech_missing``, a question about what someone few passages
     name said answered by a sentence that does not name them, ``name_missing``, ``which_missing``,
-    ``person_missing``, and a yes/no
+    ``person_missing``, ``role_missing`` (with ``embedder``, words of the same meaning), and a yes/no
     question about the future (``Question.asks_future``: a story reports plans, it rarely
     settles them)."""
     text, passage = pick.sentence.text, pick.passage.text
@@ -741,6 +756,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
               ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)),
               ("no person named", lambda: person_missing(q, text, resolved)),
+              ("another role", lambda: role_missing(q, passage, embedder, t)),
               ("a yes/no question about the future", lambda: q.asks_future))
     return next((why for why, check in checks if check()), None)
 

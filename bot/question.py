@@ -48,6 +48,8 @@ class Question:
     wants_name: bool = False  # the name of something ("what is the analyst called?")
     wants_which: bool = False  # which one ("which firm took over?"): a name too
     wants_person: bool = False  # a person's name ("who is the mayor?"): ``[ask] person_roles``
+    # the roles a person question names, as matched, less ``[ask] generic_people`` ("mayor")
+    roles: list[str] = field(default_factory=list)
     # the words naming what is counted ("how many employees work..." -> ["employees", "work"])
     counted: list[str] = field(default_factory=list)
     # a yes/no question about what will happen ("will the trial be extended?"): a story
@@ -158,6 +160,9 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_name = any_match([lang.naming], text)
     q.wants_which = asks_which(text, lang) and not (q.wants_name or q.wants_figure)
     q.wants_person = q.wants_name and any_match([lang.person_roles], text)
+    if q.wants_person and lang.person_roles is not None:
+        q.roles = list(dict.fromkeys(m.group() for m in lang.person_roles.finditer(normalise(text))
+                                     if m.group() not in lang.generic_people))
     if q.wants_count:
         named = frozenset(w for n in q.names for w in words(n)) | frozenset(q.lower_names)
         q.counted = counted_words(text, lang, names=named)

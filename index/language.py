@@ -105,6 +105,7 @@ class Language:
     future_opens: bool = False  # ... and, in English, only as the question's opening words
     openers: frozenset[str] = frozenset()  # "so", "well": words before a question's first word
     person_roles: re.Pattern | None = None  # "mayor", "PDG": a naming question with one asks for a person
+    generic_people: frozenset[str] = frozenset()  # "guy", "mec": of those, the words that name no role
     titles: frozenset[str] = frozenset()  # "Dr", "Mme": before a capitalised word, a person named
     does_not_say: re.Pattern | None = None  # "the story does not say": a written answer that answers nothing
 
@@ -152,6 +153,7 @@ def load(code: str) -> Language:
         future_opens=bool(ask.get("future_opens", False)),
         openers=words(ask.get("openers", [])),
         person_roles=phrase_pattern(ask.get("person_roles", [])),
+        generic_people=words(ask.get("generic_people", [])),
         titles=words(names.get("titles", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),

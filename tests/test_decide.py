@@ -368,6 +368,31 @@ def test_a_question_asking_for_a_person(question, sentence, missing):
     assert decide.person_missing(q, sentence, {}) is missing
 
 
+@pytest.mark.parametrize("question,passage,missing", [
+    # someone named, in no role of the kind asked: someone else
+    ("<@U0G9QF9C6> who is the mayor of Tollerby?",
+     "Ruth Ambrose, who runs a hardware shop on Bridge Street, said the town would fight the closure.", True),
+    ("Comment s’appelle le porte-parole de l’autorité ?",
+     "Aldcombe Sound’s chair, Dev Okafor, said the station had done nothing wrong.", True),
+    # the role given, in either language (e5: maire ~ mayor, juge ~ judge)
+    ("who is the mayor?", "The mayor, Jane Holt, said the road would reopen in May.", False),
+    ("c'est qui le maire ? 🤔", "Mayor Hélène Vasseur-Brunet spoke after the vote.", False),
+    ("qui est le juge ?", "Judge Alan Prior approved the takeover on Friday.", False),
+    # a word for anyone, not a role: any name may answer
+    ("whos the guy who started hoplane", "Hoplane was founded in 2017 by Eamon Fairbrass.", False),
+    # not a question for a person
+    ("why did the mayor resign?", "Ruth Ambrose runs a hardware shop.", False),
+])
+def test_a_question_asking_for_someone_in_a_role(question, passage, missing):
+    """A question for the person in a role is answered by a passage that gives that role,
+    or a role word of the same meaning in another language: another person's name is not
+    the answer."""
+    from index.embed import get_embedder
+
+    q = analyse(question, 300)
+    assert decide.role_missing(q, passage, get_embedder("e5")) is missing
+
+
 def test_a_storys_subject_is_not_the_name_asked_for(snap):
     # Alibaba is in every passage of its story: the sentence names no one else
     q = analyse("Comment s'appelle l'expert basé à Pékin en Chine ?", 200)
