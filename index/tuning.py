@@ -213,6 +213,8 @@ class Tuning:
     # ... by e5 cosine, for asked words no [units] table classes. Measured on general word pairs
     # (not from a question set): trees~arbres .89, people~personnes .90, homes~foyers .92
     # match; jobs~hectares .86, trams~kilometre .86, people~développeurs .85 do not.
+    # The same bar says two role words mean the same (decide.role_missing: maire ~ mayor .89,
+    # juge ~ judge .97; mayor ~ owner .87 does not).
     unit_match_cosine: float = 0.88
     # questions of at most this many words lean on the previous one ("and Tencent?")
     follow_up_words: int = 3
