@@ -21,7 +21,7 @@ from bot.question import (Question, forms, has_count, has_money, has_number, has
 from index.chunk import passage_text
 from index.embed import word_vectors
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
-from index.language import all_languages, normalise, one_edit, priced_classes, unit_class, zipf
+from index.language import all_languages, digit_groups, normalise, one_edit, priced_classes, unit_class, zipf
 from index.search import Passage, SentenceHit
 from index.store import Snapshot
 from index.tuning import TUNING, Tuning
@@ -199,8 +199,11 @@ def prices_something_else(q: Question, text: str) -> bool:
 
 def numbers_elsewhere(q: Question, text: str) -> bool:
     """The question gives a number (a year, a figure) that the answer sentence does not
-    hold: "How many passengers in 2030?" answered with the 2025 figure."""
-    have = set(re.findall(r"\d+", text))
+    hold, in digits or in words: "How many passengers in 2030?" answered with the 2025
+    figure; "a 50-employee firm" is in "une PME de cinquante salariés"."""
+    if not q.numbers:
+        return False
+    have = digit_groups(text)
     return any(not set(re.findall(r"\d+", n)) <= have for n in q.numbers)
 
 
@@ -260,7 +263,9 @@ def match_across_languages(name: str, snap: Snapshot, embedder, t: Tuning = TUNI
 
 def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -> dict[str, Forms | None]:
     """For each name of the question, the word sequences it takes in the stories: its own
-    words (cognates by prefix: "America" ~ "Amérique"), or, with ``embedder``, the story's
+    words (cognates by prefix: "America" ~ "Amérique"), a capitalised word of the stories
+    one typo from a one-word name ("Haendel" ~ "Handel", "Alibabba" ~ "Alibaba"; as for a
+    name typed in lower case, ``typo_min_length``), or, with ``embedder``, the story's
     word it stands for in another language ("Beijing" ~ "Pékin": ``match_across_languages``);
     None when the stories never mention it. In stories of several languages, a name they
     spell also takes its spelling in another language ("China" in an English story, "Chine"
@@ -277,6 +282,8 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
             out[n] = spelt(n, forms(n))
         elif spelt_out := acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
             out[n] = spelt_out
+        elif len(words(n)) == 1 and (cap := _one_typo_away(fold(n), snap.capital_forms, t.typo_min_length)):
+            out[n] = spelt(cap, forms(cap))  # a name misspelt, or spelt another way: "Haendel" ~ "Handel"
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None

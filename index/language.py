@@ -328,3 +328,22 @@ def story_languages(pieces) -> dict[str, str]:
         if len(have) < STORY_SAMPLE:
             sample[sid] = (have + " " + text)[:STORY_SAMPLE]
     return {sid: detect(text) for sid, text in sample.items()}
+
+
+def digit_groups(text: str, lang: str | None = None) -> frozenset[str]:
+    """The runs of digits of ``text``, and of its numbers written in words ("cinquante
+    salariés" gives "50", "forty-two" "42"), read in ``lang`` (detected when not given).
+    A number of a question is "in the story" when the story writes it either way.
+
+    text2num (``alpha2digit``) reads compound numbers in words in many languages ("quarante
+    et une", "two hundred and six"); a hand-written table would need each language's rules
+    of composition. Numbers below 3 stay words ("un", "one": articles and pronouns as often
+    as counts). A language text2num does not know gives the digits alone."""
+    from text_to_num import alpha2digit
+
+    found = set(re.findall(r"\d+", text))
+    try:
+        found.update(re.findall(r"\d+", alpha2digit(text, lang or detect(text))))
+    except ValueError:  # "unsupported language"
+        pass
+    return frozenset(found)

@@ -341,8 +341,14 @@ class Snapshot:
 
     @cached_property
     def digits(self) -> frozenset[str]:
-        """Every run of digits in the chunks ("20 000" gives "20" and "000")."""
-        return frozenset(g for doc in self.docs for g in re.findall(r"\d+", doc))
+        """Every run of digits in the chunks ("20 000" gives "20" and "000"), and of their
+        numbers written in words, read in their story's language ("cinquante" gives "50":
+        ``index.language.digit_groups``)."""
+        from index.language import digit_groups
+
+        langs = self.story_langs
+        return frozenset(g for m, doc in zip(self.metas, self.docs)
+                         for g in digit_groups(doc, langs.get(m["story"])))
 
     @cached_property
     def capitals(self) -> tuple[str, ...]:

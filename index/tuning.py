@@ -223,8 +223,9 @@ class Tuning:
     # lexicon_prefix letters (inflections: bossent ~ bosser; a shorter prefix lets more
     # names pass for words), or, for words of typo_min_length+ letters, a
     # word one typo away (alrady ~ already; "vivo" is one letter from "viva", so shorter
-    # words get no allowance). The same length lets a lower-case name one typo from a
-    # story's capitalised word stand for it (alibbaba ~ Alibaba). Set from the lexicons and
+    # words get no allowance). The same length lets a name one typo from a story's
+    # capitalised word stand for it, typed in lower case or not (alibbaba ~ Alibaba,
+    # Haendel ~ Handel). Set from the lexicons and
     # general word lists, not from a question set.
     lexicon_prefix: int = 6
     typo_min_length: int = 5

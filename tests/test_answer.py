@@ -183,6 +183,19 @@ def test_names_typed_without_capitals(shared_answerer):
     assert b.confidence == "high" and b.citations[0].passage == c.citations[0].passage
     typo = shared_answerer.answer("why did apple drop baiidu")
     assert typo.citations and typo.citations[0].passage == c.citations[0].passage
+    # capitalised too: a name one typo from the story's is that name, not a missing one
+    right = shared_answerer.answer("What did The Information report first?")
+    typo = shared_answerer.answer("What did The Infromation report first? <:thinking:123456789012345678>")
+    assert not typo.abstained and typo.citations[0].passage == right.citations[0].passage, typo.text
+    assert "The Information" in typo.citations[0].quote
+
+
+def test_a_number_the_story_writes_in_words_is_not_missing(shared_answerer):
+    # the story says "trois fois plus" ("three times as many"); asked with the digit, the
+    # number is in the story, not something it never mentions
+    a = shared_answerer.answer("Model Studio has 3 times as many developers as when? cc <@U024BE7LH>")
+    assert not a.abstained and "trois fois" in a.citations[0].quote, a.text
+    assert_quotes_verbatim(a)
 
 
 def test_another_companys_figure_is_hedged_not_given(shared_answerer):

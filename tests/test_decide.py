@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot import decide
+from bot.markup import plain
 from bot.question import analyse
 from index.keyword import KeywordIndex
 from index.search import Passage, SentenceHit
@@ -269,6 +270,21 @@ def test_a_typed_name_one_typo_away_is_found():
     assert decide._one_typo_away("baidu", known) is None
 
 
+def test_a_capitalised_name_one_typo_from_the_storys_is_that_name():
+    s = _one_chunk_snapshot("The Christmas performance of Handel's Messiah will go ahead, said Ms Stathers.")
+    q = analyse(plain("le Messie de Haendel est-il maintenu ? <:hmm:123456789012345678>"), 200)
+    resolved = decide.name_forms(q, s)
+    assert resolved["Haendel"] == [["handel"]]
+    assert decide.missing_facts(q, s, resolved) == []
+    q = analyse("What did Ms Staters say?", 200)
+    assert decide.name_forms(q, s)["Staters"] == [["stathers"]]
+    # two typos away, or too short to guess ("Vivo" is one letter from "Viva"): missing
+    for question, name in [("Did Hondal compose it?", "Hondal"), ("Did Mr Mandell sing?", "Mandell"),
+                           ("Did Ms Stat sing?", "Stat")]:
+        q = analyse(question, 200)
+        assert decide.missing_facts(q, s, decide.name_forms(q, s)) == [name], question
+
+
 def test_lower_case_names_resolve_through_the_stories(snap):
     # "alibaba" is the stories' Alibaba, "alibbaba" one typo from it; "samsung" is in no story
     q = analyse("est-ce que samsung bosse aussi avec alibaba ou alibbaba sur l'ia ?", 200)
@@ -308,6 +324,23 @@ def test_a_number_the_question_gives_must_be_in_the_answer():
     assert decide.numbers_elsewhere(q, "The airport handled 7.8 million passengers in 2025.")
     assert not decide.numbers_elsewhere(q, "It expects 11 million passengers in 2030.")
     assert not decide.numbers_elsewhere(analyse("How many passengers?", 200), "7.8 million in 2025.")
+    # written in words in the sentence, in its own language, it is there too
+    q = analyse("<@U024BE7LH> how much extra will a 50-employee firm pay per year? 🤔", 200)
+    assert not decide.numbers_elsewhere(q, "Elle a chiffré à 1 200 euros le surcoût pour une PME de cinquante salariés.")
+    assert not decide.numbers_elsewhere(analyse("why was it shut for 4 months?", 200), "Closed for four months.")
+    assert decide.numbers_elsewhere(q, "Elle a chiffré à 1 200 euros le surcoût pour une PME de quarante salariés.")
+
+
+def test_a_number_the_story_writes_in_words_is_mentioned():
+    s = _one_chunk_stories({"pme.fr": "Le surcoût est de 900 euros par an pour une PME de cinquante salariés.",
+                            "raid": "The raid lasted forty-two minutes, said one of the officers."})
+    for question, missing in [("how much extra will a 50-employee firm pay? cc <@U024BE7LH>", []),
+                              ("Pourquoi le raid a-t-il duré 42 minutes ?", []),
+                              ("What did the 60 officers say?", ["60"]),
+                              # "one" is an article as often as a count: it stays a word
+                              ("Did 1 officer speak?", ["1"])]:
+        q = analyse(plain(question), 200)
+        assert decide.missing_facts(q, s, decide.name_forms(q, s)) == missing, question
 
 
 @pytest.mark.parametrize("question,sentence,missing", [
@@ -445,7 +478,8 @@ def test_a_passage_need_not_name_its_storys_subject_again(snap):
     assert decide.doubt(q, decide.Pick(about, about.sentences[0], 0.85), snap, decide.name_forms(q, snap)) is None
     assert decide.doubt(q, decide.Pick(sales, sales.sentences[0], 0.85), snap,
                         decide.name_forms(q, snap)) == "name not in the passage"
-    figure = analyse("How much did iPhone sales in China fall, according to Baidu?", 100)
+    # ("China" is one typo from the story's "Chine": a name the passage would have to hold)
+    figure = analyse("How much did iPhone sales fall, according to Baidu?", 100)
     assert decide.doubt(figure, decide.Pick(sales, sales.sentences[0], 0.85), snap,
                         decide.name_forms(figure, snap)) == "another's figure"
     assert decide.doubt(figure, decide.Pick(about, about.sentences[0], 0.85), snap,
