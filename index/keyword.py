@@ -20,12 +20,17 @@ _WORD = re.compile(r"[^\W_]+", re.U)
 
 @lru_cache(maxsize=16384)
 def fold(text: str) -> str:
-    """Lower-case, strip accents, and normalise compatibility forms (ﬁ -> fi, full-width).
-    Kept per text: the stories' sentences are folded again for every question."""
+    """Lower-case, strip accents, and normalise compatibility forms (ﬁ -> fi, full-width)
+    and the ligatures œ and æ, which Unicode does not decompose: "cœur" and "coeur" (as a
+    keyboard without œ types it, and as the lexicons hold it) are one word. Kept per text:
+    the stories' sentences are folded again for every question."""
     if text.isascii():
         return text.lower()
-    text = unicodedata.normalize("NFKD", text.casefold())
+    text = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
     return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
 
 
 @lru_cache(maxsize=1)

@@ -212,6 +212,10 @@ def test_number_words_are_whole_words_not_prefixes_of_others():
 def test_keyword_tokens_meet_across_languages():
     assert set(tokenize("compatibility developers")) == set(tokenize("compatibilité développeurs"))
     assert tokenize("l’IA de Qwen2.5-Max et 20 000") == ["ia", "qwen2", "5", "max", "20", "000"]
+    # a ligature is its two letters: typed without it, or read against the lexicons
+    assert tokenize("Œuvres du cœur") == tokenize("oeuvres du coeur")
+    q = analyse("combien de pièges à œufs la ville va poser ? 🦟", 200)
+    assert q.lower_names == [] and q.near_names == []
 
 
 @pytest.mark.parametrize("text,lower", [
