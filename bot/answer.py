@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 EXAMPLE_QUESTION = {"en": "Why not Baidu?", "fr": "Pourquoi pas Baidu ?"}
 # the sources whose user types in a terminal, where storybot's own commands can be run
 TERMINAL_SOURCES = frozenset({"cli", "cli-chat", "eval"})
+# Why a question is refused (``Answer.why``), by the kind of refusal
+WHY = {"off_topic": "off topic", "not_a_question": "not a question about the stories",
+       "not_mentioned": "not mentioned", "not_in_story": "no passage carries what is asked"}
 
 
 class Answerer:
@@ -216,14 +219,14 @@ class Answerer:
         note = prompts.render("truncated", q.lang, limit=self.max_question_chars) if q.truncated else None
         if q.empty:
             text = prompts.render("empty_question", q.lang, example=EXAMPLE_QUESTION[q.lang])
-            return Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
+            return Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note, why="empty question",
                           took_ms=(time.perf_counter() - t0) * 1000)
 
         snap = self._snapshot()
         if story and story not in snap.story_ids:
             text = unknown_story_text(story, snap.story_ids, q.lang, terminal=source in TERMINAL_SOURCES)
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
-                                       index_version=snap.version.version,
+                                       index_version=snap.version.version, why="unknown story",
                                        took_ms=(time.perf_counter() - t0) * 1000), source, user)
         retrieval = q.text
         if context and (quote or is_follow_up(q.text)):
@@ -408,29 +411,32 @@ class Answerer:
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
-            return self._hedge(q, decide.closest(passages, snap))
+            return self._hedge(q, decide.closest(passages, snap), "no sentence carries what is asked")
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
         if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
-            return self._hedge(q, picks)
+            return self._hedge(q, picks, "below the off-topic bar" if unsure else
+                               "a word of another language" if foreign else "below the answer bar")
         doubt = decide.doubt(q, picks[0], snap, resolved, embedder=self.store.embedder) or (
             "names of different stories" if decide.names_apart(snap, resolved) else None)
         if doubt:  # the best sentence may answer something else than what is asked
             log.debug("hedged (%s): %s", doubt, q.text)
-            return self._hedge(q, picks)
+            return self._hedge(q, picks, doubt)
         emb = self.store.embedder
         # a count of another kind of thing, or an amount of another kind than the one asked
         # (a salary, a fare): another cited sentence that gives what is asked comes first;
         # with none, hedge
-        for other_kind, fits in ((lambda s: decide.counts_something_else(q, s, emb),
-                                  lambda s: decide.counts_what_is_asked(q, s, emb)),
-                                 (lambda s: decide.prices_something_else(q, s),
-                                  lambda s: not decide.prices_something_else(q, s))):
+        for why, other_kind, fits in (("a count of another kind",
+                                       lambda s: decide.counts_something_else(q, s, emb),
+                                       lambda s: decide.counts_what_is_asked(q, s, emb)),
+                                      ("an amount of another kind",
+                                       lambda s: decide.prices_something_else(q, s),
+                                       lambda s: not decide.prices_something_else(q, s))):
             if other_kind(picks[0].sentence.text):
                 moved = decide.fitting_first(picks, fits, q)
                 if moved is None:
-                    return self._hedge(q, picks)
+                    return self._hedge(q, picks, why)
                 picks = moved
         # (``named`` holds every story when the question names none: that allows nothing more)
         picks = decide.same_story(picks, named if named and len(named) < len(snap.story_ids) else set())
@@ -444,13 +450,15 @@ class Answerer:
             parts.append(prompts.render("see_also", q.lang, refs=", ".join(rest)))
         return {"text": " ".join(parts), "abstained": False, "citations": tuple(citations), "confidence": "high"}
 
-    def _hedge(self, q: Question, picks: list[Pick]) -> dict:
-        """On topic but below the answer bar: say so, and quote the closest passages."""
+    def _hedge(self, q: Question, picks: list[Pick], why: str) -> dict:
+        """On topic but below the answer bar, or doubtful (``why``: the rule that decided):
+        say so, and quote the closest passages."""
         citations = [_citation(n, p) for n, p in enumerate(picks[:TUNING.hedge_citations], 1)]
         if not citations:
-            return {"text": prompts.render("not_in_story", q.lang, topic=""), "abstained": True, "citations": ()}
+            return {"text": prompts.render("not_in_story", q.lang, topic=""), "abstained": True, "citations": (),
+                    "why": WHY["not_in_story"]}
         text = prompts.render("low_confidence", q.lang) + " " + " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return {"text": text, "abstained": False, "citations": tuple(citations), "confidence": "low"}
+        return {"text": text, "abstained": False, "citations": tuple(citations), "confidence": "low", "why": why}
 
     def _abstain(self, kind: str, q: Question, top: Passage | None, snap: Snapshot, missing=()) -> dict:
         topic = (top.section or top.title) if top else (snap.metas[0]["title"] if snap.metas else "")
@@ -460,7 +468,7 @@ class Answerer:
         if kind == "not_mentioned":
             values["missing"] = _join(missing, q.lang)
         return {"text": prompts.render(kind, q.lang, **values), "abstained": True, "citations": (),
-                "closest_topic": topic}
+                "closest_topic": topic, "why": WHY[kind]}
 
     def _write_with_llm(self, answer: Answer, on_text) -> Answer:
         from bot.llm import LLMFailure, LLMPassage
@@ -488,7 +496,7 @@ class Answerer:
                 question=answer.question, abstained=answer.abstained,
                 citations=[c.chunk_id for c in answer.citations], took_ms=answer.took_ms,
                 index_version=answer.index_version, mode=answer.mode, source=source, user=user,
-                confidence=answer.confidence)
+                confidence=answer.confidence, why=answer.why)
         except Exception:  # the log must never cost the user their answer
             log.exception("could not write the answer log")
             return answer

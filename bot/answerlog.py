@@ -75,6 +75,13 @@ def m003_answer_confidence(db: sqlite3.Connection) -> None:
     db.execute("update answers set confidence = case when abstained = 1 then 'none' else 'high' end")
 
 
+@migration
+def m004_answer_why(db: sqlite3.Connection) -> None:
+    # why an answer was hedged or refused (``Answer.why``: the rule that decided), so that
+    # `storybot report` can say it beside each question; null for answers logged before
+    db.execute("alter table answers add column why text")
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction; returns the
     names applied. A migration runs ``execute`` calls only (``executescript`` would commit
@@ -183,7 +190,7 @@ class AnswerLog:
 
     def record(self, *, question: str, abstained: bool, citations: list[str], took_ms: float,
                index_version: str, mode: str, source: str, user: str | None = None,
-               confidence: str | None = None) -> int:
+               confidence: str | None = None, why: str | None = None) -> int:
         """Append one answer; returns its id (the handle votes refer to). ``user`` is the
         asker's id as the platform gives it (None for the terminal); it is stored prefixed
         with the source ("discord:123"), so ids of two platforms never mix."""
@@ -192,9 +199,9 @@ class AnswerLog:
         with self._lock, self._db:
             cur = self._db.execute(
                 "insert into answers (ts, question, abstained, citations, took_ms, index_version, mode, source, user,"
-                " confidence) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " confidence, why) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), question, int(abstained), json.dumps(citations), took_ms,
-                 index_version, mode, source, user, confidence or ("none" if abstained else "high")),
+                 index_version, mode, source, user, confidence or ("none" if abstained else "high"), why),
             )
             rid = int(cur.lastrowid)
         if time.time() - self._pruned > 3600:  # a bot runs for weeks: prune hourly, not per answer
@@ -260,19 +267,21 @@ class AnswerLog:
 
     def report(self, limit: int = 20, since: float | None = None) -> dict:
         """Counts, the most frequent abstained questions and the most frequent ones answered
-        only with the closest passages ("low"), case- and space-folded, over every answer or
-        those from ``since`` (a Unix time) on."""
+        only with the closest passages ("low"), case- and space-folded, each with why its
+        latest answer was refused or hedged, over every answer or those from ``since`` (a
+        Unix time) on."""
         where, args = ("where ts >= ?", (since,)) if since is not None else ("", ())
         also = "and" if where else "where"
         with self._lock:
             total, abstained = self._db.execute(
                 f"select count(*), coalesce(sum(abstained), 0) from answers {where}", args).fetchone()
+            # with max(ts), SQLite takes the bare column ``why`` from the latest answer of the group
             top = self._db.execute(
-                f"select lower(trim(question)) q, count(*) c, max(ts) from answers {where} {also} abstained = 1"
+                f"select lower(trim(question)) q, count(*) c, max(ts), why from answers {where} {also} abstained = 1"
                 " group by q order by c desc, max(ts) desc limit ?", (*args, limit)).fetchall()
             low = self._db.execute(
-                f"select lower(trim(question)) q, count(*) c, max(ts) from answers {where} {also} confidence = 'low'"
-                " group by q order by c desc, max(ts) desc limit ?", (*args, limit)).fetchall()
+                f"select lower(trim(question)) q, count(*) c, max(ts), why from answers {where} {also}"
+                " confidence = 'low' group by q order by c desc, max(ts) desc limit ?", (*args, limit)).fetchall()
             up, down = self._db.execute(
                 "select coalesce(sum(vote > 0), 0), coalesce(sum(vote < 0), 0) from votes"
                 + (" where ts >= ?" if since is not None else ""), args).fetchone()
@@ -284,8 +293,8 @@ class AnswerLog:
             "votes_up": int(up),
             "votes_down": int(down),
             "by_source": {s: int(c) for s, c in by_source},
-            "top_abstained": [{"question": q, "count": int(c)} for q, c, _ in top],
-            "top_low": [{"question": q, "count": int(c)} for q, c, _ in low],
+            "top_abstained": [{"question": q, "count": int(c), "why": why} for q, c, _, why in top],
+            "top_low": [{"question": q, "count": int(c), "why": why} for q, c, _, why in low],
         }
         if since is not None:
             out["since"] = since

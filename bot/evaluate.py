@@ -52,7 +52,7 @@ def evaluate(answerer, questions: list[dict]) -> dict:
     retrieval over the same index (``retrieval_hit@1``: the top passage of ``search``
     holds the gold text), so the answer layer's effect is measured, not assumed. Outcomes
     are counted by confidence: "high" (answered), "low" (hedged, closest passages cited),
-    "none" (refused).
+    "none" (refused), and hedges and refusals by the rule that decided (``Answer.why``).
     """
     from index.search import search
 
@@ -65,7 +65,7 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         rank = next((i + 1 for i, c in enumerate(ans.citations) if gold and gold in c.passage), None)
         top = search(answerer.store, item["q"], k=1) if gold else []
         rows.append({"id": item.get("id"), "q": item["q"], "gold": gold, "abstained": ans.abstained,
-                     "confidence": ans.confidence, "rank": rank,
+                     "confidence": ans.confidence, "why": ans.why, "rank": rank,
                      "retrieval_rank1": bool(top and gold in top[0].text),
                      "ms": round(ms, 1), "answer": ans.text,
                      "stories": [c.story for c in ans.citations]})
@@ -76,6 +76,15 @@ def evaluate(answerer, questions: list[dict]) -> dict:
 
     def count(rs: list[dict], level: str) -> int:
         return sum(r["confidence"] == level for r in rs)
+
+    # which rule hedged or refused how many answerable questions (and of those, how many had
+    # the right passage first) and how many unanswerable ones: what a rule costs and catches
+    why: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["why"]:
+            c = why.setdefault(r["why"], {"answerable": 0, "right_first": 0, "unanswerable": 0})
+            c["answerable" if r["gold"] else "unanswerable"] += 1
+            c["right_first"] += r["rank"] == 1
 
     return {
         "questions": len(rows),
@@ -94,6 +103,7 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         "correct_abstentions": sum(r["abstained"] for r in unanswerable),
         "missed_abstentions": sum(not r["abstained"] for r in unanswerable),
         "wrong_abstentions": sum(r["abstained"] for r in answerable),
+        "why": dict(sorted(why.items(), key=lambda kv: (-kv[1]["answerable"] - kv[1]["unanswerable"], kv[0]))),
         "p50_ms": _pct(lat, 0.5),
         "p95_ms": _pct(lat, 0.95),
         "rows": rows,

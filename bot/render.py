@@ -126,12 +126,12 @@ def print_eval(result: dict, rows: bool = False) -> None:
     console = stdout_console()
     if rows:
         t = Table(title="Questions")
-        for col in ("id", "question", "rank", "confidence", "retrieval top-1", "ms"):
+        for col in ("id", "question", "rank", "confidence", "why", "retrieval top-1", "ms"):
             t.add_column(col, overflow="fold")
         for r in result["rows"]:
             top = ("yes" if r.get("retrieval_rank1") else "no") if r["gold"] else ""
-            t.add_row(str(r["id"]), r["q"], str(r["rank"] or "-"), r.get("confidence", ""), top,
-                      f"{r['ms']:.0f}")
+            t.add_row(str(r["id"]), r["q"], str(r["rank"] or "-"), r.get("confidence", ""), r.get("why") or "",
+                      top, f"{r['ms']:.0f}")
         console.print(t)
     t = Table(title=f"Evaluation: {result['answerable']} answerable, {result['unanswerable']} unanswerable")
     t.add_column("metric")
@@ -151,6 +151,13 @@ def print_eval(result: dict, rows: bool = False) -> None:
     t.add_row("p50 latency", f"{result['p50_ms']:.0f} ms")
     t.add_row("p95 latency", f"{result['p95_ms']:.0f} ms")
     console.print(t)
+    if result.get("why"):
+        t = Table(title="Hedged (low) and refused (none), by the rule that decided")
+        for col in ("rule", "answerable", "of those, right passage first", "unanswerable"):
+            t.add_column(col, justify="left" if col == "rule" else "right")
+        for rule, c in result["why"].items():
+            t.add_row(rule, str(c["answerable"]), str(c["right_first"]), str(c["unanswerable"]))
+        console.print(t)
 
 
 def print_report(data: dict) -> None:
@@ -164,8 +171,9 @@ def print_report(data: dict) -> None:
         t = Table(title=title)
         t.add_column("count", justify="right")
         t.add_column("question")
+        t.add_column("why (latest)")
         for row in rows:
-            t.add_row(str(row["count"]), row["question"])
+            t.add_row(str(row["count"]), row["question"], row.get("why") or "")
         return t
 
     console.print(counts("Most frequent unanswered questions", data["top_abstained"]))

@@ -51,6 +51,9 @@ class Answer:
     # "high": answered; "low": on topic but below the answer bar, the closest passages are
     # cited with a hedge; "none": refused (abstained). ``abstained`` is true only for "none".
     confidence: str = "high"
+    # why a reply is hedged ("low") or refused ("none"), in a few words: the rule that decided
+    # ("below the answer bar", "a count of another kind", "not mentioned"); None when answered
+    why: str | None = None
 
     def __post_init__(self):
         if self.abstained and self.confidence != "none":  # a refusal is never "high" or "low"
@@ -81,6 +84,8 @@ class Answer:
             "index_version": self.index_version,
             "took_ms": round(self.took_ms, 1),
         }
+        if self.why:
+            out["why"] = self.why
         if self.note:
             out["note"] = self.note
         if self.answer_id is not None:

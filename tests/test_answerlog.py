@@ -142,6 +142,20 @@ def test_report_since_counts_only_the_period(tmp_path):
     log.close()
 
 
+def test_the_report_says_why_each_question_was_refused_or_hedged(tmp_path):
+    log = AnswerLog(tmp_path / "answers.sqlite3")
+    common = dict(citations=[], took_ms=5.0, index_version="v1", mode="extractive", source="slack")
+    log.record(question="What did Tim Cook say?", abstained=True, confidence="none", why="not mentioned", **common)
+    log.record(question="what did tim cook say?", abstained=True, confidence="none", why="off topic", **common)
+    log.record(question="How many engineers?", abstained=False, confidence="low", why="a count of another kind",
+               **common)
+    rep = log.report()
+    # one row per question, folded, with the reason of its latest answer
+    assert rep["top_abstained"] == [{"question": "what did tim cook say?", "count": 2, "why": "off topic"}]
+    assert rep["top_low"] == [{"question": "how many engineers?", "count": 1, "why": "a count of another kind"}]
+    log.close()
+
+
 def test_parse_since_takes_durations_and_dates():
     now = 1_800_000_000.0
     assert parse_since("7d", now) == now - 7 * DAY

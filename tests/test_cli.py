@@ -49,6 +49,9 @@ def test_batch_mode_reads_one_question_per_line(tmp_path):
     assert len(lines) == 4  # one per input line, the blank one included
     assert not lines[0]["abstained"] and lines[1]["abstained"] and lines[2]["abstained"]
     assert lines[2]["citations"] == []
+    # a refusal says which rule decided; a confident answer has nothing to explain
+    assert "why" not in lines[0] and lines[1]["why"] == "empty question"
+    assert lines[2]["why"] in ("off topic", "not mentioned")
     assert len(lines[3]["question"]) <= 1000 and "note" in lines[3]
 
 
@@ -69,6 +72,7 @@ def test_refresh_json_twice_and_search_and_report(tmp_path):
     assert (tmp_path / "d" / "answers.sqlite3").exists()
     rep = json.loads(storybot("report", "--json", data=tmp_path / "d").stdout)
     assert rep["abstained"] == 1 and rep["top_abstained"][0]["question"] == "what is tim cook's view?"
+    assert rep["top_abstained"][0]["why"] == "not mentioned"  # the story never names him
 
 
 def test_eval_prints_a_table_and_json(tmp_path):
@@ -86,6 +90,11 @@ def test_eval_prints_a_table_and_json(tmp_path):
     assert 0 <= res["retrieval_hit@1"] <= 1 and 0 <= res["hit@1"] <= 1
     assert {r["confidence"] for r in res["rows"]} <= {"high", "low", "none"}
     assert res["unanswerable_high"] == 0  # the weather, and a payment the story never gives
+    # every hedge and refusal is counted under the rule that decided it, and only those
+    assert "by the rule that decided" in out.stdout
+    for kind in ("answerable", "unanswerable"):
+        assert sum(c[kind] for c in res["why"].values()) == res[f"{kind}_low"] + res[f"{kind}_none"]
+    assert all((r["why"] is None) == (r["confidence"] == "high") for r in res["rows"])
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "x", "gold": null}\nnot json\n', encoding="utf-8")
     out = storybot("eval", str(bad), data=tmp_path / "d")
