@@ -282,11 +282,12 @@ def test_answers_are_logged_and_votes_attach_to_them(own_answerer):
     assert answerer.answer_log.votes(a.answer_id) == (1, 1)  # u1 changed their vote
     rep = answerer.answer_log.report()
     assert rep["answers"] == 3 and rep["abstained"] == 2
-    assert rep["top_abstained"][0] == {"question": "what is the weather in paris?", "count": 2}
+    assert rep["top_abstained"][0] == {"question": "what is the weather in paris?", "count": 2, "why": "off topic"}
     assert rep["by_source"] == {"discord": 1, "slack": 1, "cli": 1}
     answerer.answer("When did Apple first approach Baidu?", source="cli")  # on topic, unsaid: "low"
+    # (no sentence of the Baidu passage gives a date: its closest passages, hedged)
     assert answerer.answer_log.report()["top_low"] == [{"question": "when did apple first approach baidu?",
-                                                        "count": 1}]
+                                                        "count": 1, "why": "no sentence carries what is asked"}]
     row = answerer.answer_log._db.execute("select citations, index_version from answers where id=?",
                                           (a.answer_id,)).fetchone()
     assert json.loads(row[0])[0].endswith("#4") and row[1] == a.index_version
