@@ -282,14 +282,13 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
             out[n] = spelt(n, forms(n))
         elif spelt_out := acronym_forms(n, snap):  # "CNES" for "Centre national d'études spatiales"
             out[n] = spelt_out
-        elif len(words(n)) == 1 and (cap := _one_typo_away(fold(n), snap.capital_forms, t.typo_min_length)):
+        elif len(words(n)) == 1 and (cap := _story_capital(fold(n), snap, t)):
             out[n] = spelt(cap, forms(cap))  # a name misspelt, or spelt another way: "Haendel" ~ "Handel"
         else:
             match = match_across_languages(n, snap, embedder, t) if embedder is not None else None
             out[n] = [words(match)] if match else None
     for w in q.lower_names:  # a name typed without capitals ("huawei", "alibbaba")
-        cap = snap.capital_forms.get(w) or _one_typo_away(w, snap.capital_forms, t.typo_min_length)
-        if cap:
+        if cap := _story_capital(w, snap, t):
             out[w] = spelt(cap, forms(cap))
         elif mentioned(w, snap.vocabulary, snap.prefixes):
             continue  # a word of the stories that they never capitalise: not a name
@@ -300,6 +299,12 @@ def name_forms(q: Question, snap: Snapshot, embedder=None, t: Tuning = TUNING) -
         if cap := snap.capital_forms.get(w):
             out[w] = spelt(cap, forms(cap))
     return out
+
+
+def _story_capital(word: str, snap: Snapshot, t: Tuning = TUNING) -> str | None:
+    """The stories' capitalised word that a folded one-word name stands for: the same word,
+    or one a typo away (``typo_min_length``+ letters: "alibbaba", "haendel" -> "Handel")."""
+    return snap.capital_forms.get(word) or _one_typo_away(word, snap.capital_forms, t.typo_min_length)
 
 
 def acronym_forms(name: str, snap: Snapshot, t: Tuning = TUNING) -> Forms | None:
