@@ -710,16 +710,26 @@ def role_missing(q: Question, passage: str, embedder=None, t: Tuning = TUNING) -
     return not any(same_unit(a, b, embedder, t) for a in q.roles for b in found)
 
 
-def which_missing(q: Question, passage: str, resolved: dict[str, Forms | None], snap: Snapshot,
+def which_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot,
                   t: Tuning = TUNING) -> bool:
-    """A question asking which one ("Which firm took over the job?") whose answer passage
-    names nothing besides what the question names and what the stories name all over: the
-    story may not say which. The whole passage, not the sentence: "which" questions are
-    answered as often by a sentence that refers back to a name ("the start-up") as by one
-    that gives it."""
+    """A question asking which one ("Which firm took over the job?") whose answer ``text``
+    (the answer sentence and its neighbours, ``around``) names nothing besides what the
+    question names and what the stories name all over: the story may not say which."""
     if not q.wants_which:
         return False
-    return not new_names(q, passage, resolved, snap, t)
+    return not new_names(q, text, resolved, snap, t)
+
+
+def around(pick: Pick, width: int) -> str:
+    """The pick's sentence with up to ``width`` sentences of its passage on either side, in
+    the passage's order. "Which" questions are answered as often by a sentence that refers
+    back to a name ("the start-up") as by one that gives it, so the name may be a sentence
+    away; a name further off in a long passage is about something else."""
+    sents = sorted(pick.passage.sentences, key=lambda s: s.start)
+    i = next((n for n, s in enumerate(sents) if s.start == pick.sentence.start), None)
+    if i is None:
+        return pick.sentence.text
+    return " ".join(s.text for s in sents[max(0, i - width): i + width + 1])
 
 
 def _asked_words(q: Question, resolved: dict[str, Forms | None]) -> set[str]:
@@ -766,7 +776,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               # "what did Xiaomi say?" answered by someone else's words
               ("another's speech", lambda: q.wants_speech and lacks_rare_name(text, rare)),
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),
-              ("no name for which", lambda: which_missing(q, passage, resolved, snap, t)),
+              ("no name for which", lambda: which_missing(q, around(pick, t.which_window), resolved, snap, t)),
               ("no person named", lambda: person_missing(q, text, resolved)),
               ("another role", lambda: role_missing(q, passage, embedder, t)),
               ("a yes/no question about the future", lambda: q.asks_future))

@@ -205,6 +205,13 @@ class Tuning:
     # a name is what something is compared with when a comparison word ([facts] comparison)
     # comes at most this many words before it ("derrière Huawei et Vivo": Vivo is 2 words on)
     comparison_window: int = 3
+    # A "which" question's name is looked for in the answer sentence and this many sentences
+    # of its passage on either side (bot.decide.around). Round 29, tuning sets, answered
+    # "high" (answerable / unanswerable), the whole passage (rounds 22-28) -> 1: few-story
+    # views of rounds 12-28 (1020 / 339) 861 / 87 -> 861 / 84, shipped story's sets (1470 /
+    # 579) 1379 / 48 -> 1378 / 48; 0 (the sentence alone) moves -3 / -5 and -29 / -5: a
+    # "which" answer often names its thing a sentence before. First citation unchanged.
+    which_window: int = 1
     # a hedged ("low") reply quotes at most this many closest passages
     hedge_citations: int = 2
     # A count question's asked noun is compared with the first this-many content words after

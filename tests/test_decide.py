@@ -455,6 +455,23 @@ def test_a_which_question_needs_a_name_in_its_passage(snap, question, cid, missi
     assert (why == "no name for which") is missing
 
 
+def test_a_which_questions_name_is_looked_for_beside_the_answer_sentence(snap):
+    """The name a "which" question asks for may be a sentence before the answer (which
+    refers back to it), but not further off in a long passage: that names something else."""
+    text = ("Les premières discussions avec Baidu ont échoué. Le projet a pris du retard. "
+            "Les ingénieurs ont travaillé tout l'été. Apple a choisi un partenaire.")
+    ends = [text.index(x) + len(x) for x in ("échoué.", "retard.", "l'été.", "partenaire.")]
+    spans = list(zip([0] + [e + 1 for e in ends[:-1]], ends))
+    hits = tuple(SentenceHit(a, b, text[a:b], "body", 0.85) for a, b in spans)
+    p = Passage("apple#0", text, "apple", "t", None, 0, 0, 0, 0.85, 0.85, 0.0, 1, hits)
+    q = analyse("Which company did Apple talk to first?", 200)
+    resolved = decide.name_forms(q, snap)
+    assert decide.around(decide.Pick(p, hits[1], 0.85), 1) == " ".join(h.text for h in hits[:3])
+    for i, missing in ((0, False), (1, False), (2, True), (3, True)):  # Baidu is in sentence 0
+        why = decide.doubt(q, decide.Pick(p, hits[i], 0.85), snap, resolved)
+        assert (why == "no name for which") is missing, i
+
+
 def test_doubts_name_the_first_check_that_fails(snap):
     baidu, sales = passage(snap, "apple#0", 0.85), passage(snap, "apple#1", 0.85)
     pick = decide.Pick(baidu, baidu.sentences[0], 0.85)
