@@ -392,6 +392,10 @@ class Answerer:
             missing = []
         else:
             foreign = []
+        # initials too short to spell out ("au RU ?"): the closest passages, hedged
+        initials = decide.short_initials(missing)
+        if initials and len(initials) == len(missing):
+            missing = []
         if missing:  # about someone or something the stories never mention
             return self._abstain("not_mentioned", q, top, snap, missing=missing)
         # below the refusal bar, with nothing tying it to the stories: refused when it is of
@@ -415,9 +419,11 @@ class Answerer:
         # how close the stories come: the best sentence of any candidate (the calibration
         # scores the off-topic bank the same way), whichever passage ranks first
         peak = max(passages, key=lambda p: p.dense)
-        if unsure or foreign or decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
+        if unsure or foreign or initials or \
+                decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks, "below the off-topic bar" if unsure else
-                               "a word of another language" if foreign else "below the answer bar")
+                               "a word of another language" if foreign else
+                               "initials the stories do not write" if initials else "below the answer bar")
         doubt = decide.doubt(q, picks[0], snap, resolved, embedder=self.store.embedder) or (
             "names of different stories" if decide.names_apart(snap, resolved) else None)
         if doubt:  # the best sentence may answer something else than what is asked

@@ -334,6 +334,15 @@ def missing_facts(q: Question, snap: Snapshot, resolved: dict[str, Forms | None]
             + [n for n in q.numbers if not number_in(n, snap)])
 
 
+def short_initials(missing: list[str], t: Tuning = TUNING) -> list[str]:
+    """The names of ``missing`` (``missing_facts``) that are initials too short to spell
+    anything out (capitals only, fewer than ``acronym_min_length`` letters: "RU" for the
+    UK in French, "SU" for a students' union): they may be the stories' name in short or in
+    another language, which neither spelling nor the model tells, so they alone do not
+    show the stories never mention what is asked."""
+    return [n for n in missing if n.isalpha() and n.isupper() and len(n) < t.acronym_min_length]
+
+
 def other_language_words(q: Question, missing: list[str], story_langs: dict[str, str],
                          t: Tuning = TUNING) -> list[str]:
     """The names of ``missing`` (``missing_facts``) that may be the stories' words in another

@@ -312,6 +312,17 @@ def test_an_invented_sentence_inside_a_stored_passage_disqualifies_it(own_answer
     assert all(c.chunk_id != cid and "3 milliards" not in c.passage for c in a.citations)
 
 
+def test_initials_too_short_to_spell_out_are_hedged_not_refused(shared_answerer):
+    # "RU" (the UK, in French) is not in the story, but two capitals spell out too much to
+    # tell whether the story writes it another way: the closest passages, hedged
+    a = shared_answerer.answer("<@U024BE7LH> combien de développeurs utilisent Model Studio au RU ?")
+    assert a.confidence == "low" and a.why == "initials the stories do not write"
+    assert "300 000 développeurs" in a.citations[0].passage
+    # beside a name the story never mentions, the question is still refused, naming both
+    a = shared_answerer.answer("Qu'a dit Samsung au RU ?")
+    assert a.confidence == "none" and "Samsung" in a.text
+
+
 def test_a_word_of_the_questions_language_the_story_writes_its_own_way_is_hedged_not_refused(tmp_path):
     # the English ferry story says "Norway"; e5 puts Norvège no closer to it than to look-alike
     # names, so the name is "missing", but Norvège is a French word (not an English one): the

@@ -472,6 +472,10 @@ def test_a_which_questions_name_is_looked_for_beside_the_answer_sentence(snap):
         assert (why == "no name for which") is missing, i
 
 
+def test_short_initials_are_told_from_names():
+    assert decide.short_initials(["RU", "SU", "Samsung", "CNES", "2023", "Ru"]) == ["RU", "SU"]
+
+
 def test_doubts_name_the_first_check_that_fails(snap):
     baidu, sales = passage(snap, "apple#0", 0.85), passage(snap, "apple#1", 0.85)
     pick = decide.Pick(baidu, baidu.sentences[0], 0.85)

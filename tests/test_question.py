@@ -69,6 +69,9 @@ def test_capitalised_adjectives_are_not_names(question, names):
     ("Quel est ton avis personnel sur ce stade ?", "opinion"),
     ("<@U024BE7LH> what's your own opinion, should small towns fund trams?", "opinion"),
     ("et ton propre avis sur ce projet ?", "opinion"),
+    ("t'en penses quoi toi, faut faire une réplique ou pas ?", "opinion"),
+    ("tu en penses quoi du rachat ?", "opinion"),
+    ("qu'en pensent les habitants ?", ""),  # theirs, not the bot's
     ("What is the opinion of the analyst?", ""),  # someone else's opinion: a question
     ("Write a poem about Alibaba.", "creative"),
     ("Raconte-moi une blague.", "creative"),
