@@ -103,7 +103,9 @@ def asks_change(text: str, lang: Language) -> bool:
     return lang.change_lead is not None and bool(lang.change_lead.search(normalise(text)))
 
 
-def asks_money(text: str, lang: Language) -> bool:
+def asks_money(text: str, lang: Language, by_noun: bool = True) -> bool:
+    """Does the question ask for an amount of money: a lead ("how much", "combien") with a
+    paying verb, or, when ``by_noun``, a money noun ("the price", "le montant")?"""
     t = normalise(text)
     lead = lang.money_lead is not None and lang.money_lead.search(t)
     # "by how much did the tax go up?" asks for a change (often a rate), not an amount
@@ -116,7 +118,7 @@ def asks_money(text: str, lang: Language) -> bool:
     # "ça coûte combien", "va coûter combien"
     if lead and lang.money_verbs is not None and lang.money_verbs.search(t):
         return True
-    return bool(lang.money_nouns is not None and lang.money_nouns.search(t))
+    return by_noun and bool(lang.money_nouns is not None and lang.money_nouns.search(t))
 
 
 def request_kind(text: str, lang: Language) -> str:
@@ -151,10 +153,12 @@ def analyse(raw: str, limit: int) -> Question:
     q.names = _names(text)
     q.lower_names, q.near_names = _lower_names(text)
     q.numbers = re.findall(r"\b\d[\d.,]*\b", text)
-    q.wants_money = asks_money(text, lang)
+    q.wants_time = asks_time(text, lang)
+    # "c'est quand l'audience pour fixer les montants ?" asks when: a money noun names what
+    # the date is about, it does not ask for an amount too
+    q.wants_money = asks_money(text, lang, by_noun=not q.wants_time)
     q.wants_change = asks_change(text, lang)
     q.wants_number = any_match([lang.count], text)
-    q.wants_time = asks_time(text, lang)
     q.wants_count = any_match([lang.things], text)
     q.wants_speech = any_match([lang.speech], text)
     q.wants_name = any_match([lang.naming], text)

@@ -32,6 +32,18 @@ def test_names_numbers_and_intents():
     assert not analyse("Why not Baidu?", 500).wants_money
 
 
+@pytest.mark.parametrize("question,money,time", [
+    # "when" asks for a date: the money noun says what the date is about
+    ("c'est quand l'audience pour calculer les montants ?", False, True),
+    ("When did the price go up?", False, True),
+    ("What is the price of a ticket?", True, False),  # the noun alone asks for the amount
+    ("Combien coûte le billet ?", True, False),
+])
+def test_a_money_noun_asks_for_an_amount_unless_the_question_asks_when(question, money, time):
+    q = analyse(question, 500)
+    assert (q.wants_money, q.wants_time) == (money, time)
+
+
 def test_names_match_their_cognates_by_prefix():
     vocab = {"amerique", "chine", "ia", "cyberespace", "alibaba", "compatibilite", "pekin"}
     prefixes = {w[:5] for w in vocab if len(w) >= 5}
