@@ -654,6 +654,18 @@ def speech_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     return q.wants_speech and not has_speech(text)
 
 
+def speaker_unknown(q: Question, snap: Snapshot, resolved: dict[str, Forms | None], t: Tuning = TUNING) -> bool:
+    """A "what did X say" question whose X is not one word of the stories (nor a word of
+    theirs by its first ``PREFIX`` letters, nor a name they spell another way): someone
+    typed in lower case ("what did tim cook say?") whom no story names, so the words
+    quoted are someone else's."""
+    if len(q.speaker) < t.speaker_min_words:
+        return False
+    known = snap.vocabulary | {w for f in resolved.values() if f for seq in f for w in seq}
+    return not any(
+        w in known or (len(w) >= PREFIX and w[:PREFIX] in snap.prefixes) for w in q.speaker)
+
+
 def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
                  t: Tuning = TUNING) -> bool:
     """A question asking for a name ("What is the analyst called?") whose answer sentence
@@ -782,6 +794,7 @@ def doubt(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | N
               ("name not in the passage", lambda: lacks_rare_name(passage, rare)),
               ("number not in the passage", lambda: numbers_elsewhere(q, passage)),
               ("no speech", lambda: speech_missing(q, text, resolved)),
+              ("an unknown speaker", lambda: speaker_unknown(q, snap, resolved, t)),
               # "what did Xiaomi say?" answered by someone else's words
               ("another's speech", lambda: q.wants_speech and lacks_rare_name(text, rare)),
               ("no new name", lambda: name_missing(q, text, resolved, snap, t)),

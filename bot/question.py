@@ -45,6 +45,9 @@ class Question:
     wants_time: bool = False
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
     wants_speech: bool = False  # what someone said ("what did Tencent say?")
+    # the content words naming whoever a "what did X say" question asks about ("tim cook"),
+    # from the [ask] speech cues with a "*" (``index.language.subject_patterns``)
+    speaker: list[str] = field(default_factory=list)
     wants_name: bool = False  # the name of something ("what is the analyst called?")
     wants_which: bool = False  # which one ("which firm took over?"): a name too
     wants_person: bool = False  # a person's name ("who is the mayor?"): ``[ask] person_roles``
@@ -161,6 +164,8 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_number = any_match([lang.count], text)
     q.wants_count = any_match([lang.things], text)
     q.wants_speech = any_match([lang.speech], text)
+    if q.wants_speech:
+        q.speaker = speaker_words(text, lang)
     q.wants_name = any_match([lang.naming], text)
     q.wants_which = asks_which(text, lang) and not (q.wants_name or q.wants_figure)
     q.wants_person = q.wants_name and any_match([lang.person_roles], text)
@@ -193,6 +198,17 @@ def asks_which(text: str, lang: Language) -> bool:
             if nxt in lang.named_kinds:
                 return True
     return False
+
+
+def speaker_words(text: str, lang: Language) -> list[str]:
+    """The content words of whoever the question asks the words of ("what did tim cook say?"
+    -> ["tim", "cook"]; "what did he say?" -> []), by the first ``speech_subjects`` match."""
+    t = normalise(text)
+    for pat in lang.speech_subjects:
+        if m := pat.search(t):
+            skip = stopwords() | not_name_words()
+            return [w for w in words(m.group("who")) if w not in skip]
+    return []
 
 
 def asks_future(text: str, lang: Language) -> bool:

@@ -53,6 +53,19 @@ def phrase_pattern(phrases: list[str]) -> re.Pattern | None:
     return re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")")
 
 
+def subject_patterns(phrases: list[str]) -> tuple[re.Pattern, ...]:
+    """For each of ``phrases`` with a "*" between two words ("what did * say"), a regex whose
+    group ``who`` is the words the "*" stands for (one to three, as in ``phrase_pattern``)."""
+    out = []
+    for phrase in phrases:
+        toks = normalise(phrase).split()
+        if "*" not in toks[1:-1]:
+            continue
+        parts = [r"(?P<who>\S+(?:\s+\S+){0,2}?)" if t == "*" else re.escape(t) for t in toks]
+        out.append(re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Language:
     """The vocabulary of one language (see the module docstring)."""
@@ -94,6 +107,8 @@ class Language:
     # month names: a number beside one is a day of a date ("4 janvier", "January 22"), not a count
     months: frozenset[str] = frozenset()
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
+    # the [ask] speech cues with a "*" for whoever spoke ("what did * say"): subject_patterns
+    speech_subjects: tuple[re.Pattern, ...] = ()
     question_words: re.Pattern | None = None  # "what", "quels": a time cue before one opens a clause
     comparison: tuple[str, ...] = ()  # "behind", "derrière": what follows is compared with, not described
     subjects: frozenset[str] = frozenset()  # "qui", "il": a cue after one is someone else's act ("qui affirme que")
@@ -144,6 +159,7 @@ def load(code: str) -> Language:
         things=phrase_pattern(ask.get("things", [])),
         time=phrase_pattern(ask.get("time", [])),
         speech=phrase_pattern(ask.get("speech", [])),
+        speech_subjects=subject_patterns(ask.get("speech", [])),
         naming=phrase_pattern(ask.get("naming", [])),
         which=words(ask.get("which", [])),
         kind_which=words(ask.get("kind_which", [])),

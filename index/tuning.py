@@ -212,6 +212,11 @@ class Tuning:
     # 579) 1379 / 48 -> 1378 / 48; 0 (the sentence alone) moves -3 / -5 and -29 / -5: a
     # "which" answer often names its thing a sentence before. First citation unchanged.
     which_window: int = 1
+    # A "what did X say" question whose X is this many words or more, none of them a word of
+    # the stories, asks about someone they never name (bot.decide.speaker_unknown): news
+    # names a person by a first and a last name ("tim cook"); one word may be a pronoun or a
+    # role the stories write another way ("he", "the ceo"). From the form, not a question set.
+    speaker_min_words: int = 2
     # a hedged ("low") reply quotes at most this many closest passages
     hedge_citations: int = 2
     # A count question's asked noun is compared with the first this-many content words after

@@ -472,6 +472,17 @@ def test_a_which_questions_name_is_looked_for_beside_the_answer_sentence(snap):
         assert (why == "no name for which") is missing, i
 
 
+@pytest.mark.parametrize("question,unknown", [
+    ("what did tim cook say about the tram?", True),  # two words, neither in the stories
+    ("what did the Kelbridge councillors say?", False),  # Kelbridge is
+    ("what did the mayor say?", False),  # one word: a role the stories may write otherwise
+    ("what did he say?", False),
+])
+def test_a_speaker_the_stories_never_name(snap, question, unknown):
+    q = analyse(question, 200)
+    assert decide.speaker_unknown(q, snap, decide.name_forms(q, snap)) is unknown
+
+
 def test_short_initials_are_told_from_names():
     assert decide.short_initials(["RU", "SU", "Samsung", "CNES", "2023", "Ru"]) == ["RU", "SU"]
 

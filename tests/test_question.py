@@ -32,6 +32,17 @@ def test_names_numbers_and_intents():
     assert not analyse("Why not Baidu?", 500).wants_money
 
 
+@pytest.mark.parametrize("question,speaker", [
+    ("what did tim cook say about the alibaba partnership", ["tim", "cook"]),
+    ("> quick one\nhow did Robin Li react?", ["robin", "li"]),
+    ("what did the analyst say?", ["analyst"]),
+    ("what did they say?", []),  # a pronoun names no one
+    ("Why not Baidu?", []),  # not a question about what someone said
+])
+def test_a_speech_question_names_its_speaker(question, speaker):
+    assert analyse(question, 500).speaker == speaker
+
+
 @pytest.mark.parametrize("question,money,time", [
     # "when" asks for a date: the money noun says what the date is about
     ("c'est quand l'audience pour calculer les montants ?", False, True),
