@@ -661,9 +661,9 @@ def speaker_unknown(q: Question, snap: Snapshot, resolved: dict[str, Forms | Non
     quoted are someone else's."""
     if len(q.speaker) < t.speaker_min_words:
         return False
-    known = snap.vocabulary | {w for f in resolved.values() if f for seq in f for w in seq}
-    return not any(
-        w in known or (len(w) >= PREFIX and w[:PREFIX] in snap.prefixes) for w in q.speaker)
+    named = {w for f in resolved.values() if f for seq in f for w in seq}
+    return not any(w in snap.vocabulary or w in named or (len(w) >= PREFIX and w[:PREFIX] in snap.prefixes)
+                   for w in q.speaker)
 
 
 def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
