@@ -36,6 +36,8 @@ def test_names_numbers_and_intents():
     ("what did tim cook say about the alibaba partnership", ["tim", "cook"]),
     ("> quick one\nhow did Robin Li react?", ["robin", "li"]),
     ("what did the analyst say?", ["analyst"]),
+    ("whats jeff bezos's view on apple and alibaba", ["jeff", "bezos"]),
+    ("Qu’a dit Tim Cook sur l’accord ?", ["tim", "cook"]),
     ("what did they say?", []),  # a pronoun names no one
     ("Why not Baidu?", []),  # not a question about what someone said
 ])
