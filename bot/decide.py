@@ -661,9 +661,8 @@ def speaker_unknown(q: Question, snap: Snapshot, resolved: dict[str, Forms | Non
     quoted are someone else's."""
     if len(q.speaker) < t.speaker_min_words:
         return False
-    named = {w for f in resolved.values() if f for seq in f for w in seq}
-    return not any(w in snap.vocabulary or w in named or (len(w) >= PREFIX and w[:PREFIX] in snap.prefixes)
-                   for w in q.speaker)
+    named = _resolved_words(resolved)
+    return not any(w in named or mentioned(w, snap.vocabulary, snap.prefixes) for w in q.speaker)
 
 
 def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,
@@ -756,7 +755,12 @@ def around(pick: Pick, width: int) -> str:
 def _asked_words(q: Question, resolved: dict[str, Forms | None]) -> set[str]:
     """The question's own words and its names' forms in the stories ("pékin" in the question
     is the story's "Pékin"; "Beijing" may be spelt "Pékin" there): no new name."""
-    return {w for f in resolved.values() if f for seq in f for w in seq} | set(words(q.text))
+    return _resolved_words(resolved) | set(words(q.text))
+
+
+def _resolved_words(resolved: dict[str, Forms | None]) -> set[str]:
+    """Every word of the forms the question's names take in the stories."""
+    return {w for f in resolved.values() if f for seq in f for w in seq}
 
 
 def new_names(q: Question, text: str, resolved: dict[str, Forms | None], snap: Snapshot | None = None,

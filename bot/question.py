@@ -206,8 +206,7 @@ def speaker_words(text: str, lang: Language) -> list[str]:
     t = normalise(text)
     for pat in lang.speech_subjects:
         if m := pat.search(t):
-            skip = stopwords() | not_name_words()
-            return [w for w in words(m.group("who")) if w not in skip]
+            return [w for w in words(m.group("who")) if w not in stopwords() and w not in not_name_words()]
     return []
 
 

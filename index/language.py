@@ -30,24 +30,31 @@ def normalise(text: str) -> str:
     return fold(text).replace("’", "'")
 
 
+_ANY_WORDS = r"\S+(?:\s+\S+){0,2}"  # what a "*" between words stands for: one to three words
+
+
+def _phrase_regex(phrase: str, star: str = _ANY_WORDS) -> str | None:
+    """The regex source of one cue phrase: "*" alone is ``star``, "word*" a word's prefix;
+    whole words: a word boundary wherever the phrase starts or ends with a letter or digit
+    ("£" in "£2.40" is matched, "an" in "plan" is not)."""
+    parts = []
+    for tok in normalise(phrase).split():
+        if tok == "*":
+            parts.append(star)
+        elif tok.endswith("*"):
+            parts.append(re.escape(tok[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(tok))
+    if not parts:
+        return None
+    head = r"(?<!\w)" if re.match(r"\w", phrase) else ""
+    tail = r"(?!\w)" if re.search(r"[\w*]$", phrase) else ""
+    return head + r"\s+".join(parts) + tail
+
+
 def phrase_pattern(phrases: list[str]) -> re.Pattern | None:
     """One regex matching any of ``phrases`` as whole words (see the module docstring)."""
-    alts = []
-    for phrase in phrases:
-        parts = []
-        for tok in normalise(phrase).split():
-            if tok == "*":
-                parts.append(r"\S+(?:\s+\S+){0,2}")
-            elif tok.endswith("*"):
-                parts.append(re.escape(tok[:-1]) + r"\w*")
-            else:
-                parts.append(re.escape(tok))
-        if parts:
-            # whole words: a word boundary wherever the phrase starts or ends with a letter
-            # or digit ("£" in "£2.40" is matched, "an" in "plan" is not)
-            head = r"(?<!\w)" if re.match(r"\w", phrase) else ""
-            tail = r"(?!\w)" if re.search(r"[\w*]$", phrase) else ""
-            alts.append(head + r"\s+".join(parts) + tail)
+    alts = [a for a in map(_phrase_regex, phrases) if a]
     if not alts:
         return None
     return re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")")
@@ -55,15 +62,11 @@ def phrase_pattern(phrases: list[str]) -> re.Pattern | None:
 
 def subject_patterns(phrases: list[str]) -> tuple[re.Pattern, ...]:
     """For each of ``phrases`` with a "*" between two words ("what did * say"), a regex whose
-    group ``who`` is the words the "*" stands for (one to three, as in ``phrase_pattern``)."""
-    out = []
-    for phrase in phrases:
-        toks = normalise(phrase).split()
-        if "*" not in toks[1:-1]:
-            continue
-        parts = [r"(?P<who>\S+(?:\s+\S+){0,2}?)" if t == "*" else re.escape(t) for t in toks]
-        out.append(re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"))
-    return tuple(out)
+    group ``who`` is the words the "*" stands for (one to three, as in ``phrase_pattern``,
+    the fewest that let the rest match). One regex per phrase: a group name cannot repeat
+    across the alternatives of one."""
+    sources = (_phrase_regex(p, star=f"(?P<who>{_ANY_WORDS}?)") for p in phrases if "*" in normalise(p).split()[1:-1])
+    return tuple(re.compile(src) for src in dict.fromkeys(sources))  # "qu'a" and "qu’a" are one
 
 
 @dataclass(frozen=True)
