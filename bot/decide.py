@@ -499,6 +499,20 @@ def supported(q: Question, resolved: dict[str, Forms | None], passages: list[Pas
     return max((keyword_coverage(snap, q.text, p) for p in passages), default=0.0) >= t.keyword_support
 
 
+def supported_across(q: Question, passages: list[Passage], snap: Snapshot, translate: Callable[[str], str],
+                     t: Tuning = TUNING) -> bool:
+    """Support in translation: a passage of a story in another language than the question's
+    holds ``t.keyword_support`` of the question's words as ``translate(its language)`` writes
+    them (``index.crosslang.translated``): "Pourquoi la brasserie a mis le pub en vente ?"
+    shares "brewery", "pub" and "sale" with an English passage."""
+    for p in passages:
+        lang = snap.story_langs.get(p.story)
+        if lang and lang != q.lang and (text := translate(lang)) and \
+                keyword_coverage(snap, text, p) >= t.keyword_support:
+            return True
+    return False
+
+
 def is_follow_up(text: str, t: Tuning = TUNING) -> bool:
     """A question that leans on the previous one: "and Tencent?", "what about DeepSeek?"
     (openings from the language files), or one of very few words ("why?")."""

@@ -132,3 +132,29 @@ def expansion(store, snap, question: str, t: Tuning = TUNING, lang: str | None =
             if row[best] >= t.cross_word_cosine:
                 out += [tok for tok in tokenize(ws[best]) if tok not in own]
     return list(dict.fromkeys(out))
+
+
+def translated(store, snap, question: str, target: str, t: Tuning = TUNING) -> str:
+    """The question's words as the stories of language ``target`` would write them, to
+    measure how many of its keywords a passage of theirs holds (``bot.decide.supported_across``):
+    each content word their words lack becomes its nearest word among them when the cosine
+    reaches ``t.cross_word_cosine`` (stadium -> stade); the words they have (names,
+    cognates) and numbers stay. "" when the stories are in one language (the words are
+    embedded at refresh time only for stories of several) or none is in ``target``."""
+    if not several_languages(snap.story_langs):
+        return ""
+    vocabulary = _vocabulary(store, snap)
+    if target not in vocabulary:
+        return ""
+    ws, matrix, theirs = vocabulary[target]
+    content = content_words(question)
+    asked = [w for w in content if theirs.isdisjoint(tokenize(w))]
+    found: dict[str, str] = {}
+    if asked:
+        vectors = np.stack(word_vectors(store.embedder, asked))
+        with _blas().limit(limits=1, user_api="blas"):  # see ``expansion``
+            sims = vectors @ matrix.T
+        found = {w: ws[best] for w, row, best in zip(asked, sims, sims.argmax(axis=1))
+                 if row[best] >= t.cross_word_cosine}
+    numbers = [w for w in tokenize(question) if w.isdigit()]
+    return " ".join([found.get(w, w) for w in content] + numbers)
