@@ -50,7 +50,10 @@ def evaluate(answerer, questions: list[dict]) -> dict:
 
     Besides the answer's own hit@k, each answerable question is also scored for plain
     retrieval over the same index (``retrieval_hit@1``: the top passage of ``search``
-    holds the gold text), so the answer layer's effect is measured, not assumed. Outcomes
+    holds the gold text), so the answer layer's effect is measured, not assumed; and
+    ``quote_hit@1``, the first citation's quote itself (one sentence or two) holds the gold
+    text: hit@1 counts the right passage even when the sentence quoted from it is another
+    (a gold that runs across two sentences counts only when both are quoted). Outcomes
     are counted by confidence: "high" (answered), "low" (hedged, closest passages cited),
     "none" (refused), and hedges and refusals by the rule that decided (``Answer.why``).
     """
@@ -67,6 +70,8 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         rows.append({"id": item.get("id"), "q": item["q"], "gold": gold, "abstained": ans.abstained,
                      "confidence": ans.confidence, "why": ans.why, "rank": rank,
                      "retrieval_rank1": bool(top and gold in top[0].text),
+                     # the passage can be right and its quoted sentence another one of it
+                     "quote_right": bool(gold and ans.citations and gold in ans.citations[0].quote),
                      "ms": round(ms, 1), "answer": ans.text,
                      "stories": [c.story for c in ans.citations]})
     answerable = [r for r in rows if r["gold"]]
@@ -94,6 +99,7 @@ def evaluate(answerer, questions: list[dict]) -> dict:
         "hit@3": sum(bool(r["rank"]) and r["rank"] <= 3 for r in answerable) / n,
         "mrr": sum(1 / r["rank"] for r in answerable if r["rank"]) / n,
         "retrieval_hit@1": sum(r["retrieval_rank1"] for r in answerable) / n,
+        "quote_hit@1": sum(r["quote_right"] for r in answerable) / n,
         "answerable_high": count(answerable, "high"),
         "answerable_low": count(answerable, "low"),
         "answerable_none": count(answerable, "none"),

@@ -137,6 +137,8 @@ def print_eval(result: dict, rows: bool = False) -> None:
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("answer: first citation right (hit@1)", f"{result['hit@1']:.2f}")
+    if "quote_hit@1" in result:
+        t.add_row("answer: first quote holds the answer", f"{result['quote_hit@1']:.2f}")
     if "retrieval_hit@1" in result:
         t.add_row("plain retrieval: top passage right", f"{result['retrieval_hit@1']:.2f}")
     for key in ("hit@3", "mrr"):

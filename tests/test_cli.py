@@ -78,7 +78,8 @@ def test_refresh_json_twice_and_search_and_report(tmp_path):
 def test_eval_prints_a_table_and_json(tmp_path):
     out = storybot("eval", str(REPO / "eval" / "dev_questions.jsonl"), data=tmp_path / "d")
     assert out.returncode == 0, out.stderr
-    for row in ("first citation right", "plain retrieval: top passage right", "answerable: high / low / none",
+    for row in ("first citation right", "first quote holds the answer", "plain retrieval: top passage right",
+                "answerable: high / low / none",
                 "unanswerable: high / low / none", "wrong abstentions"):
         assert row in out.stdout
     res = json.loads(storybot("eval", "--json", str(REPO / "eval" / "dev_questions.jsonl"), data=tmp_path / "d").stdout)
@@ -88,6 +89,9 @@ def test_eval_prints_a_table_and_json(tmp_path):
     assert res["answerable_high"] + res["answerable_low"] + res["answerable_none"] == 10
     assert res["unanswerable_high"] + res["unanswerable_low"] + res["unanswerable_none"] == 2
     assert 0 <= res["retrieval_hit@1"] <= 1 and 0 <= res["hit@1"] <= 1
+    # a quote lies in its passage: a quote holding the gold is a first citation holding it
+    assert all(r["rank"] == 1 for r in res["rows"] if r["quote_right"])
+    assert res["quote_hit@1"] == sum(r["quote_right"] for r in res["rows"]) / 10 > 0
     assert {r["confidence"] for r in res["rows"]} <= {"high", "low", "none"}
     assert res["unanswerable_high"] == 0  # the weather, and a payment the story never gives
     # every hedge and refusal is counted under the rule that decided it, and only those
