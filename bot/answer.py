@@ -424,6 +424,9 @@ class Answerer:
             is_supported = True
             unsure = decide.off_topic(passages, {s: b[1] for s, b in bars.items()}, is_supported)
         picks = decide.pick_sentences(q, passages, snap, resolved, top_k=self.top_k, embedder=self.store.embedder)
+        # the first quote with the sentence after it when that one is nearly as close: read
+        # only once every decision on the first sentence is made
+        follow = functools.partial(decide.with_next_sentence, q, snap=snap, resolved=resolved)
         if not picks:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
@@ -435,12 +438,12 @@ class Answerer:
                 decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks, "below the off-topic bar" if unsure else
                                "a word of another language" if foreign else
-                               "initials the stories do not write" if initials else "below the answer bar")
+                               "initials the stories do not write" if initials else "below the answer bar", follow)
         doubt = decide.doubt(q, picks[0], snap, resolved, embedder=self.store.embedder) or (
             "names of different stories" if decide.names_apart(snap, resolved) else None)
         if doubt:  # the best sentence may answer something else than what is asked
             log.debug("hedged (%s): %s", doubt, q.text)
-            return self._hedge(q, picks, doubt)
+            return self._hedge(q, picks, doubt, follow)
         emb = self.store.embedder
         # a count of another kind of thing, or an amount of another kind than the one asked
         # (a salary, a fare): another cited sentence that gives what is asked comes first;
@@ -454,11 +457,11 @@ class Answerer:
             if other_kind(picks[0].sentence.text):
                 moved = decide.fitting_first(picks, fits, q)
                 if moved is None:
-                    return self._hedge(q, picks, why)
+                    return self._hedge(q, picks, why, follow)
                 picks = moved
         # (``named`` holds every story when the question names none: that allows nothing more)
         picks = decide.same_story(picks, named if named and len(named) < len(snap.story_ids) else set())
-        citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
+        citations = [_citation(n, p) for n, p in enumerate([follow(picks[0]), *picks[1:]], 1)]
         best = picks[0].score
         parts = [f"{citations[0].quote} [1]"]
         extra = [c for c, p in zip(citations[1:], picks[1:]) if p.score >= best - TUNING.second_sentence_margin][:1]
@@ -468,10 +471,14 @@ class Answerer:
             parts.append(prompts.render("see_also", q.lang, refs=", ".join(rest)))
         return {"text": " ".join(parts), "abstained": False, "citations": tuple(citations), "confidence": "high"}
 
-    def _hedge(self, q: Question, picks: list[Pick], why: str) -> dict:
+    def _hedge(self, q: Question, picks: list[Pick], why: str, follow=None) -> dict:
         """On topic but below the answer bar, or doubtful (``why``: the rule that decided):
-        say so, and quote the closest passages."""
-        citations = [_citation(n, p) for n, p in enumerate(picks[:TUNING.hedge_citations], 1)]
+        say so, and quote the closest passages (``follow``: what the first quote becomes,
+        ``decide.with_next_sentence``)."""
+        picks = picks[:TUNING.hedge_citations]
+        if picks and follow:
+            picks = [follow(picks[0]), *picks[1:]]
+        citations = [_citation(n, p) for n, p in enumerate(picks, 1)]
         if not citations:
             return {"text": prompts.render("not_in_story", q.lang, topic=""), "abstained": True, "citations": (),
                     "why": WHY["not_in_story"]}

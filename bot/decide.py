@@ -560,13 +560,8 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
         if p is not passages[0] and rare_forms and not all(has_name(p.text, f) for f in rare_forms):
             continue
         bonus = t.passage_kw * (p.score - p.dense)  # the passage's keyword share of the fused score
-        options = []
-        for s in p.sentences:
-            if s.kind != "body" or not carries(q, s.text):
-                continue
-            hits = sum(has_name(s.text, f) for f in rare_forms)
-            kw = t.sent_kw * keyword_overlap(snap, qtokens, s.text) / qmax
-            options.append(Pick(p, s, s.dense + bonus + kw + t.name_bonus * hits))
+        options = [Pick(p, s, bonus + _sentence_score(snap, qtokens, qmax, rare_forms, s, t))
+                   for s in p.sentences if s.kind == "body" and carries(q, s.text)]
         options.sort(key=lambda o: -o.score)
         if q.wants_speech:  # a sentence that reports speech first
             options.sort(key=lambda o: not has_speech(o.sentence.text))
@@ -584,6 +579,39 @@ def pick_sentences(q: Question, passages: list[Passage], snap: Snapshot, resolve
     best = best_per_passage[0].score
     kept = [o for o in best_per_passage if o.score >= best - t.see_also_margin][:top_k]
     return retrieval_first(kept, best_per_passage, passages[0])
+
+
+def _sentence_score(snap: Snapshot, qtokens: set[str], qmax: float, rare_forms: list[Forms], s: SentenceHit,
+                    t: Tuning = TUNING) -> float:
+    """A sentence's answer score within its passage: its cosine, ``sent_kw`` times its
+    IDF-weighted keyword share, ``name_bonus`` per rare question name it holds."""
+    hits = sum(has_name(s.text, f) for f in rare_forms)
+    return s.dense + t.sent_kw * keyword_overlap(snap, qtokens, s.text) / qmax + t.name_bonus * hits
+
+
+def with_next_sentence(q: Question, pick: Pick, snap: Snapshot, resolved: dict[str, Forms | None],
+                       t: Tuning = TUNING) -> Pick:
+    """``pick`` with the body sentence after it in its passage joined to its quote when that
+    sentence scores within ``follow_margin`` of it (and carries what is asked, as every
+    quoted sentence does): a story often says what a sentence announces in the next one
+    ("Apple's search for a partner was fraught." then "Talks with Baidu failed..."), and the
+    sentence closest to the question is then the announcement. The quote stays the story's
+    text, verbatim, from the first sentence's start to the second's end; the decisions
+    already made read the first sentence alone."""
+    p, s = pick.passage, pick.sentence
+    after = [h for h in p.sentences if h.start >= s.end]
+    if not after or after[0].kind != "body" or not carries(q, after[0].text) or not verified(snap, p, after[0]):
+        return pick
+    nxt = after[0]
+    qtokens = set(tokenize(q.text))
+    qmax = sum(snap.idf(tok) for tok in qtokens) or 1.0
+    rare = rare_names(snap, resolved, t)
+    if _sentence_score(snap, qtokens, qmax, rare, nxt, t) < _sentence_score(snap, qtokens, qmax, rare, s, t) - t.follow_margin:
+        return pick
+    story = snap.story_text(p.story)
+    if story[s.end:nxt.start] != " ":  # a line break or wider gap: the quote would not read as its passage
+        return pick
+    return replace(pick, sentence=replace(s, end=nxt.end, text=story[s.start:nxt.end]))
 
 
 def same_story(picks: list[Pick], named: set[str]) -> list[Pick]:

@@ -842,3 +842,37 @@ def test_a_count_in_words_is_compared_with_what_is_asked_as_a_count_in_digits_is
     # a sentence with no number word is compared word by word, never by the model
     q = analyse("How many sheep were killed?", 200)
     assert decide.counts_something_else(q, "Les loups ont attaqué le troupeau la nuit.", e5)
+
+
+def test_the_next_sentence_joins_the_first_quote_when_nearly_as_close(snap):
+    from dataclasses import replace as with_
+
+    from index.tuning import TUNING
+
+    story = STORIES["tram"]
+    p = passage(snap, "tram#0", 0.80)  # its two sentences at .80 and .79
+    q = analyse("<@U024BE7LH> what did the council decide on the tram? 🚋 https://example.com/tram", 500)
+    first = decide.Pick(p, p.sentences[0], 0.80)
+    joined = decide.with_next_sentence(q, first, snap, {})
+    # one verbatim quote of the story, both sentences, and the same score as before
+    assert joined.sentence.text == story[joined.sentence.start:joined.sentence.end] \
+        == "Councillors voted 41 to 17 for the Kelbridge tram. The approved budget is £412 million."
+    assert joined.sentence.text in p.text and joined.score == first.score
+    # further than follow_margin: the quote stays one sentence
+    far = with_(p, sentences=(p.sentences[0], with_(p.sentences[1], dense=0.80 - 2 * TUNING.follow_margin)))
+    assert decide.with_next_sentence(q, decide.Pick(far, far.sentences[0], 0.80), snap, {}).sentence \
+        == far.sentences[0]
+    # the last sentence of its passage has no next one there
+    last = decide.Pick(p, p.sentences[1], 0.79)
+    assert decide.with_next_sentence(q, last, snap, {}) == last
+
+
+def test_a_next_sentence_without_the_fact_asked_for_is_not_joined(snap):
+    # apple#1: "Les ventes d’iPhone ont chuté de 17 % en 2024." then "Alibaba compte 500 000
+    # commerçants.": a question asking when is not answered by the second, however close
+    p = passage(snap, "apple#1", 0.85)
+    when = analyse("Quand les ventes d’iPhone ont-elles chuté ?", 500)
+    pick = decide.Pick(p, p.sentences[0], 0.85)
+    assert decide.with_next_sentence(when, pick, snap, {}) == pick
+    what = analyse("Que disent-ils des ventes d’iPhone et d’Alibaba ?", 500)
+    assert decide.with_next_sentence(what, pick, snap, {}).sentence.text.endswith("500 000 commerçants.")
