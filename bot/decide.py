@@ -596,8 +596,9 @@ def with_next_sentence(q: Question, pick: Pick, snap: Snapshot, resolved: dict[s
     quoted sentence does): a story often says what a sentence announces in the next one
     ("Apple's search for a partner was fraught." then "Talks with Baidu failed..."), and the
     sentence closest to the question is then the announcement. The quote stays the story's
-    text, verbatim, from the first sentence's start to the second's end; the decisions
-    already made read the first sentence alone."""
+    text, verbatim, from the first sentence's start to the second's end, joined only where
+    one space parts them, as in the passage; the decisions already made read the first
+    sentence alone."""
     p, s = pick.passage, pick.sentence
     after = [h for h in p.sentences if h.start >= s.end]
     if not after or after[0].kind != "body" or not carries(q, after[0].text) or not verified(snap, p, after[0]):
