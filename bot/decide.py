@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.question import (Question, forms, has_count, has_money, has_number, has_percent, has_speech, has_time, mentioned,
-                          names_in, not_name_words)
+from bot.question import (Question, forms, has_age, has_count, has_money, has_number, has_percent, has_speech,
+                          has_time, mentioned, names_in, not_name_words)
 from index.chunk import passage_text
 from index.embed import word_vectors
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
@@ -41,12 +41,14 @@ class Pick:
 # --- what the question asks for ----------------------------------------------------------
 def carries(q: Question, text: str) -> bool:
     """Does a sentence carry the kind of fact the question asks for (an amount of money, a
-    number, a date)?"""
+    number, a count, an age, a date)?"""
     if q.wants_money and not has_money(text) and not (q.wants_change and has_percent(text)):
         return False
     if q.wants_number and not q.wants_money and not has_number(text):
         return False
     if q.wants_count and not q.wants_money and not has_count(text):
+        return False
+    if q.wants_age and not has_age(text):
         return False
     return not (q.wants_time and not has_time(text))
 

@@ -44,6 +44,7 @@ class Question:
     wants_number: bool = False
     wants_time: bool = False
     wants_count: bool = False  # a count of things ("how many"): a share does not answer it
+    wants_age: bool = False  # someone's age ("how old"): a year or a share does not answer it
     wants_speech: bool = False  # what someone said ("what did Tencent say?")
     # the content words naming whoever a "what did X say" question asks about ("tim cook"),
     # from the [ask] speech cues with a "*" (``index.language.subject_patterns``)
@@ -163,6 +164,7 @@ def analyse(raw: str, limit: int) -> Question:
     q.wants_change = asks_change(text, lang)
     q.wants_number = any_match([lang.count], text)
     q.wants_count = any_match([lang.things], text)
+    q.wants_age = any_match([lang.age], text)
     q.wants_speech = any_match([lang.speech], text)
     if q.wants_speech:
         q.speaker = speaker_words(text, lang)
@@ -306,6 +308,15 @@ def has_count(text: str) -> bool:
         if not _share_at(text, m.end()):
             return True
     return any_match([x.number_words for x in all_languages()], text)
+
+
+@lru_cache(maxsize=_FACTS_CACHE)
+def has_age(text: str) -> bool:
+    """A number in digits that is neither a year nor a share: what an age question needs
+    ("Winifred Tulloch, 74, a retired cook", "l'éleveur de 58 ans"). Number words are left
+    out: "per cent", "cent" and "one of" are number words that give no one's age."""
+    return any(not _YEAR.fullmatch(m.group()) and not _share_at(text, m.end())
+               for m in _NUMBER_RUN.finditer(text))
 
 
 @lru_cache(maxsize=_FACTS_CACHE)

@@ -87,6 +87,7 @@ class Language:
     money_verbs: re.Pattern | None
     money_nouns: re.Pattern | None
     count: re.Pattern | None
+    age: re.Pattern | None
     things: re.Pattern | None
     time: re.Pattern | None
     speech: re.Pattern | None
@@ -159,6 +160,7 @@ def load(code: str) -> Language:
         money_verbs=phrase_pattern(ask.get("money_verbs", [])),
         money_nouns=phrase_pattern(ask.get("money_nouns", [])),
         count=phrase_pattern(ask.get("count", [])),
+        age=phrase_pattern(ask.get("age", [])),
         things=phrase_pattern(ask.get("things", [])),
         time=phrase_pattern(ask.get("time", [])),
         speech=phrase_pattern(ask.get("speech", [])),

@@ -876,3 +876,17 @@ def test_a_next_sentence_without_the_fact_asked_for_is_not_joined(snap):
     assert decide.with_next_sentence(when, pick, snap, {}) == pick
     what = analyse("Que disent-ils des ventes d’iPhone et d’Alibaba ?", 500)
     assert decide.with_next_sentence(what, pick, snap, {}).sentence.text.endswith("500 000 commerçants.")
+
+
+def test_an_age_question_is_not_carried_by_a_year_or_a_share():
+    # "how old" asks for a number: a year ("since 2019") or a share ("81.4 per cent") is a
+    # number, and no one's age
+    q = analyse("how old is the bereavement manager?", 200)
+    assert q.wants_age and q.wants_figure
+    assert not decide.carries(q, "She said demand had grown since 2019.")
+    assert not decide.carries(q, "Only 81.4 per cent of children had both doses.")
+    assert decide.carries(q, "Winifred Tulloch, 74, a retired school cook, will come.")
+    q = analyse("il a quel âge, l'éleveur ?", 200)
+    assert q.wants_age and decide.carries(q, "raconte l'éleveur de 58 ans")
+    assert not decide.carries(q, "installé à Bouzerac depuis 2009")
+    assert not analyse("how many sheep were killed?", 200).wants_age
