@@ -302,12 +302,13 @@ def has_percent(text: str) -> bool:
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_count(text: str) -> bool:
     """A number that is not a share: a digit run not followed by a percent word or sign."""
-    for m in _NUMBER_RUN.finditer(text):
-        if _YEAR.fullmatch(m.group()):  # a year is a date, not a count
-            continue
-        if not _share_at(text, m.end()):
-            return True
-    return any_match([x.number_words for x in all_languages()], text)
+    return _digit_count(text) or any_match([x.number_words for x in all_languages()], text)
+
+
+def _digit_count(text: str) -> bool:
+    """A digit run that is neither a year (a date, not a count) nor a share."""
+    return any(not _YEAR.fullmatch(m.group()) and not _share_at(text, m.end())
+               for m in _NUMBER_RUN.finditer(text))
 
 
 @lru_cache(maxsize=_FACTS_CACHE)
@@ -315,8 +316,7 @@ def has_age(text: str) -> bool:
     """A number in digits that is neither a year nor a share: what an age question needs
     ("Winifred Tulloch, 74, a retired cook", "l'éleveur de 58 ans"). Number words are left
     out: "per cent", "cent" and "one of" are number words that give no one's age."""
-    return any(not _YEAR.fullmatch(m.group()) and not _share_at(text, m.end())
-               for m in _NUMBER_RUN.finditer(text))
+    return _digit_count(text)
 
 
 @lru_cache(maxsize=_FACTS_CACHE)
