@@ -415,10 +415,17 @@ class Snapshot:
     @cached_property
     def capital_forms(self) -> dict[str, str]:
         """The stories' capitalised words by their folded, lower-case form ("alibaba" ->
-        "Alibaba"): a name typed without capitals is found here."""
+        "Alibaba"): a name typed without capitals is found here. The capitalised parts of a
+        hyphenated name stand for it too: "montferrat" is the name of the town the stories
+        write "Montferrat-les-Combes", as "Montferrat" is."""
         from index.keyword import fold
 
-        return {fold(w): w for w in self.capitals}
+        out = {fold(w): w for w in self.capitals}
+        for w in (w for w in self.capitals if "-" in w):
+            for part in w.split("-"):
+                if part[:1].isupper() and part.isalpha():
+                    out.setdefault(fold(part), part)
+        return out
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of the sentences ``ids`` (an id the version lacks is left out).

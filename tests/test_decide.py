@@ -694,6 +694,20 @@ def test_a_lower_case_name_that_resembles_an_ordinary_word_is_the_stories_name()
     assert "station" not in q.near_names and "station" not in decide.name_forms(q, s)
 
 
+def test_a_lower_case_part_of_a_hyphenated_name_is_that_name():
+    # the story writes Montferrat-les-Combes only: "montferrat" typed in lower case is its
+    # name and pins the question to it, where it used to pass for an ordinary word of the
+    # stories (one they never capitalise) and leave the question to every story
+    s = _one_chunk_stories({"en": "A public meeting on the bridge will be held at the Town Hall.",
+                            "fr": "Une réunion publique est prévue à Montferrat-les-Combes le 2 septembre."})
+    q = analyse("when's the public meeting in montferrat? cc @sam", 200)
+    assert q.lower_names == ["montferrat"]
+    resolved = decide.name_forms(q, s)
+    assert resolved["montferrat"] and decide.named_stories(s, resolved) == {"fr"}
+    # a lower-case part that is not capitalised in the story ("les") is no name
+    assert "les" not in s.capital_forms and s.capital_forms["combes"] == "Combes"
+
+
 def test_names_that_no_one_story_holds_together_leave_the_question_to_every_story_that_holds_one():
     # "IA" is the French story's word, Wraybourne the English story's subject (which says
     # "AI"): the names disagree, so neither story is chosen by the order they come in
