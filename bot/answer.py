@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import prompts
-from bot.markup import plain, quoted
+from bot.markup import links, plain, quoted
 from bot import decide
 from bot.decide import Pick
 from bot.errors import AnswerLogDamaged
@@ -68,7 +68,8 @@ class Answerer:
     - ``answer(question, *, context=None, source="cli", user=None, story=None, on_text=None)
       -> Answer``: blocking, thread-safe; call it from a worker thread in async code.
       ``context`` is the previous question of a conversation, used for retrieval when
-      ``question`` is short ("and Tencent?"). ``story`` restricts retrieval to one story id.
+      ``question`` is short ("and Tencent?"). ``story`` restricts retrieval to one story id;
+      without it, a link in the question to one of the stories does (``decide.linked_story``).
       ``on_text(text_so_far)`` receives a streamed LLM answer as it grows (provisional: the
       returned Answer is what to show in the end), called on the worker thread. Raises ``index.errors.StoryIndexError`` subclasses (safe messages) when the
       index is unavailable. Never raises for bad questions: empty / huge / odd input gets an
@@ -209,6 +210,7 @@ class Answerer:
         # chat markup (mentions, links, emoji, quotes) is not the question; a quoted earlier
         # message is what the question is about ("> ..." then "who said that?"): context
         quote = quoted(question)
+        linked = links(question)
         question = plain(question)
         if quote:
             context = quote
@@ -229,6 +231,8 @@ class Answerer:
             return self._record(Answer(question=q.text, text=text, abstained=True, lang=q.lang, note=note,
                                        index_version=snap.version.version, why="unknown story",
                                        took_ms=(time.perf_counter() - t0) * 1000), source, user)
+        if story is None and linked:  # a link to one of the stories asks about that story
+            story = decide.linked_story(snap, linked)
         retrieval = q.text
         if context and (quote or is_follow_up(q.text)):
             retrieval = f"{clean(context, self.max_question_chars)[0]} {q.text}"

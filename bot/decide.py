@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
@@ -436,6 +437,38 @@ def names_apart(snap: Snapshot, resolved: dict[str, Forms | None]) -> bool:
         return False
     langs = {snap.story_langs.get(s) for stories in held for s in stories}
     return len(langs) == 1
+
+
+def linked_story(snap: Snapshot, urls: list[str]) -> str | None:
+    """The one story the links of a message point at, as a ``story:<id>`` filter would: a
+    link to a story's own address (its front matter's ``url``), or one whose path words are
+    names that one story holds and no other ("<https://example.org/kervalen|this article>
+    what did the opposition leader say?": Kervalen). The site's name is not read (an
+    outlet's address says nothing of which of its stories). None when the links point at
+    no story, at several, or the index holds one story (nothing to choose)."""
+    if len(snap.story_ids) < 2 or not urls:
+        return None
+    found: set[str] = set()
+    for url in urls:
+        own = {sid for sid, u in snap.story_urls.items() if _address(u) == _address(url)}
+        if own:
+            found |= own
+            continue
+        path = unquote(urlsplit(url).path)
+        names = dict.fromkeys(snap.capital_forms[w] for w in re.findall(r"[^\W\d_]+", fold(path))
+                              if w in snap.capital_forms)
+        held = [h for n in names if (h := stories_with(snap, forms(n)))]
+        if held and len(common := set.intersection(*held)) == 1:
+            found |= common
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def _address(url: str) -> str:
+    """A web address without its scheme, "www.", query, fragment or trailing slash, folded:
+    two links to one page compare equal."""
+    parts = urlsplit(url.strip())
+    host = parts.netloc.lower().removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/')}".lower()
 
 
 def within_story(snap: Snapshot, resolved: dict[str, Forms | None], story: str) -> dict[str, Forms | None]:

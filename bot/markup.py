@@ -69,6 +69,23 @@ def plain(text: str) -> str:
     return re.sub(r"\s+([?!.,;:])(?=\s|$)", lambda m: (" " if m.group(1) in "?!:;" and french else "") + m.group(1), text).strip()
 
 
+# the address of a link in any of the shapes above: Slack's <url|label> and <url>,
+# Markdown's [label](url), a bare http(s) address
+_LINK_URL = re.compile(r"<((?:https?):[^<>|\s]+)(?:\|[^<>]*)?>|\[[^\]\n]{1,200}\]\(\s*<?(https?://[^)\s>]+)>?\s*\)"
+                       r"|\b(https?://[^\s<>|]+)")
+
+
+def links(text: str) -> list[str]:
+    """The web addresses a chat message links to, in order, each once. ``plain`` drops them
+    from the question; the answer core reads them for the story they point at
+    (``bot.decide.linked_story``)."""
+    if not text:
+        return []
+    text = html.unescape(text) if "&" in text else text
+    found = (next(g for g in m.groups() if g) for m in _LINK_URL.finditer(text))
+    return list(dict.fromkeys(u.rstrip(".,;:!?)»”'\"") for u in found))
+
+
 def readable(text: str) -> str:
     """``text`` with its chat tokens as a person reads them, for a reply that shows someone's
     own words: ``<@U1|alice>`` "@alice", ``<@123>`` "@user", ``<@&123>`` "@role",

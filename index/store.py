@@ -309,6 +309,11 @@ class Snapshot:
         return story_languages((m["story"], d) for m, d in zip(self.metas, self.docs))
 
     @cached_property
+    def story_urls(self) -> dict[str, str]:
+        """The web address of every story whose front matter gives one."""
+        return {m["story"]: str(m["url"]) for m in self.metas if m.get("url")}
+
+    @cached_property
     def story_sizes(self) -> dict[str, int]:
         """How many chunks each story has."""
         sizes: dict[str, int] = {}

@@ -346,3 +346,34 @@ def test_a_word_of_the_questions_language_the_story_writes_its_own_way_is_hedged
         for message in ("Quelle est la capitale de la Norvège ?", "Il fait beau en Norvège ?"):
             a_ = a.answer(message)
             assert a_.abstained and a_.confidence == "none" and "Norvège" in a_.text, message
+
+
+def test_a_link_to_one_of_the_stories_asks_about_that_story(tmp_path):
+    # a link the asker pastes points at the story they ask about: by the story's own address
+    # (its front matter), or by names in the link's path that one story holds; the link's
+    # words are no question text (bot.markup.plain), so without this a question that names
+    # nothing ("what happens next?") goes to whichever story retrieval ranks first
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    ferries = REPO / "eval" / "holdout3" / "stories" / "corran-ferries-administration.md"
+    for src in (*STORIES.iterdir(), ferries):
+        shutil.copy(src, stories / src.name)
+    with Answerer.from_settings(load_settings(data_dir=tmp_path / "d", stories_dir=stories, _env_file=None)) as a:
+        a.ensure_index()
+        ids = a.story_ids()
+        ferry_id = next(i for i in ids if i.startswith("corran"))
+        apple_id = next(i for i in ids if i.startswith("apple"))
+        question = "what happens next?"
+        for link, story in [
+                ("<https://example.org/western-isles-gazette/2026/10/08/corran-ferries-administration/|this>",
+                 ferry_id),  # the story's own address, with a trailing slash
+                ("https://www.example.org/western-isles-gazette/2026/10/08/corran-ferries-administration", ferry_id),
+                ("[the article](https://news.example.com/2026/apple-alibaba-china)", apple_id),  # names: Apple, Alibaba
+                ("<https://example.com/corran|link>", ferry_id)]:
+            got = a.answer(f"{link} {question}")
+            assert got.citations and {c.story for c in got.citations} == {story}, link
+        # a link that points at no story, or at both, changes nothing
+        bare = a.answer(question)
+        for link in ("https://example.com/t/123", "https://example.com/corran-vs-alibaba"):
+            got = a.answer(f"{question} {link}")
+            assert (got.text, [c.quote for c in got.citations]) == (bare.text, [c.quote for c in bare.citations]), link

@@ -708,6 +708,22 @@ def test_a_lower_case_part_of_a_hyphenated_name_is_that_name():
     assert "les" not in s.capital_forms and s.capital_forms["combes"] == "Combes"
 
 
+def test_a_link_points_at_the_one_story_its_path_names():
+    s = _one_chunk_stories({"lets": "The council of Kervalen capped holiday lets at 300.",
+                            "bus": "The firm Brindle Coaches ran school buses from Kervalen to Hatherleigh."})
+    assert decide.linked_story(s, ["https://example.org/gazette/2026/brindle-coaches-collapse"]) == "bus"
+    assert decide.linked_story(s, ["https://www.example.org/hatherleigh?ref=chat#top"]) == "bus"
+    # a name both stories hold, no name at all, or links to two stories: none of them
+    assert decide.linked_story(s, ["https://example.org/kervalen"]) is None
+    assert decide.linked_story(s, ["https://example.com/t/123", "https://example.com/a"]) is None
+    assert decide.linked_story(s, ["https://example.org/brindle", "https://example.org/lets-capped"]) == "bus"
+    assert decide.linked_story(s, []) is None
+    # the site's name is not read: "kervalen.example.org" says nothing of which story
+    assert decide.linked_story(s, ["https://brindle.example.org/"]) is None
+    # in an index of one story there is nothing to choose
+    assert decide.linked_story(_one_chunk_snapshot("Brindle Coaches went bust."), ["https://x.org/brindle"]) is None
+
+
 def test_names_that_no_one_story_holds_together_leave_the_question_to_every_story_that_holds_one():
     # "IA" is the French story's word, Wraybourne the English story's subject (which says
     # "AI"): the names disagree, so neither story is chosen by the order they come in

@@ -1,7 +1,7 @@
 """Chat markup is not question text (bot/markup.py), and the core reads it so."""
 import pytest
 
-from bot.markup import plain, quoted
+from bot.markup import links, plain, quoted
 
 CASES = [
     ("Why not Baidu? cc <@123456789012345678>", "Why not Baidu?"),
@@ -61,3 +61,18 @@ def test_a_question_about_a_quoted_message_is_answered_from_the_quote(shared_ans
     assert not any("Sans IA locale" in c.quote for c in bare.citations)
     assert a.confidence != "none"
     assert "Sans IA locale" in a.citations[0].quote
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("<https://example.com/apple-alibaba|this article> says they asked, which one?", ["https://example.com/apple-alibaba"]),
+    ("see <https://example.org/kervalen> now", ["https://example.org/kervalen"]),
+    ("read [this](https://example.org/a-b) and https://example.org/thornacre.",
+     ["https://example.org/a-b", "https://example.org/thornacre"]),  # the sentence's full stop is not the link's
+    ("(https://example.org/x) https://example.org/x", ["https://example.org/x"]),  # each once
+    ("x https://example.com/a?b=1&amp;c=2 y", ["https://example.com/a?b=1&c=2"]),  # Slack's entities
+    ("<mailto:a@b.c|mail> <@U024BE7LH> <#C024BE91L|general>", []),  # no web address
+    ("why not Baidu?", []),
+    ("", []),
+])
+def test_links_are_read_apart_from_the_question(raw, expected):
+    assert links(raw) == expected
