@@ -313,10 +313,27 @@ def _digit_count(text: str) -> bool:
 
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_age(text: str) -> bool:
-    """A number in digits that is neither a year nor a share: what an age question needs
-    ("Winifred Tulloch, 74, a retired cook", "l'éleveur de 58 ans"). Number words are left
-    out: "per cent", "cent" and "one of" are number words that give no one's age."""
-    return _digit_count(text)
+    """A number in digits that can be an age, what an age question needs: not a year, a
+    share or an amount of money (a currency sign before it), and followed by no word but a
+    function word or one of the language files' ``age_units``: "Winifred Tulloch, 74, a
+    retired cook", "at least 21 and", "l'éleveur de 58 ans" give an age; "340 plots",
+    "3 000 litres", "le 18 juillet", "£120, and" do not. Number words are left out: "per
+    cent", "cent" and "one of" are number words that give no one's age."""
+    stop = stopwords()
+    units = frozenset().union(*(x.age_units for x in all_languages()))
+    currency = [x.currency for x in all_languages()]
+    for m in _NUMBER_RUN.finditer(text):
+        if _YEAR.fullmatch(m.group()) or _share_at(text, m.end()) or \
+                any_match(currency, text[max(0, m.start() - 1):m.start()]):
+            continue
+        after = _NEXT_WORD.match(text, m.end())
+        word = normalise(after.group(1)) if after else ""
+        if not word or word in units or word in stop:
+            return True
+    return False
+
+
+_NEXT_WORD = re.compile(r"[\s-]*([^\W\d_][\w'’-]*)")  # the word right after a number ("74-year-old": "year-old")
 
 
 @lru_cache(maxsize=_FACTS_CACHE)

@@ -110,6 +110,9 @@ class Language:
     count_modifiers: frozenset[str] = frozenset()  # "how many NEW trams": not what is counted
     # month names: a number beside one is a day of a date ("4 janvier", "January 22"), not a count
     months: frozenset[str] = frozenset()
+    # the words after a number that make it an age ("74 years", "58 ans"): a number followed by
+    # another word counts or measures something else ("340 plots", "3 000 litres", "18 juillet")
+    age_units: frozenset[str] = frozenset()
     chat_words: frozenset[str] = frozenset()  # "lol", "btw", "mdr": neither dictionary words nor names
     # the [ask] speech cues with a "*" for whoever spoke ("what did * say"): subject_patterns
     speech_subjects: tuple[re.Pattern, ...] = ()
@@ -185,6 +188,7 @@ def load(code: str) -> Language:
         percent=phrase_pattern(facts.get("percent", [])),
         time_words=phrase_pattern(facts.get("time_words", [])),
         months=words(facts.get("months", [])),
+        age_units=words(facts.get("age_units", [])),
         speech_words=phrase_pattern(facts.get("speech", [])),
         count_modifiers=words(ask.get("count_modifiers", [])),
         question_words=phrase_pattern(ask.get("question_words", [])),

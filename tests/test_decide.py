@@ -920,3 +920,19 @@ def test_an_age_question_is_not_carried_by_a_year_or_a_share():
     assert q.wants_age and decide.carries(q, "raconte l'éleveur de 58 ans")
     assert not decide.carries(q, "installé à Bouzerac depuis 2009")
     assert not analyse("how many sheep were killed?", 200).wants_age
+
+
+@pytest.mark.parametrize("sentence,age", [
+    ("Drivers must be at least 21 and must have held a full licence.", True),  # a function word after it
+    ("Graves more than 75 years old can be reused.", True),
+    ("A 74-year-old woman was hurt.", True),
+    ("Elle est âgée de 58 ans.", True),
+    # a number followed by another word counts or measures something else; a currency sign
+    # before it makes it an amount; a day before a month is a date
+    ("Reuse could provide about 340 plots for roughly £85,000.", False),
+    ("Copies were listed this week for as much as £120, and more.", False),
+    ("Julien Fabre élève 320 brebis et a besoin de 3 000 litres d'eau.", False),
+    ("Une réunion aura lieu le 18 juillet à 20 heures.", False),
+])
+def test_an_age_is_a_number_of_years_not_a_count_an_amount_or_a_date(sentence, age):
+    assert decide.carries(analyse("how old is he?", 200), sentence) is age
