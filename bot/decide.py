@@ -443,32 +443,47 @@ def linked_story(snap: Snapshot, urls: list[str]) -> str | None:
     """The one story the links of a message point at, as a ``story:<id>`` filter would: a
     link to a story's own address (its front matter's ``url``), or one whose path words are
     names that one story holds and no other ("<https://example.org/kervalen|this article>
-    what did the opposition leader say?": Kervalen). The site's name is not read (an
-    outlet's address says nothing of which of its stories). None when the links point at
-    no story, at several, or the index holds one story (nothing to choose)."""
+    what did the opposition leader say?": Kervalen). The site's name is not read, in its
+    host or in its path (the words of the stories' outlets): an outlet's address says
+    nothing of which of its stories. None when the links point at no story, at several, or
+    the index holds one story (nothing to choose). Never raises: a malformed address points
+    at nothing."""
     if len(snap.story_ids) < 2 or not urls:
         return None
+    addresses = snap.derived("story_addresses", lambda: {sid: a for sid, u in snap.story_urls.items()
+                                                         if (a := _address(u))})
+    outlets = snap.derived("outlet_words", lambda: frozenset(w for o in snap.story_outlets.values()
+                                                             for w in words(o)))
     found: set[str] = set()
-    for url in urls:
-        own = {sid for sid, u in snap.story_urls.items() if _address(u) == _address(url)}
+    for url in urls[:LINKS_READ]:
+        address = _address(url)
+        if address is None:
+            continue
+        own = {sid for sid, a in addresses.items() if a == address}
         if own:
             found |= own
             continue
-        path = unquote(urlsplit(url).path)
-        names = dict.fromkeys(snap.capital_forms[w] for w in re.findall(r"[^\W\d_]+", fold(path))
-                              if w in snap.capital_forms)
-        held = [h for n in names if (h := stories_with(snap, forms(n)))]
+        path = address.partition("/")[2]
+        names = dict.fromkeys(snap.capital_forms[w] for w in words(path) if w in snap.capital_forms
+                              and w not in outlets)
+        held = stories_by_name(snap, {n: forms(n) for n in names})
         if held and len(common := set.intersection(*held)) == 1:
             found |= common
     return next(iter(found)) if len(found) == 1 else None
 
 
-def _address(url: str) -> str:
-    """A web address without its scheme, "www.", query, fragment or trailing slash, folded:
-    two links to one page compare equal."""
-    parts = urlsplit(url.strip())
+LINKS_READ = 10  # the links of a message read for the story they point at: a bound on the work, not a tuning value
+
+
+def _address(url: str) -> str | None:
+    """A web address without its scheme, "www.", query, fragment, escapes or trailing slash,
+    folded: two links to one page compare equal. None for an address that does not parse."""
+    try:
+        parts = urlsplit(url.strip() if "//" in url else "//" + url.strip())
+    except ValueError:  # "https://[oops/x": an unclosed IPv6 host, a host NFKC changes
+        return None
     host = parts.netloc.lower().removeprefix("www.")
-    return f"{host}{parts.path.rstrip('/')}".lower()
+    return f"{host}{unquote(parts.path).rstrip('/')}".lower() if host else None
 
 
 def within_story(snap: Snapshot, resolved: dict[str, Forms | None], story: str) -> dict[str, Forms | None]:

@@ -82,8 +82,19 @@ def links(text: str) -> list[str]:
     if not text:
         return []
     text = html.unescape(text) if "&" in text else text
-    found = (next(g for g in m.groups() if g) for m in _LINK_URL.finditer(text))
-    return list(dict.fromkeys(u.rstrip(".,;:!?)»”'\"") for u in found))
+    found = (_trimmed(next(g for g in m.groups() if g)) for m in _LINK_URL.finditer(text))
+    return list(dict.fromkeys(u for u in found if u))
+
+
+_TRAILING = ".,;:!?»”’'\"…*_~`]}"  # the sentence's or the markup's, not the link's
+
+
+def _trimmed(url: str) -> str:
+    """A bare link less the punctuation and emphasis markers after it; a closing
+    parenthesis only when the link opened none ("…/wiki/Foo_(bar)" keeps its own)."""
+    while url and (url[-1] in _TRAILING or (url[-1] == ")" and url.count("(") < url.count(")"))):
+        url = url[:-1]
+    return url
 
 
 def readable(text: str) -> str:

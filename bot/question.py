@@ -314,26 +314,44 @@ def _digit_count(text: str) -> bool:
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_age(text: str) -> bool:
     """A number in digits that can be an age, what an age question needs: not a year, a
-    share or an amount of money (a currency sign before it), and followed by no word but a
+    share, an amount of money (a currency sign or word beside it), a day or a time ("January
+    22", "18/07", "20:30") or part of a name ("Covid-19"), and followed by no word but a
     function word or one of the language files' ``age_units``: "Winifred Tulloch, 74, a
     retired cook", "at least 21 and", "l'éleveur de 58 ans" give an age; "340 plots",
-    "3 000 litres", "le 18 juillet", "£120, and" do not. Number words are left out: "per
-    cent", "cent" and "one of" are number words that give no one's age."""
+    "3 000 litres", "40 m", "le 18 juillet", "£120, and", "85 000 €" do not. Number words are
+    left out: "per cent", "cent" and "one of" are number words that give no one's age."""
     stop = stopwords()
-    units = frozenset().union(*(x.age_units for x in all_languages()))
-    currency = [x.currency for x in all_languages()]
+    units, currency, months = _age_vocabulary()
     for m in _NUMBER_RUN.finditer(text):
-        if _YEAR.fullmatch(m.group()) or _share_at(text, m.end()) or \
-                any_match(currency, text[max(0, m.start() - 1):m.start()]):
+        before, after = text[max(0, m.start() - 2):m.start()], text[m.end():m.end() + 2]
+        if _YEAR.fullmatch(m.group()) or _share_at(text, m.end()) or _GLUED.search(before) \
+                or _CLOCK_OR_DATE.match(after) or _CLOCK_OR_DATE_BEFORE.search(before) \
+                or any_match(currency, before) or any_match(currency, after.lstrip()[:1]):
             continue
-        after = _NEXT_WORD.match(text, m.end())
-        word = normalise(after.group(1)) if after else ""
-        if not word or word in units or word in stop:
+        last = _LAST_WORD.search(text, 0, m.start())
+        if last and normalise(last.group(1)) in months:  # "January 22"
+            continue
+        nxt = _NEXT_WORD.match(text, m.end())
+        word = normalise(nxt.group(1)) if nxt else ""
+        # one-letter function words are as often units ("40 m", "3 000 l")
+        if not word or word in units or (word in stop and len(word) > 1):
             return True
     return False
 
 
+@lru_cache(maxsize=1)
+def _age_vocabulary() -> tuple[frozenset[str], list, frozenset[str]]:
+    """Every language's age units, currency patterns and month names, read once."""
+    langs = all_languages()
+    return (frozenset().union(*(x.age_units for x in langs)), [x.currency for x in langs],
+            frozenset().union(*(x.months for x in langs)))
+
+
 _NEXT_WORD = re.compile(r"[\s-]*([^\W\d_][\w'’-]*)")  # the word right after a number ("74-year-old": "year-old")
+_LAST_WORD = re.compile(r"([^\W\d_]+)\.?\s*$")  # the word right before a number ("Jan. 22")
+_GLUED = re.compile(r"[^\W\d_]-?$")  # a number glued to a word is part of a name: "Covid-19", "Qwen2"
+_CLOCK_OR_DATE = re.compile(r"[/:]\d")  # "18/07", "20:30" after the number... ("20h30": glued)
+_CLOCK_OR_DATE_BEFORE = re.compile(r"\d[/:]$")  # ... or before it
 
 
 @lru_cache(maxsize=_FACTS_CACHE)

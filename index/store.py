@@ -314,6 +314,11 @@ class Snapshot:
         return {m["story"]: str(m["url"]) for m in self.metas if m.get("url")}
 
     @cached_property
+    def story_outlets(self) -> dict[str, str]:
+        """The outlet of every story whose front matter names one."""
+        return {m["story"]: str(m["outlet"]) for m in self.metas if m.get("outlet")}
+
+    @cached_property
     def story_sizes(self) -> dict[str, int]:
         """How many chunks each story has."""
         sizes: dict[str, int] = {}

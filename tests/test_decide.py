@@ -717,11 +717,30 @@ def test_a_link_points_at_the_one_story_its_path_names():
     assert decide.linked_story(s, ["https://example.org/kervalen"]) is None
     assert decide.linked_story(s, ["https://example.com/t/123", "https://example.com/a"]) is None
     assert decide.linked_story(s, ["https://example.org/brindle", "https://example.org/lets-capped"]) == "bus"
+    assert decide.linked_story(s, ["https://example.org/brindle", "https://example.org/lets/kervalen"]) == "bus"
     assert decide.linked_story(s, []) is None
+    # a malformed address points at nothing (and never raises)
+    assert decide.linked_story(s, ["https://[oops/brindle", "https://a]b/brindle"]) is None
     # the site's name is not read: "kervalen.example.org" says nothing of which story
     assert decide.linked_story(s, ["https://brindle.example.org/"]) is None
     # in an index of one story there is nothing to choose
     assert decide.linked_story(_one_chunk_snapshot("Brindle Coaches went bust."), ["https://x.org/brindle"]) is None
+
+
+def test_a_link_to_a_storys_own_address_points_at_it_and_its_outlets_name_at_none():
+    s = _one_chunk_stories({"lets": "The council of Kervalen capped holiday lets at 300.",
+                            "bus": "The firm Brindle Coaches ran school buses, the Gazette reported.",
+                            "fair": "The Hatherleigh fair drew 9,000 visitors."})
+    s.metas[0].update(url="https://example.org/news/2026/11/04/story-4417", outlet="Hatherleigh Gazette")
+    s.metas[1].update(url="https://www.example.org/t/88213", outlet="Hatherleigh Gazette")
+    # its own address, with or without "www.", a trailing slash, a query or escapes
+    assert decide.linked_story(s, ["http://www.example.org/news/2026/11/04/story-4417/?utm=chat"]) == "lets"
+    assert decide.linked_story(s, ["https://example.org/t/88213"]) == "bus"
+    assert decide.linked_story(s, ["https://example.org/t/88213", "https://example.org/news/2026/11/04/story-4417"]) is None
+    # the outlet's name in a path is no story's name: "Gazette" is in the bus story's text,
+    # "Hatherleigh" in the fair's, but an outlet's other article is about neither
+    assert decide.linked_story(s, ["https://example.org/hatherleigh-gazette/harbour-dues"]) is None
+    assert decide.linked_story(s, ["https://example.org/gazette/kervalen-lets"]) == "lets"
 
 
 def test_names_that_no_one_story_holds_together_leave_the_question_to_every_story_that_holds_one():
@@ -933,6 +952,11 @@ def test_an_age_question_is_not_carried_by_a_year_or_a_share():
     ("Copies were listed this week for as much as £120, and more.", False),
     ("Julien Fabre élève 320 brebis et a besoin de 3 000 litres d'eau.", False),
     ("Une réunion aura lieu le 18 juillet à 20 heures.", False),
+    ("Le billet coûte 85 000 €.", False), ("Tickets cost € 120.", False),
+    ("Le mur fait 40 m de long.", False),  # a one-letter unit is no function word
+    ("Rendez-vous le 18/07 à 20:30.", False), ("The hall opens on January 22, at noon.", False),
+    ("Covid-19 closed it.", False),  # part of a name
+    ("A 6-month-old lamb was found.", True),
 ])
 def test_an_age_is_a_number_of_years_not_a_count_an_amount_or_a_date(sentence, age):
     assert decide.carries(analyse("how old is he?", 200), sentence) is age

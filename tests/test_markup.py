@@ -71,6 +71,8 @@ def test_a_question_about_a_quoted_message_is_answered_from_the_quote(shared_ans
     ("(https://example.org/x) https://example.org/x", ["https://example.org/x"]),  # each once
     ("x https://example.com/a?b=1&amp;c=2 y", ["https://example.com/a?b=1&c=2"]),  # Slack's entities
     ("<mailto:a@b.c|mail> <@U024BE7LH> <#C024BE91L|general>", []),  # no web address
+    ("see **https://x.org/a** and `https://x.org/b`…", ["https://x.org/a", "https://x.org/b"]),  # emphasis, not link
+    ("https://en.wikipedia.org/wiki/Foo_(bar) ok", ["https://en.wikipedia.org/wiki/Foo_(bar)"]),  # its own parenthesis
     ("why not Baidu?", []),
     ("", []),
 ])
