@@ -301,14 +301,10 @@ def has_percent(text: str) -> bool:
 
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_count(text: str) -> bool:
-    """A number that is not a share: a digit run not followed by a percent word or sign."""
-    return _digit_count(text) or any_match([x.number_words for x in all_languages()], text)
-
-
-def _digit_count(text: str) -> bool:
-    """A digit run that is neither a year (a date, not a count) nor a share."""
+    """A number that is not a share: a digit run not followed by a percent word or sign, and
+    not a year (a date, not a count); or a number word."""
     return any(not _YEAR.fullmatch(m.group()) and not _share_at(text, m.end())
-               for m in _NUMBER_RUN.finditer(text))
+               for m in _NUMBER_RUN.finditer(text)) or any_match([x.number_words for x in all_languages()], text)
 
 
 @lru_cache(maxsize=_FACTS_CACHE)

@@ -431,10 +431,8 @@ class Snapshot:
         from index.keyword import fold
 
         out = {fold(w): w for w in self.capitals}
-        for w in (w for w in self.capitals if "-" in w):
-            for part in w.split("-"):
-                if part[:1].isupper() and part.isalpha():
-                    out.setdefault(fold(part), part)
+        parts = (p for w in self.capitals if "-" in w for p in w.split("-"))
+        out.update((fold(p), p) for p in parts if p[:1].isupper() and p.isalpha() and fold(p) not in out)
         return out
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
