@@ -219,21 +219,32 @@ def priced_classes(text: str) -> frozenset[str]:
     return frozenset(name for lang in all_languages() for name, pat in lang.priced if pat.search(t))
 
 
+def _word_list(name: str, code: str) -> list[str]:
+    """The words of ``index/data/<name>_<code>.txt.gz`` (none when the file is missing)."""
+    import gzip
+
+    path = resources.files("index") / "data" / f"{name}_{code}.txt.gz"
+    return gzip.decompress(path.read_bytes()).decode("utf-8").split() if path.is_file() else []
+
+
 @lru_cache(maxsize=1)
 def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
     """(words, their 6-letter prefixes) of every language's common-word lexicon
     (``index/data/lexicon_<code>.txt.gz``, see ``index/data/make_lexicon.py``) and chat words."""
-    import gzip
-
     found: set[str] = set()
-    folder = resources.files("index") / "data"
     for code in codes():
-        path = folder / f"lexicon_{code}.txt.gz"
-        if path.is_file():
-            found.update(gzip.decompress(path.read_bytes()).decode("utf-8").split())
+        found.update(_word_list("lexicon", code))
         found.update(load(code).chat_words)
     n = TUNING.lexicon_prefix
     return frozenset(found), frozenset(w[:n] for w in found if len(w) >= n)
+
+
+@lru_cache(maxsize=1)
+def _wordforms() -> frozenset[str]:
+    """Every language's rarer ordinary word forms (``index/data/wordforms_<code>.txt.gz``,
+    see ``index/data/make_lexicon.py``): read only for a word the lexicons lack, so a
+    question of common words does not pay for the 300,000 forms."""
+    return frozenset(w for code in codes() for w in _word_list("wordforms", code))
 
 
 @lru_cache(maxsize=1)
@@ -267,20 +278,24 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 def common_word(word: str, exact: bool = False) -> bool:
     """Is ``word`` an ordinary word of some language, or chat vocabulary, rather than a
-    possible name? A word of 7+ letters counts when a lexicon word shares its first six
-    letters (inflections: "bossent" ~ "bosser"), a word of 4+ letters when it is a lexicon
-    word and a plural "s" or "x" ("olds"); a word of 5+ letters counts when one typo
-    away from a lexicon word ("alrady" ~ "already"). ``exact``: only the word itself."""
+    possible name? A word of the lexicons or of the word-form lists counts. A word of 7+
+    letters also counts when a lexicon word shares its first six letters (inflections:
+    "bossent" ~ "bosser"), a word of 4+ letters when it is a lexicon word and a plural "s"
+    or "x" ("olds"); a word of 5+ letters counts when one typo away from a lexicon word
+    ("alrady" ~ "already"). The word-form lists get no such allowance. ``exact``: only
+    the word itself."""
     lexicon, prefixes = _lexicon()
     w = normalise(word)
     n = TUNING.lexicon_prefix
     if w in lexicon or exact:
-        return w in lexicon
+        return w in lexicon or w in _wordforms()
     if len(w) > n and w[:n] in prefixes:
         return True
     if len(w) >= 4 and w[-1] in "sx" and w[:-1] in lexicon:  # a plural ("year-olds", "labos")
         return True
-    return len(w) >= TUNING.typo_min_length and any(e in lexicon for e in one_edit(w))
+    if len(w) >= TUNING.typo_min_length and any(e in lexicon for e in one_edit(w)):
+        return True
+    return w in _wordforms()
 
 
 def one_edit(w: str, letters: str = _LETTERS):

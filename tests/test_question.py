@@ -270,6 +270,35 @@ def test_common_words_come_from_the_shipped_lexicons():
     assert not common_word("vivo")  # short words get no typo allowance ("viva")
 
 
+@pytest.mark.parametrize("word", ["dragage", "horodateurs", "apiculteurs", "cofondatrice", "stallholders"])
+def test_rarer_ordinary_words_come_from_the_word_form_lists(word):
+    from index.language import common_word
+
+    assert common_word(word) and common_word(word, exact=True)
+    # word for word only: one typo away is no word (over 300,000 forms it would take names)
+    typo = word[:3] + word[3] * 2 + word[4:]
+    assert not common_word(typo)
+
+
+def test_a_word_the_dictionaries_also_write_with_a_capital_stays_a_possible_name():
+    from index.language import _wordforms
+
+    forms = _wordforms()
+    assert len(forms) > 100_000
+    # "google" and "paris" are words too, but the dictionaries also write "Google" and "Paris"
+    assert not {"google", "paris", "huawei", "xiaomi", "baidu", "alibaba"} & forms
+
+
+@pytest.mark.parametrize("text,lower", [
+    ("qui s'occupe du dragage du port ?", []),
+    ("how many stallholders signed the letter? cc @sam", []),
+    ("et les horodateurs, ils coûtent combien ?", []),
+    ("what did huawei say about the stallholders?", ["huawei"]),
+])
+def test_rarer_ordinary_words_are_no_lower_case_names(text, lower):
+    assert analyse(text, 200).lower_names == lower
+
+
 @pytest.mark.parametrize("text,speech,name,number", [
     ("What did Tencent say about it?", True, False, False),
     ("qu'a dit le maire ?", True, False, False),
