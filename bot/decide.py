@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from bot.question import (Question, forms, has_age, has_count, has_money, has_number, has_percent, has_speech,
-                          has_time, mentioned, names_in, not_name_words)
+                          has_time, mentioned, names_in, not_name_words, without_days)
 from index.chunk import passage_text
 from index.embed import word_vectors
 from index.keyword import PREFIX, fold, stopwords, tokenize, words
@@ -78,23 +78,6 @@ _YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
 # "1,200-seat", "20-year-old"
 _COUNT_TOKEN = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)|[\w-]+")
 _CURRENCY_BEFORE = re.compile(r"([$€£¥])\s?\d")
-_DAY = r"(?:[12]?\d|3[01])"  # a day of the month: only 1 to 31 ("500 may lose their jobs" is a count)
-
-
-@lru_cache(maxsize=1)
-def _day_of_month() -> re.Pattern:
-    """A day number beside a month name of any language ("4 janvier", "22 January", "Jan. 22"):
-    the language files' ``[facts] months``. The month is group 1 or 2."""
-    months = "|".join(sorted((re.escape(m) for x in all_languages() for m in x.months), key=len, reverse=True))
-    return re.compile(rf"(?<![\w.,]){_DAY}\s+({months})\b|\b({months})\.?\s+{_DAY}(?!\w|[.,]\d)"
-                      if months else r"(?!x)x")
-
-
-def _without_days(norm: str) -> str:
-    """``norm`` (normalised text) with the day numbers of its dates removed, months kept."""
-    return _day_of_month().sub(lambda m: f" {m.group(1) or m.group(2)} ", norm)
-
-
 def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = ()) -> list[str] | None:
     """The first ``unit_window`` content words after each number in digits of a sentence
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None
@@ -111,7 +94,7 @@ def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = (
         return kept if kept is not None or counted_near_numbers(text, t) is None else []
     stop = stopwords()
     # a date's day counts nothing: "opens on 4 January a centre for 20 doctors" counts doctors
-    norm = _without_days(normalise(text))
+    norm = without_days(normalise(text))
     toks: list[str] = []
     joined: list[str] = []
     for m in _COUNT_TOKEN.finditer(norm):

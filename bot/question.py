@@ -307,6 +307,24 @@ def has_count(text: str) -> bool:
                for m in _NUMBER_RUN.finditer(text)) or any_match([x.number_words for x in all_languages()], text)
 
 
+_DAY = r"(?:[12]?\d|3[01])"  # a day of the month: only 1 to 31 ("500 may lose their jobs" is a count)
+
+
+@lru_cache(maxsize=1)
+def _day_of_month() -> re.Pattern:
+    """A day number beside a month name of any language ("4 janvier", "22 January", "Jan. 22"):
+    the language files' ``[facts] months``. The month is group 1 or 2."""
+    months = "|".join(sorted((re.escape(m) for x in all_languages() for m in x.months), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.,]){_DAY}\s+({months})\b|\b({months})\.?\s+{_DAY}(?!\w|[.,]\d)"
+                      if months else r"(?!x)x")
+
+
+def without_days(norm: str) -> str:
+    """``norm`` (normalised text) with the day numbers of its dates removed, months kept: a
+    date's day counts nothing and is no one's age ("le 18 juillet", "January 22")."""
+    return _day_of_month().sub(lambda m: f" {m.group(1) or m.group(2)} ", norm)
+
+
 @lru_cache(maxsize=_FACTS_CACHE)
 def has_age(text: str) -> bool:
     """A number in digits that can be an age, what an age question needs: not a year, a
@@ -317,18 +335,16 @@ def has_age(text: str) -> bool:
     "3 000 litres", "40 m", "le 18 juillet", "£120, and", "85 000 €" do not. Number words are
     left out: "per cent", "cent" and "one of" are number words that give no one's age."""
     stop = stopwords()
-    units, currency, months = _age_vocabulary()
+    units, currency = _age_vocabulary()
+    text = without_days(normalise(text))  # "January 22", "le 18 juillet": a date
     for m in _NUMBER_RUN.finditer(text):
         before, after = text[max(0, m.start() - 2):m.start()], text[m.end():m.end() + 2]
         if _YEAR.fullmatch(m.group()) or _share_at(text, m.end()) or _GLUED.search(before) \
                 or _CLOCK_OR_DATE.match(after) or _CLOCK_OR_DATE_BEFORE.search(before) \
                 or any_match(currency, before) or any_match(currency, after.lstrip()[:1]):
             continue
-        last = _LAST_WORD.search(text, 0, m.start())
-        if last and normalise(last.group(1)) in months:  # "January 22"
-            continue
         nxt = _NEXT_WORD.match(text, m.end())
-        word = normalise(nxt.group(1)) if nxt else ""
+        word = nxt.group(1) if nxt else ""
         # one-letter function words are as often units ("40 m", "3 000 l")
         if not word or word in units or (word in stop and len(word) > 1):
             return True
@@ -336,15 +352,13 @@ def has_age(text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _age_vocabulary() -> tuple[frozenset[str], list, frozenset[str]]:
-    """Every language's age units, currency patterns and month names, read once."""
+def _age_vocabulary() -> tuple[frozenset[str], list]:
+    """Every language's age units and currency patterns, read once."""
     langs = all_languages()
-    return (frozenset().union(*(x.age_units for x in langs)), [x.currency for x in langs],
-            frozenset().union(*(x.months for x in langs)))
+    return frozenset().union(*(x.age_units for x in langs)), [x.currency for x in langs]
 
 
 _NEXT_WORD = re.compile(r"[\s-]*([^\W\d_][\w'’-]*)")  # the word right after a number ("74-year-old": "year-old")
-_LAST_WORD = re.compile(r"([^\W\d_]+)\.?\s*$")  # the word right before a number ("Jan. 22")
 _GLUED = re.compile(r"[^\W\d_]-?$")  # a number glued to a word is part of a name: "Covid-19", "Qwen2"
 _CLOCK_OR_DATE = re.compile(r"[/:]\d")  # "18/07", "20:30" after the number... ("20h30": glued)
 _CLOCK_OR_DATE_BEFORE = re.compile(r"\d[/:]$")  # ... or before it

@@ -955,6 +955,8 @@ def test_an_age_question_is_not_carried_by_a_year_or_a_share():
     ("Le billet coûte 85 000 €.", False), ("Tickets cost € 120.", False),
     ("Le mur fait 40 m de long.", False),  # a one-letter unit is no function word
     ("Rendez-vous le 18/07 à 20:30.", False), ("The hall opens on January 22, at noon.", False),
+    # a date's day is no age, and a date does not hide the age beside it
+    ("The hall opens on Jan. 22 at noon.", False), ("Le 3 mai, Jean Roux, 58 ans, a porté plainte.", True),
     ("Covid-19 closed it.", False),  # part of a name
     ("A 6-month-old lamb was found.", True),
 ])
