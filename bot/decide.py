@@ -78,6 +78,8 @@ _YEAR_TOKEN = re.compile(r"1[89]\d\d|20\d\d")
 # "1,200-seat", "20-year-old"
 _COUNT_TOKEN = re.compile(r"(\d[\d.,]*)-([^\W\d_]+(?:-[^\W\d_]+)*)|[\w-]+")
 _CURRENCY_BEFORE = re.compile(r"([$€£¥])\s?\d")
+
+
 def counted_near_numbers(text: str, t: Tuning = TUNING, given: Iterable[str] = ()) -> list[str] | None:
     """The first ``unit_window`` content words after each number in digits of a sentence
     (not years): what its numbers count ("300 000 développeurs" -> "développeurs"); None

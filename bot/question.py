@@ -336,14 +336,14 @@ def has_age(text: str) -> bool:
     left out: "per cent", "cent" and "one of" are number words that give no one's age."""
     stop = stopwords()
     units, currency = _age_vocabulary()
-    text = without_days(normalise(text))  # "January 22", "le 18 juillet": a date
-    for m in _NUMBER_RUN.finditer(text):
-        before, after = text[max(0, m.start() - 2):m.start()], text[m.end():m.end() + 2]
-        if _YEAR.fullmatch(m.group()) or _share_at(text, m.end()) or _GLUED.search(before) \
+    norm = without_days(normalise(text))  # "January 22", "le 18 juillet": a date
+    for m in _NUMBER_RUN.finditer(norm):
+        before, after = norm[max(0, m.start() - 2):m.start()], norm[m.end():m.end() + 2]
+        if _YEAR.fullmatch(m.group()) or _share_at(norm, m.end()) or _GLUED.search(before) \
                 or _CLOCK_OR_DATE.match(after) or _CLOCK_OR_DATE_BEFORE.search(before) \
                 or any_match(currency, before) or any_match(currency, after.lstrip()[:1]):
             continue
-        nxt = _NEXT_WORD.match(text, m.end())
+        nxt = _NEXT_WORD.match(norm, m.end())
         word = nxt.group(1) if nxt else ""
         # one-letter function words are as often units ("40 m", "3 000 l")
         if not word or word in units or (word in stop and len(word) > 1):
@@ -384,7 +384,8 @@ def names_in(text: str) -> list[str]:
         before = text[:m.start()].rstrip()
         raw = re.sub(r"[’']s$", "", m.group())
         w = fold(raw)
-        if not before or before[-1] in "«“\"(.!?:" or (len(w) <= 3 and common_word(w)):
+        # the lexicons only: the word-form lists hold "axa", "aws" and "bae"
+        if not before or before[-1] in "«“\"(.!?:" or (len(w) <= 3 and common_word(w, exact=True)):
             continue  # grammar, or a short common acronym ("IA", "UE")
         after = text[m.end():].lstrip()
         if w in not_name_words() or (is_adjective(raw) and after[:1].islower()):

@@ -1,7 +1,7 @@
 """Reading questions: cleaning, language, names and what kind of fact is asked for."""
 import pytest
 
-from bot.question import analyse, clean, detect_lang, has_money, is_adjective, mentioned
+from bot.question import analyse, clean, detect_lang, has_money, is_adjective, mentioned, names_in
 from index.keyword import tokenize
 
 
@@ -274,7 +274,9 @@ def test_common_words_come_from_the_shipped_lexicons():
 def test_rarer_ordinary_words_come_from_the_word_form_lists(word):
     from index.language import common_word
 
-    assert common_word(word) and common_word(word, exact=True)
+    assert common_word(word)
+    # a word by resemblance, as a typo is: a story that capitalises it still makes it a name
+    assert not common_word(word, exact=True)
     # word for word only: one typo away is no word (over 300,000 forms it would take names)
     typo = word[:3] + word[3] * 2 + word[4:]
     assert not common_word(typo)
@@ -297,6 +299,16 @@ def test_a_word_the_dictionaries_also_write_with_a_capital_stays_a_possible_name
 ])
 def test_rarer_ordinary_words_are_no_lower_case_names(text, lower):
     assert analyse(text, 200).lower_names == lower
+
+
+def test_short_capitalised_names_stay_names_though_the_word_form_lists_hold_them():
+    # "axa" and "aws" are word forms of the lists, not words of the lexicons: still names
+    assert names_in("Shares in AXA fell after AWS went down.") == ["axa", "aws"]
+
+
+def test_a_name_that_is_also_a_rare_word_resolves_to_the_stories_capitalised_name():
+    # "rieux" is a word form of the lists, and a story's Rieux: a name by resemblance
+    assert analyse("qu'en pense le dr rieux ?", 200).near_names == ["rieux"]
 
 
 @pytest.mark.parametrize("text,speech,name,number", [

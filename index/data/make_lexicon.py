@@ -9,11 +9,14 @@ Run ``pip install pyspellchecker==0.9.1 simplemma==2.0.0 && python index/data/ma
   subtitles: rare words and many brand names).
 - The word-form lists add the rarer ordinary words the subtitles miss ("dragage",
   "horodateurs", "stallholders"): every word form simplemma's dictionaries (MIT code; data
-  from Wiktionary and other open lexicons) write in lower case, folded the same way, less
-  the lexicon's words and less every word those dictionaries also write with a capital, in
-  either language ("Google", "Paris": names that are words too stay possible names). They
-  are read word for word only: no prefix or typo allowance, which over 300,000 forms would
-  take almost any name for a word.
+  from Michal Měchura's lemmatization lists under the ODbL, Wiktionary entries packaged by
+  Kaikki under CC BY-SA, FreeLing, spaCy's lookups data, UniMorph and the Wikinflection
+  corpus under CC BY 4.0: simplemma's ``licenses`` folder) write in lower case, folded the
+  same way, less the lexicon's words and less every word those dictionaries also write
+  with a capital, in either language ("Google", "Paris": names that are words too stay
+  possible names). They are read word for word only: no prefix or typo allowance, which
+  over 300,000 forms would take almost any name for a word, and a word of these lists
+  alone is a name where the stories capitalise it (``common_word(..., exact=True)``).
 
 storybot reads both to tell a lower-case name in a chat message ("huawei", "xiaomi") from
 an ordinary word; it needs neither package at run time.
@@ -68,7 +71,8 @@ def main() -> None:
             elif form == form.lower():
                 lower.setdefault(lang, set()).add(_word(form))
     for lang in LANGS:
-        kept = sorted(w for w in lower[lang] - lexicon - capitalised if len(w) >= 3 and _WORD.fullmatch(w))
+        forms = lower.get(lang, set()) - lexicon - capitalised
+        kept = sorted(w for w in forms if len(w) >= 3 and _WORD.fullmatch(w))
         _write(HERE / f"wordforms_{lang}.txt.gz", kept)
 
 
