@@ -435,9 +435,9 @@ def linked_story(snap: Snapshot, urls: list[str]) -> str | None:
     at nothing."""
     if len(snap.story_ids) < 2 or not urls:
         return None
-    addresses = snap.derived("story_addresses", lambda: {sid: a for sid, u in snap.story_urls.items()
+    addresses = snap.derived("story_addresses", lambda: {sid: a for sid, u in snap.story_field("url").items()
                                                          if (a := _address(u))})
-    outlets = snap.derived("outlet_words", lambda: frozenset(w for o in snap.story_outlets.values()
+    outlets = snap.derived("outlet_words", lambda: frozenset(w for o in snap.story_field("outlet").values()
                                                              for w in words(o)))
     found: set[str] = set()
     for url in urls[:LINKS_READ]:

@@ -308,15 +308,10 @@ class Snapshot:
 
         return story_languages((m["story"], d) for m, d in zip(self.metas, self.docs))
 
-    @cached_property
-    def story_urls(self) -> dict[str, str]:
-        """The web address of every story whose front matter gives one."""
-        return {m["story"]: str(m["url"]) for m in self.metas if m.get("url")}
-
-    @cached_property
-    def story_outlets(self) -> dict[str, str]:
-        """The outlet of every story whose front matter names one."""
-        return {m["story"]: str(m["outlet"]) for m in self.metas if m.get("outlet")}
+    def story_field(self, key: str) -> dict[str, str]:
+        """One front-matter field ("url", "outlet") of every story whose front matter gives
+        it. Not cached: its callers keep what they derive from it (``derived``)."""
+        return {m["story"]: str(m[key]) for m in self.metas if m.get(key)}
 
     @cached_property
     def story_sizes(self) -> dict[str, int]:
