@@ -5,9 +5,9 @@ Each line is ``{"id", "lang", "q", "gold", "keys"}`` (multi-story sets also carr
 must occur exactly once in its story and lie inside one body paragraph (never in a heading,
 never across paragraphs). Files under eval/multi/ use the four-story corpus: the shipped
 stories/ folder plus eval/multi/stories/. Without arguments it also checks the off-topic
-calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 38) use those four
+calibration banks in index/data/. Files under eval/holdout<n>/ (n = 3 to 39) use those four
 stories plus eval/holdout3/stories/ up to eval/holdout<n>/stories/ (and, from round 8, the
-earlier rounds' eval/dev<k>/stories/), except the rounds in FEW_STORIES (12 to 38), whose corpus is
+earlier rounds' eval/dev<k>/stories/), except the rounds in FEW_STORIES (12 to 39), whose corpus is
 the shipped story plus that round's own stories only: the shape of the hidden set; files under eval/dev<n>/
 (round n's dev set) use the stories up to eval/holdout<n-1>/stories/ plus eval/dev<n>/stories/.
 Exits non-zero on any problem.
@@ -76,6 +76,7 @@ DEFAULT_FILES = [
     "eval/test36_questions.jsonl", "eval/holdout36/test36_questions.jsonl",
     "eval/test37_questions.jsonl", "eval/holdout37/test37_questions.jsonl",
     "eval/test38_questions.jsonl", "eval/holdout38/test38_questions.jsonl",
+    "eval/test39_questions.jsonl", "eval/holdout39/test39_questions.jsonl",
 ]
 GOLD_MIN, GOLD_MAX = 8, 60
 # Sets written with the short-gold rule (the older tuning sets predate it): golds of
@@ -117,10 +118,11 @@ STRICT = {"eval/test_questions.jsonl", "eval/multi/dev_questions.jsonl", "eval/m
           "eval/test35_questions.jsonl", "eval/holdout35/test35_questions.jsonl",
           "eval/test36_questions.jsonl", "eval/holdout36/test36_questions.jsonl",
           "eval/test37_questions.jsonl", "eval/holdout37/test37_questions.jsonl",
-          "eval/test38_questions.jsonl", "eval/holdout38/test38_questions.jsonl"}
+          "eval/test38_questions.jsonl", "eval/holdout38/test38_questions.jsonl",
+          "eval/test39_questions.jsonl", "eval/holdout39/test39_questions.jsonl"}
 # Held-out rounds whose corpus is the shipped story plus their own stories only (a few-story
 # corpus, like the hidden set), not every earlier round's.
-FEW_STORIES = {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38}
+FEW_STORIES = {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}
 
 
 def _name(path: Path) -> str:
