@@ -760,13 +760,15 @@ _RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:(?:de|du|des|vo
 
 
 @lru_cache(maxsize=1)
-def _person_words() -> tuple[frozenset[str], tuple[re.Pattern, ...], frozenset[str]]:
-    """Titles ("dr", "mme"), role patterns ("chief executive", "pdg") and the words that are
-    no part of a name (stop words, ``[names] not_names``) of every language."""
+def _person_words() -> tuple[frozenset[str], tuple[re.Pattern, ...], frozenset[str], frozenset[str]]:
+    """Titles ("dr", "mme"), role patterns ("chief executive", "pdg"), the words that are
+    no part of a name (stop words, ``[names] not_names``) and the nouns of bodies and places
+    (``[names] institutions``: "council", "mairie") of every language."""
     langs = all_languages()
     return (frozenset(w for x in langs for w in x.titles),
             tuple(x.person_roles for x in langs if x.person_roles is not None),
-            stopwords() | not_name_words())
+            stopwords() | not_name_words(),
+            frozenset(w for x in langs for w in x.institutions))
 
 
 def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) -> bool:
@@ -776,13 +778,18 @@ def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     ``[names] titles``), and the sentence has neither, besides the names the question gives
     ("says an analyst based in Beijing" describes the analyst, it does not name them). A
     capitalised opener ("In Beijing", "The Guardian"), a role ("Chief Executive") or a
-    possessive "'s" is no part of a name. Two-word firms ("Morgan Stanley") pass for people."""
+    possessive "'s" is no part of a name. Nor is a body or a place: a run that begins or
+    ends with one of ``[names] institutions`` ("Harrowdale District Council", "Station
+    Road", "Hôpital Saint-Louis"). Two-word firms ("Morgan Stanley") pass for people."""
     if not q.wants_person:
         return False
     asked = _asked_words(q, resolved)
-    titles, roles, skip = _person_words()
+    titles, roles, skip, bodies = _person_words()
     for m in _RUN.finditer(text):
         run = normalise(m.group())
+        ends = [w for w in words(run) if w not in skip]
+        if ends and (ends[0] in bodies or ends[-1] in bodies):
+            continue
         for r in roles:  # "Chief Executive", "PDG": a role, not a name
             run = r.sub(" ", run)
         toks = [w for w in words(run) if len(w) > 1 or w in titles]
@@ -802,7 +809,7 @@ def role_missing(q: Question, passage: str, embedder=None, t: Tuning = TUNING) -
     answered by "Ruth Ambrose, who runs a hardware shop and chairs the Chamber of Trade"."""
     if not q.wants_person or not q.roles:
         return False
-    _, roles, _ = _person_words()
+    _, roles, _, _ = _person_words()
     norm = normalise(passage)
     found = {m.group() for r in roles for m in r.finditer(norm)}
     return not any(same_unit(a, b, embedder, t) for a in q.roles for b in found)

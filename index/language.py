@@ -129,6 +129,9 @@ class Language:
     person_roles: re.Pattern | None = None  # "mayor", "PDG": a naming question with one asks for a person
     generic_people: frozenset[str] = frozenset()  # "guy", "mec": of those, the words that name no role
     titles: frozenset[str] = frozenset()  # "Dr", "Mme": before a capitalised word, a person named
+    # "Council", "Hôpital": a run of capitalised words that begins or ends with one names a
+    # body or a place ("Harrowdale District Council", "Station Road"), not a person
+    institutions: frozenset[str] = frozenset()
     does_not_say: re.Pattern | None = None  # "the story does not say": a written answer that answers nothing
 
 
@@ -179,6 +182,7 @@ def load(code: str) -> Language:
         person_roles=phrase_pattern(ask.get("person_roles", [])),
         generic_people=words(ask.get("generic_people", [])),
         titles=words(names.get("titles", [])),
+        institutions=words(names.get("institutions", [])),
         instruction=phrase_pattern(cues.get("instruction", [])),
         opinion=phrase_pattern(cues.get("opinion", [])),
         creative=phrase_pattern(cues.get("creative", [])),

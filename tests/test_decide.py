@@ -383,6 +383,12 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     ("qui est le journaliste ?", "The Guardian reported that the mayor had left.", True),
     ("who's the ceo of Orbalis?", "Orbalis's Chief Executive declined to comment.", True),
     ("qui est le président de la région ?", "Le Président de la région a refusé.", True),
+    # a body or a place is no one ([names] institutions), though its name has two words
+    ("whats the name of the structural engineer who checked the slope 🤔",
+     "After an engineer inspected the slope, Harrowdale District Council declared the houses unsafe.", True),
+    ("<@U024BE7LH> what's the name of the couple who bought the pub?",
+     "The Railway Tavern on Station Road was sold in January.", True),
+    ("c'est qui le médecin ?", "Le Centre Hospitalier de Vassy a fermé son service la nuit.", True),
     # a first and a last name, a title and a name, anywhere in the sentence
     ("Qui préside le club ?", "Its chairman, Raj Devlin, said the checks would take ten days.", False),
     ("who's the mayor? cc @alice", "« Non », a répondu M. Dupont, hier soir.", False),
@@ -391,6 +397,10 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     ("Comment s’appelle l’institutrice ?", "Selon Mme Escoubès, la classe restera ouverte.", False),
     ("qui est le gardien du phare ?", "C’est Job Le Bihan qui a appuyé sur l’interrupteur.", False),
     ("Who's the vet?", "Dr Ashdown examined the elephants.", False),
+    # a surname that is also a noun of places is still a name ("Hall", "Park" are no
+    # institutions), and a person beside a body is named
+    ("who's the engineer?", "The engineer, Sarah Hall, said the slope was still moving.", False),
+    ("c'est qui le maire ?", "Jean Morel, maire depuis 2014, a écrit à la Préfecture de l'Aude.", False),
     # not a person: a single name answers ("Qwen", "Aidge")
     ("What's the name of the toolkit merchants use?", "Merchants use the Aidge toolkit.", False),
 ])
@@ -411,8 +421,15 @@ def test_a_question_asking_for_a_person(question, sentence, missing):
     ("who is the mayor?", "The mayor, Jane Holt, said the road would reopen in May.", False),
     ("c'est qui le maire ? 🤔", "Mayor Hélène Vasseur-Brunet spoke after the vote.", False),
     ("qui est le juge ?", "Judge Alan Prior approved the takeover on Friday.", False),
+    # a relative is a role too: another person's name is not the answer
+    ("what's the name of dr castellane's husband?",
+     "The complaint was made by Dr Miriam Castellane, a 44-year-old anaesthetist.", True),
+    ("comment s'appelle le compagnon de kelly brannigan ? <#C024BE91L|general>",
+     "Kelly Brannigan, 34, a nurse, was due to complete the sale of her house on Friday.", True),
+    ("what's her husband called?", "Her husband, Tom Reid, said the family would stay.", False),
     # a word for anyone, not a role: any name may answer
     ("whos the guy who started hoplane", "Hoplane was founded in 2017 by Eamon Fairbrass.", False),
+    ("comment s'appelle la petite fille ?", "Léa Martin, 6 ans, a été transportée à Lyon.", False),
     # not a question for a person
     ("why did the mayor resign?", "Ruth Ambrose runs a hardware shop.", False),
 ])
@@ -630,12 +647,19 @@ def test_an_acronym_stands_for_the_words_it_spells_out():
     ("<@U0G9QF9C6> how much did the start-up raise in its last funding round? 🚀",
      "La société a réservé une place à bord du lanceur pour 4 millions d’euros.", True),
     ("combien coûte l’adhésion annuelle au club ?", "Repairs to the roof are expected to cost £38,000.", True),
+    ("how much was the farmer fined for the slurry spill in the end? 🐟",
+     "A covered slurry store for a herd that size could cost £300,000.", True),
+    ("<@U024BE7LH> how much redundancy pay will each worker get?",
+     "Without it I'll have to get a taxi, and that's £38 each way.", True),
     ("Combien la start-up a-t-elle levé auprès de ses investisseurs ?",
      "The start-up raised £3 million from investors in 2024.", False),
     # the same kind, in either language
     ("How much will a single ticket on the tram cost?", "Tickets will cost the same, with a single fare of £2.40.", False),
     ("What is the average salary of a nurse?", "Le salaire moyen d’une infirmière est de 2 100 euros.", False),
     ("Quelle récompense l’assureur propose-t-il ?", "The insurer offers a reward of up to £100,000.", False),
+    ("how much was he fined?", "Le tribunal lui a infligé une amende de 4 000 euros.", False),
+    ("combien vont toucher les salariés licenciés en indemnités ?",
+     "Staff will receive redundancy payments averaging £12,000.", False),
     # the question names no kind of amount, or asks for none
     ("How much is Apple paying Alibaba?", "The deal is worth 2 billion dollars.", False),
     ("Why has the budget doubled?", "The budget rose to £412 million.", False),

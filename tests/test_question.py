@@ -331,10 +331,15 @@ def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     ("What's the name of the Beijing-based analyst?", True), ("qui est le PDG d'Alibaba cité ?", True),
     ("<@123456789012345678> c'est qui l'entraîneur du club ?", True), ("who's the guy quoted? :eyes:", True),
     ("Comment s'appelle la rédactrice qui perd son poste ?", True),
+    # relatives, clergy, a board's members and children are people too
+    ("what's the name of dr castellane's husband?", True), ("comment s'appelle son compagnon ?", True),
+    ("who's the vicar at st oswin's? :pray:", True), ("comment s'appelle la petite fille ?", True),
+    ("what's the name of the couple who bought the pub", True),
     ("What's the name of the government scheme?", False), ("c'est quoi le nom du bateau ?", False),
     ("What did the mayor say?", False),  # a person, but no name asked for
     # a role word that also names a thing, and words that are no role
     ("What is the official name of the rocket?", False), ("what's the name of the coach company?", False),
+    ("whats the parents' collective called?", False),
     ("comment s'appelle l'agent IA d'Alibaba ?", False), ("quel est le nom du parti conservateur ?", False),
 ])
 def test_a_naming_question_that_asks_for_a_person(text, person):
