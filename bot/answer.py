@@ -435,9 +435,10 @@ class Answerer:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
             return self._hedge(q, decide.closest(passages, snap), "no sentence carries what is asked")
-        # how close the stories come: the best sentence of any candidate (the calibration
-        # scores the off-topic bank the same way), whichever passage ranks first
-        peak = max(passages, key=lambda p: p.dense)
+        # how close the stories come: the candidate whose best sentence comes closest to its
+        # own story's answer bar (the calibration scores the off-topic bank the same way,
+        # story language by story language), whichever passage ranks first
+        peak = decide.nearest_bar(passages, {s: b[2] for s, b in bars.items()})
         if unsure or foreign or initials or \
                 decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
             return self._hedge(q, picks, "below the off-topic bar" if unsure else

@@ -187,6 +187,21 @@ def test_confidence_follows_the_calibrated_bars(snap):
     assert decide.confidence(top, 0.85, 0.86, is_supported=False, like_bank=lambda: False) == "low"
 
 
+def test_the_answer_bar_is_read_against_the_passage_nearest_its_own_storys_bar(snap):
+    """A question scores higher against any text in its own language, and each story
+    language has its own bar: the passage that decides is the one nearest its own bar, not
+    the one with the highest score (an English story's passage scoring .84 against a bar of
+    .86 does not hide a French story's .80 against a bar of .78)."""
+    english, french = passage(snap, "tram#0", 0.84), passage(snap, "apple#0", 0.80)
+    bars = {"tram": 0.86, "apple": 0.78}
+    assert decide.nearest_bar([english, french], bars) is french
+    assert decide.confidence(decide.nearest_bar([english, french], bars), bars["apple"], 0.9,
+                             is_supported=True) == "high"
+    assert decide.confidence(english, bars["tram"], 0.9, is_supported=True) == "low"
+    # within one language the highest score is still the nearest
+    assert decide.nearest_bar([english, french], {"tram": 0.80, "apple": 0.80}) is english
+
+
 def test_the_retrieval_top_passage_is_cited_first(snap):
     top = passage(snap, "tram#0", 0.84)
     other = passage(snap, "tram#1", 0.83, rank=2)
