@@ -435,12 +435,11 @@ class Answerer:
             if decide.absent_everywhere(q, passages):  # asks for a fact no passage carries
                 return self._abstain("not_in_story", q, top, snap)
             return self._hedge(q, decide.closest(passages, snap), "no sentence carries what is asked")
-        # how close the stories come: the candidate whose best sentence comes closest to its
-        # own story's answer bar (the calibration scores the off-topic bank the same way,
-        # story language by story language), whichever passage ranks first
-        peak = decide.nearest_bar(passages, {s: b[2] for s, b in bars.items()})
+        # how close the stories come: the best sentence of each candidate against its own
+        # story's answer bar (the calibration scores the off-topic bank the same way, story
+        # language by story language), whichever passage ranks first
         if unsure or foreign or initials or \
-                decide.confidence(peak, *bars[peak.story][2:], is_supported, like_bank) == "low":
+                not decide.clears_a_bar(passages, {s: b[2:] for s, b in bars.items()}, is_supported, like_bank):
             return self._hedge(q, picks, "below the off-topic bar" if unsure else
                                "a word of another language" if foreign else
                                "initials the stories do not write" if initials else "below the answer bar", follow)

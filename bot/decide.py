@@ -757,6 +757,7 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap
 # Fontaine", "Job Le Bihan"); hand-written: no library here finds people's names offline
 _RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:(?:de|du|des|von|van|der|da|di|al|el)\s+)?"
                   r"[A-ZÀ-Ý][\w’'-]*\.?)+")
+_PARTICLE = re.compile(r"\s+(?:de|du|des|von|van|der|da|di|al|el)\s+")  # the same, in a normalised run
 
 
 @lru_cache(maxsize=1)
@@ -778,20 +779,22 @@ def person_missing(q: Question, text: str, resolved: dict[str, Forms | None]) ->
     ``[names] titles``), and the sentence has neither, besides the names the question gives
     ("says an analyst based in Beijing" describes the analyst, it does not name them). A
     capitalised opener ("In Beijing", "The Guardian"), a role ("Chief Executive") or a
-    possessive "'s" is no part of a name. Nor is a body or a place: a run that begins or
-    ends with one of ``[names] institutions`` ("Harrowdale District Council", "Station
-    Road", "Hôpital Saint-Louis"). Two-word firms ("Morgan Stanley") pass for people."""
+    possessive "'s" is no part of a name. Nor is a body or a place: a run, or the part of
+    it after a particle, that ends with one of ``[names] institutions`` ("Harrowdale
+    District Council", "Station Road"; "Jean Dupont du Conseil" is Jean Dupont). A role
+    that is also a title stays ("Father Brennan", "Mayor Holt"). Two-word firms ("Morgan
+    Stanley") pass for people."""
     if not q.wants_person:
         return False
     asked = _asked_words(q, resolved)
     titles, roles, skip, bodies = _person_words()
     for m in _RUN.finditer(text):
-        run = normalise(m.group())
-        ends = [w for w in words(run) if w not in skip]
-        if ends and (ends[0] in bodies or ends[-1] in bodies):
-            continue
-        for r in roles:  # "Chief Executive", "PDG": a role, not a name
-            run = r.sub(" ", run)
+        parts = _PARTICLE.split(normalise(m.group()))
+        while parts and (ends := [w for w in words(parts[-1]) if w not in skip]) and ends[-1] in bodies:
+            parts.pop()
+        run = " ".join(parts)
+        for r in roles:  # "Chief Executive", "PDG": a role, not a name ("Father": a title)
+            run = r.sub(lambda x: x.group() if x.group() in titles else " ", run)
         toks = [w for w in words(run) if len(w) > 1 or w in titles]
         name = [w for w in toks if w not in skip and w not in titles]
         titled = any(a in titles and b in name for a, b in zip(toks, toks[1:]))
@@ -928,16 +931,17 @@ def off_topic(passages: list[Passage], bar: dict[str, float], is_supported: bool
     return not is_supported and all(p.dense <= bar[p.story] for p in passages)
 
 
-def nearest_bar(passages: list[Passage], answer_bars: dict[str, float]) -> Passage:
-    """The passage whose best sentence scores highest against its own story's answer bar
-    (``answer_bars``: story id -> bar), the one ``confidence`` reads. Not the highest score
-    outright: the bars are calibrated story language by story language, and a question
-    scores higher against any text in its own language, so in a corpus of both languages
-    the highest score is nearly always a passage of the question's language, held to that
-    language's higher bar, and a French question about an English story could never clear
-    the English stories' bar. Round 34, few-story views (1620 answerable, 539 not):
-    answerable "high" 1360 -> 1399, unanswerable "high" 136 -> 138."""
-    return max(passages, key=lambda p: p.dense - answer_bars[p.story])
+def clears_a_bar(passages: list[Passage], answer_bars: dict[str, tuple[float, float]], is_supported: bool,
+                 like_bank=lambda: True) -> bool:
+    """Does any candidate reach its own story's answer bar (``confidence`` "high";
+    ``answer_bars``: story id -> (answer bar, answer bar without support))? Not only the
+    highest-scoring candidate: the bars are calibrated story language by story language,
+    and a question scores higher against any text in its own language, so in a corpus of
+    both languages the highest score is nearly always a passage of the question's
+    language, held to that language's higher bar, and a French question about an English
+    story could never clear the English stories' bar. Round 34, few-story views (1620
+    answerable, 539 not): answerable "high" 1360 -> 1398, unanswerable "high" 136 -> 138."""
+    return any(confidence(p, *answer_bars[p.story], is_supported, like_bank) == "high" for p in passages)
 
 
 def confidence(top: Passage, high: float, high_unsupported: float, is_supported: bool,

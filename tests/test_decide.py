@@ -187,19 +187,23 @@ def test_confidence_follows_the_calibrated_bars(snap):
     assert decide.confidence(top, 0.85, 0.86, is_supported=False, like_bank=lambda: False) == "low"
 
 
-def test_the_answer_bar_is_read_against_the_passage_nearest_its_own_storys_bar(snap):
+def test_each_candidate_is_held_to_its_own_storys_answer_bar(snap):
     """A question scores higher against any text in its own language, and each story
-    language has its own bar: the passage that decides is the one nearest its own bar, not
-    the one with the highest score (an English story's passage scoring .84 against a bar of
-    .86 does not hide a French story's .80 against a bar of .78)."""
+    language has its own bars: an English story's passage scoring .84 against a bar of .86
+    does not hide a French story's .80 against a bar of .78; without support, each is held
+    to its own bar without support."""
     english, french = passage(snap, "tram#0", 0.84), passage(snap, "apple#0", 0.80)
-    bars = {"tram": 0.86, "apple": 0.78}
-    assert decide.nearest_bar([english, french], bars) is french
-    assert decide.confidence(decide.nearest_bar([english, french], bars), bars["apple"], 0.9,
-                             is_supported=True) == "high"
-    assert decide.confidence(english, bars["tram"], 0.9, is_supported=True) == "low"
-    # within one language the highest score is still the nearest
-    assert decide.nearest_bar([english, french], {"tram": 0.80, "apple": 0.80}) is english
+    bars = {"tram": (0.86, 0.90), "apple": (0.78, 0.82)}
+    assert decide.clears_a_bar([english, french], bars, is_supported=True)
+    assert not decide.clears_a_bar([english], bars, is_supported=True)
+    assert not decide.clears_a_bar([english, french], {"tram": (0.86, 0.90), "apple": (0.81, 0.85)},
+                                   is_supported=True)
+    # without support: above a bar without support, or at the answer bar when the question
+    # is not of the off-topic bank's kind
+    assert not decide.clears_a_bar([english, french], bars, is_supported=False)
+    assert decide.clears_a_bar([english, french], bars, is_supported=False, like_bank=lambda: False)
+    assert decide.clears_a_bar([english, french], {"tram": (0.86, 0.90), "apple": (0.78, 0.79)},
+                               is_supported=False)
 
 
 def test_the_retrieval_top_passage_is_cited_first(snap):
@@ -403,7 +407,7 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
      "After an engineer inspected the slope, Harrowdale District Council declared the houses unsafe.", True),
     ("<@U024BE7LH> what's the name of the couple who bought the pub?",
      "The Railway Tavern on Station Road was sold in January.", True),
-    ("c'est qui le médecin ?", "Le Centre Hospitalier de Vassy a fermé son service la nuit.", True),
+    ("c'est qui le médecin ?", "La Grande Clinique a fermé son service la nuit.", True),
     # a first and a last name, a title and a name, anywhere in the sentence
     ("Qui préside le club ?", "Its chairman, Raj Devlin, said the checks would take ten days.", False),
     ("who's the mayor? cc @alice", "« Non », a répondu M. Dupont, hier soir.", False),
@@ -416,6 +420,16 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     # institutions), and a person beside a body is named
     ("who's the engineer?", "The engineer, Sarah Hall, said the slope was still moving.", False),
     ("c'est qui le maire ?", "Jean Morel, maire depuis 2014, a écrit à la Préfecture de l'Aude.", False),
+    # a title or a rank before the name, though it opens with the noun of a body; a body
+    # after a particle; a role that is also a title ("Father", "Mayor")
+    ("who's the judge?", "District Judge Sarah Jones adjourned the case.", False),
+    ("who's the officer in charge?", "Station Manager Gary Smith said the crews were tired.", False),
+    ("c'est qui le conseiller ?", "Jean Dupont du Conseil a refusé de commenter.", False),
+    ("who's the vicar?", "Father Brennan said the bells would ring again.", False),
+    ("c'est qui le prêtre ?", "Le Père Dumas a béni la cloche.", False),
+    ("who is the mayor?", "Mayor Holt said the road would reopen.", False),
+    # a surname that is also a noun of places ("Church", "Court")
+    ("who's the singer?", "Charlotte Church sang at the reopening.", False),
     # not a person: a single name answers ("Qwen", "Aidge")
     ("What's the name of the toolkit merchants use?", "Merchants use the Aidge toolkit.", False),
 ])

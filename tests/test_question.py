@@ -30,6 +30,10 @@ def test_names_numbers_and_intents():
     assert analyse("How many developers use it?", 500).wants_number
     assert analyse("Quand les fonctions seront-elles lancées ?", 500).wants_time
     assert not analyse("Why not Baidu?", 500).wants_money
+    # a fine and a severance payment are amounts; a penalty in a match is not
+    assert analyse("how much was the landlord fined? 🏚️", 500).wants_money
+    assert analyse("<@U024BE7LH> how much severance will staff get?", 500).wants_money
+    assert not analyse("how much time was left when the penalty was given?", 500).wants_money
 
 
 @pytest.mark.parametrize("question,speaker", [
@@ -296,6 +300,11 @@ def test_a_word_the_dictionaries_also_write_with_a_capital_stays_a_possible_name
     ("how many stallholders signed the letter? cc @sam", []),
     ("et les horodateurs, ils coûtent combien ?", []),
     ("what did huawei say about the stallholders?", ["huawei"]),
+    # chat and unit abbreviations the lexicons lack ([names] chat_words)
+    ("avg crowd at the park this season? <:thinking:112233445566778899>", []),
+    ("since when have hgvs been banned from the bridge", []),
+    ("what speed in mbps did the co-op offer? cc @alice", []),
+    ("la cheffe d'établissement a dit quoi ?", []),
 ])
 def test_rarer_ordinary_words_are_no_lower_case_names(text, lower):
     assert analyse(text, 200).lower_names == lower
@@ -339,6 +348,10 @@ def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     ("What did the mayor say?", False),  # a person, but no name asked for
     # a role word that also names a thing, and words that are no role
     ("What is the official name of the rocket?", False), ("what's the name of the coach company?", False),
+    # a relative's word that also names a thing, a word for anyone that also names a
+    # thing, a penalty that is no money
+    ("what's the name of the sister company?", False), ("comment s'appelle la société mère ?", False),
+    ("what's the mother ship called?", False), ("what's the boy band called?", False),
     ("whats the parents' collective called?", False),
     ("comment s'appelle l'agent IA d'Alibaba ?", False), ("quel est le nom du parti conservateur ?", False),
 ])
