@@ -129,8 +129,9 @@ class Language:
     person_roles: re.Pattern | None = None  # "mayor", "PDG": a naming question with one asks for a person
     generic_people: frozenset[str] = frozenset()  # "guy", "mec": of those, the words that name no role
     titles: frozenset[str] = frozenset()  # "Dr", "Mme": before a capitalised word, a person named
-    # "Council", "Hôpital": a run of capitalised words that begins or ends with one names a
-    # body or a place ("Harrowdale District Council", "Station Road"), not a person
+    # "council", "mairie": a run of capitalised words that ends with one (or whose part after
+    # a particle does) names a body or a place ("Harrowdale District Council", "Station
+    # Road"), not a person
     institutions: frozenset[str] = frozenset()
     does_not_say: re.Pattern | None = None  # "the story does not say": a written answer that answers nothing
 

@@ -428,7 +428,7 @@ def test_a_question_asking_for_a_name(question, sentence, missing):
     ("who's the vicar?", "Father Brennan said the bells would ring again.", False),
     ("c'est qui le prêtre ?", "Le Père Dumas a béni la cloche.", False),
     ("who is the mayor?", "Mayor Holt said the road would reopen.", False),
-    # a surname that is also a noun of places ("Church", "Court")
+    # a surname that is also a noun of places ("Church" is no institution)
     ("who's the singer?", "Charlotte Church sang at the reopening.", False),
     # not a person: a single name answers ("Qwen", "Aidge")
     ("What's the name of the toolkit merchants use?", "Merchants use the Aidge toolkit.", False),

@@ -348,8 +348,7 @@ def test_what_kind_of_answer_is_asked_for(text, speech, name, number):
     ("What did the mayor say?", False),  # a person, but no name asked for
     # a role word that also names a thing, and words that are no role
     ("What is the official name of the rocket?", False), ("what's the name of the coach company?", False),
-    # a relative's word that also names a thing, a word for anyone that also names a
-    # thing, a penalty that is no money
+    # a relative's word or a word for anyone that also names a thing
     ("what's the name of the sister company?", False), ("comment s'appelle la société mère ?", False),
     ("what's the mother ship called?", False), ("what's the boy band called?", False),
     ("whats the parents' collective called?", False),
