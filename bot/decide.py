@@ -755,9 +755,9 @@ def name_missing(q: Question, text: str, resolved: dict[str, Forms | None], snap
 
 # a run of capitalised words, with the particles of surnames between them ("Jean de La
 # Fontaine", "Job Le Bihan"); hand-written: no library here finds people's names offline
-_RUN = re.compile(r"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:(?:de|du|des|von|van|der|da|di|al|el)\s+)?"
-                  r"[A-ZÀ-Ý][\w’'-]*\.?)+")
-_PARTICLE = re.compile(r"\s+(?:de|du|des|von|van|der|da|di|al|el)\s+")  # the same, in a normalised run
+_PARTICLES = r"(?:de|du|des|von|van|der|da|di|al|el)"
+_RUN = re.compile(rf"(?<![\w’'])[A-ZÀ-Ý][\w’'-]*\.?(?:\s+(?:{_PARTICLES}\s+)?[A-ZÀ-Ý][\w’'-]*\.?)+")
+_PARTICLE = re.compile(rf"\s+{_PARTICLES}\s+")  # one of them inside a normalised run
 
 
 @lru_cache(maxsize=1)
